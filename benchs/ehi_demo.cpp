@@ -1,0 +1,525 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * ehi_demo: an EHI tree index (faiss_ehi::index_factory "EHI<B>x<H>") against
+ * Faiss IVF-Flat with the same number of lists (k-means), compared at equal
+ * documents visited (DESIGN.md section 6).
+ *
+ *   ehi_demo --data fmnist --B 16 --H 2 --nq 10000 --plot ehi_demo.png
+ *
+ * For each method and nprobe (the beam, for EHI) it reports the fraction of
+ * the base scanned (faiss::indexIVF_stats.ndis / (nq * ntotal)), recall@k of
+ * the exact k nearest neighbours (IndexFlatL2), the routing time per query
+ * (the coarse quantizer's search alone) and the total search time per query;
+ * then each method's recall interpolated at 1%, 2% and 5% visited, and a PNG
+ * plot of recall against % visited (gnuplot).
+ */
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <omp.h>
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <faiss/IVFlib.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/index_factory.h>
+
+#include <faiss_ehi/faiss_ehi.h>
+
+#include "bench_main.h"
+#include "data_loaders.h"
+
+DEFINE_string(data, "fmnist",
+              "data set: fmnist (Debian dataset-fashion-mnist) or synthetic");
+DEFINE_string(fmnist_dir, ehi_bench::kFashionMnistDir,
+              "directory of the Fashion-MNIST IDX files");
+DEFINE_int32(B, 16, "EHI branching factor");
+DEFINE_int32(H, 2, "EHI height; the IVF baseline gets B^H lists");
+DEFINE_int32(nq, 10000, "number of queries (first nq of the query set)");
+DEFINE_int32(k, 10, "recall@k against the exact k nearest neighbours");
+DEFINE_string(plot, "ehi_demo.png", "PNG plot file (empty: no plot)");
+DEFINE_string(json, "", "optional JSON output file");
+DEFINE_int32(threads, 0, "OpenMP (and OpenBLAS) threads; 0: default");
+DEFINE_string(nprobes, "",
+              "comma-separated nprobe values (default: 1..8, then about "
+              "x1.25 steps up to --max_visited)");
+DEFINE_double(max_visited, 0.06,
+              "stop a method's sweep once its visited fraction exceeds this");
+DEFINE_string(ehi_node_form, "",
+              "EHI node form: empty (factory default), node or paper");
+DEFINE_string(ehi_strategy, "best_first",
+              "EHI beam strategy: best_first or level_beam");
+DEFINE_int32(kmeans_niter, 20, "k-means iterations of the EHI tree trainer");
+DEFINE_int32(seed, 1234, "seed (tree k-means and synthetic data)");
+DEFINE_int32(syn_d, 64, "synthetic: dimension");
+DEFINE_int32(syn_nb, 100000, "synthetic: base size");
+DEFINE_int32(syn_nq, 10000, "synthetic: query set size");
+DEFINE_int32(syn_nclusters, 1000, "synthetic: number of Gaussian clusters");
+DEFINE_double(syn_spread, 0.5, "synthetic: per-coordinate noise std");
+
+namespace {
+
+using ehi_bench::idx_t;
+using ehi_bench::now_s;
+
+struct Point {
+    int nprobe = 0;
+    double visited = 0;       ///< ndis / (nq * ntotal)
+    double visited_lists = 0; ///< from the quantizer's lists, cross-check
+    double recall = 0;
+    double route_us = 0;  ///< quantizer->search per query
+    double search_us = 0; ///< index->search per query
+};
+
+struct Method {
+    std::string name;
+    std::string factory;
+    std::unique_ptr<faiss::Index> index;
+    faiss::IndexIVF* ivf = nullptr;
+    double train_s = 0, add_s = 0;
+    std::vector<Point> points;
+    // list balance
+    size_t nonempty = 0, max_list = 0;
+    double imbalance = 0;
+};
+
+std::vector<int> parse_int_list(const std::string& s) {
+    std::vector<int> out;
+    std::stringstream ss(s);
+    std::string tok;
+    while (std::getline(ss, tok, ',')) {
+        if (!tok.empty()) {
+            out.push_back(std::stoi(tok));
+        }
+    }
+    return out;
+}
+
+std::vector<int> default_nprobes(idx_t nlist) {
+    std::vector<int> out;
+    for (int p = 1; p <= 8 && p <= nlist; p++) {
+        out.push_back(p);
+    }
+    double p = 8;
+    while (true) {
+        p *= 1.25;
+        int ip = int(std::lround(p));
+        if (ip <= out.back()) {
+            ip = out.back() + 1;
+        }
+        if (ip > nlist) {
+            break;
+        }
+        out.push_back(ip);
+        p = ip;
+    }
+    return out;
+}
+
+void list_balance(Method& m) {
+    const faiss::InvertedLists* il = m.ivf->invlists;
+    size_t total = 0;
+    double sq = 0;
+    for (size_t l = 0; l < m.ivf->nlist; l++) {
+        size_t s = il->list_size(l);
+        total += s;
+        sq += double(s) * double(s);
+        m.nonempty += s > 0;
+        m.max_list = std::max(m.max_list, s);
+    }
+    m.imbalance = total ? sq * m.ivf->nlist / (double(total) * total) : 0;
+}
+
+void build(Method& m, const ehi_bench::Dataset& ds) {
+    double t0 = now_s();
+    LOG(INFO) << m.name << ": training on " << ds.nb << " vectors";
+    m.index->train(ds.nb, ds.xb.data());
+    m.train_s = now_s() - t0;
+    LOG(INFO) << m.name << ": trained in " << m.train_s << " s; adding";
+    t0 = now_s();
+    m.index->add(ds.nb, ds.xb.data());
+    m.add_s = now_s() - t0;
+    LOG(INFO) << m.name << ": added in " << m.add_s << " s";
+    m.ivf = faiss::ivflib::extract_index_ivf(m.index.get());
+    list_balance(m);
+}
+
+void print_header() {
+    printf("%-12s %6s %9s %9s %9s %11s %11s %7s\n", "method", "nprobe",
+           "visited%", "lists%", "recall", "route_us/q", "search_us/q",
+           "route%");
+}
+
+void print_point(const Method& m, const Point& p) {
+    printf("%-12s %6d %9.3f %9.3f %9.4f %11.2f %11.2f %6.1f%%\n",
+           m.name.c_str(), p.nprobe, 100 * p.visited, 100 * p.visited_lists,
+           p.recall, p.route_us, p.search_us,
+           p.search_us > 0 ? 100 * p.route_us / p.search_us : 0.0);
+    fflush(stdout);
+}
+
+void sweep(Method& m, const ehi_bench::Dataset& ds,
+           const std::vector<idx_t>& gt, int k,
+           const std::vector<int>& nprobes) {
+    const idx_t nq = ds.nq;
+    const double ntotal = double(m.index->ntotal);
+    std::vector<float> D(size_t(nq) * k);
+    std::vector<idx_t> I(size_t(nq) * k);
+    bool warned = false;
+    double t_start = now_s();
+    {
+        // warm-up (thread pools, first-touch allocations) before timing
+        idx_t nw = std::min<idx_t>(nq, 256);
+        idx_t kw = std::min<idx_t>(k, idx_t(m.ivf->nlist));
+        std::vector<float> wd(size_t(nw) * kw);
+        std::vector<idx_t> wi(size_t(nw) * kw);
+        m.ivf->quantizer->search(nw, ds.xq.data(), kw, wd.data(), wi.data());
+    }
+    for (int np : nprobes) {
+        if (np <= 0 || size_t(np) > m.ivf->nlist) {
+            continue;
+        }
+        Point p;
+        p.nprobe = np;
+        m.ivf->nprobe = np;
+
+        // Routing alone: the coarse quantizer's search with k = nprobe.
+        std::vector<float> qd(size_t(nq) * np);
+        std::vector<idx_t> qi(size_t(nq) * np);
+        double t0 = now_s();
+        m.ivf->quantizer->search(nq, ds.xq.data(), np, qd.data(), qi.data());
+        p.route_us = (now_s() - t0) * 1e6 / nq;
+        double lists_total = 0;
+        for (size_t i = 0; i < qi.size(); i++) {
+            if (qi[i] >= 0) {
+                lists_total += double(m.ivf->invlists->list_size(qi[i]));
+            }
+        }
+        p.visited_lists = lists_total / (double(nq) * ntotal);
+
+        faiss::indexIVF_stats.reset();
+        t0 = now_s();
+        m.index->search(nq, ds.xq.data(), k, D.data(), I.data());
+        p.search_us = (now_s() - t0) * 1e6 / nq;
+        p.visited = double(faiss::indexIVF_stats.ndis) / (double(nq) * ntotal);
+        if (!warned &&
+            std::fabs(p.visited - p.visited_lists) >
+                    0.01 * std::max(p.visited, p.visited_lists)) {
+            LOG(WARNING) << m.name << " nprobe " << np
+                         << ": indexIVF_stats.ndis gives " << 100 * p.visited
+                         << "% visited but the quantizer's lists give "
+                         << 100 * p.visited_lists << "%";
+            warned = true;
+        }
+        p.recall = ehi_bench::recall_at_k(nq, gt.data(), k, I.data(), k, k);
+        m.points.push_back(p);
+        print_point(m, p);
+        if (p.visited > FLAGS_max_visited && FLAGS_nprobes.empty()) {
+            break;
+        }
+    }
+    LOG(INFO) << m.name << ": sweep took " << now_s() - t_start << " s";
+}
+
+double visited_of(const Point& p) {
+    // ndis is the documented measure; fall back to the lists' sizes if the
+    // stats stayed at zero (an index that does not report them).
+    return p.visited > 0 ? p.visited : p.visited_lists;
+}
+
+bool make_plot(const std::vector<Method*>& methods, const std::string& file,
+               int k, const std::string& title) {
+    if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
+        printf("\ngnuplot not found (apt-get install gnuplot-nox): no plot "
+               "written\n");
+        return false;
+    }
+    std::vector<std::string> tmpfiles;
+    auto make_tmp = [&](const char* suffix_free_prefix) {
+        std::string tmpl = std::string("/tmp/") + suffix_free_prefix +
+                "XXXXXX";
+        std::vector<char> buf(tmpl.begin(), tmpl.end());
+        buf.push_back('\0');
+        int fd = mkstemp(buf.data());
+        if (fd < 0) {
+            throw std::runtime_error("mkstemp failed");
+        }
+        close(fd);
+        tmpfiles.push_back(buf.data());
+        return std::string(buf.data());
+    };
+    std::vector<std::string> datafiles;
+    for (const Method* m : methods) {
+        std::string f = make_tmp("ehi_demo_data_");
+        std::ofstream out(f);
+        for (const Point& p : m->points) {
+            double v = visited_of(p);
+            if (v > 0) {
+                out << 100 * v << " " << p.recall << "\n";
+            }
+        }
+        datafiles.push_back(f);
+    }
+    std::string script = make_tmp("ehi_demo_plot_");
+    {
+        std::ofstream g(script);
+        g << "set terminal pngcairo size 900,600 enhanced font 'sans,11'\n"
+          << "set output '" << file << "'\n"
+          << "set title '" << title << "' noenhanced\n"
+          << "set logscale x\n"
+          << "set xlabel '% of documents visited (log scale)'\n"
+          << "set ylabel 'recall@" << k << "' noenhanced\n"
+          << "set key bottom right\n"
+          << "set grid\n"
+          << "set yrange [0:1]\n"
+          << "plot ";
+        for (size_t i = 0; i < methods.size(); i++) {
+            g << (i ? ", " : "") << "'" << datafiles[i]
+              << "' using 1:2 with linespoints lw 2 pt 7 title '"
+              << methods[i]->name << "' noenhanced";
+        }
+        g << "\n";
+    }
+    std::string cmd = "gnuplot '" + script + "' 2>&1";
+    int rc = std::system(cmd.c_str());
+    for (const std::string& f : tmpfiles) {
+        unlink(f.c_str());
+    }
+    if (rc != 0) {
+        printf("\ngnuplot failed (exit status %d): no plot written\n", rc);
+        return false;
+    }
+    printf("\nplot written to %s\n", file.c_str());
+    return true;
+}
+
+void write_json(const std::string& file, const ehi_bench::Dataset& ds,
+                const std::vector<Method*>& methods,
+                const std::vector<double>& targets,
+                const std::vector<std::vector<double>>& interp, double gt_s) {
+    std::ofstream o(file);
+    if (!o) {
+        throw std::runtime_error("cannot write " + file);
+    }
+    o.precision(8);
+    o << "{\n  \"data\": \"" << ehi_bench::json_escape(ds.name) << "\",\n"
+      << "  \"d\": " << ds.d << ", \"nb\": " << ds.nb << ", \"nq\": " << ds.nq
+      << ", \"k\": " << FLAGS_k << ",\n"
+      << "  \"B\": " << FLAGS_B << ", \"H\": " << FLAGS_H
+      << ", \"threads\": " << omp_get_max_threads()
+      << ", \"ground_truth_s\": " << gt_s << ",\n"
+      << "  \"ehi_strategy\": \"" << ehi_bench::json_escape(FLAGS_ehi_strategy)
+      << "\",\n  \"faiss_ehi_version\": \"" << faiss_ehi::version()
+      << "\",\n  \"methods\": [\n";
+    for (size_t i = 0; i < methods.size(); i++) {
+        const Method& m = *methods[i];
+        o << "    {\"name\": \"" << ehi_bench::json_escape(m.name)
+          << "\", \"factory\": \"" << ehi_bench::json_escape(m.factory)
+          << "\", \"nlist\": " << m.ivf->nlist << ", \"train_s\": "
+          << m.train_s << ", \"add_s\": " << m.add_s
+          << ", \"nonempty_lists\": " << m.nonempty
+          << ", \"max_list\": " << m.max_list
+          << ", \"imbalance_factor\": " << m.imbalance << ",\n"
+          << "     \"points\": [\n";
+        for (size_t j = 0; j < m.points.size(); j++) {
+            const Point& p = m.points[j];
+            o << "       {\"nprobe\": " << p.nprobe
+              << ", \"visited\": " << p.visited
+              << ", \"visited_lists\": " << p.visited_lists
+              << ", \"recall\": " << p.recall
+              << ", \"route_us\": " << p.route_us
+              << ", \"search_us\": " << p.search_us << "}"
+              << (j + 1 < m.points.size() ? "," : "") << "\n";
+        }
+        o << "     ],\n     \"recall_at_visited\": {";
+        for (size_t t = 0; t < targets.size(); t++) {
+            o << (t ? ", " : "") << "\"" << targets[t] << "\": ";
+            if (std::isnan(interp[i][t])) {
+                o << "null";
+            } else {
+                o << interp[i][t];
+            }
+        }
+        o << "}}" << (i + 1 < methods.size() ? "," : "") << "\n";
+    }
+    o << "  ]\n}\n";
+    LOG(INFO) << "JSON written to " << file;
+}
+
+int run() {
+    ehi_bench::set_num_threads(FLAGS_threads);
+    LOG(INFO) << "threads: " << omp_get_max_threads()
+              << ", faiss_ehi " << faiss_ehi::version()
+              << ", OMP_WAIT_POLICY="
+              << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset")
+              << (ehi_bench::running_on_openblas() ? ", OpenBLAS" : "");
+    if (FLAGS_B < 2 || FLAGS_H < 1) {
+        LOG(ERROR) << "need B >= 2 and H >= 1";
+        return 2;
+    }
+    if (FLAGS_ehi_strategy != "best_first" &&
+        FLAGS_ehi_strategy != "level_beam") {
+        LOG(ERROR) << "--ehi_strategy must be best_first or level_beam";
+        return 2;
+    }
+
+    // ------------------------------------------------------------- data
+    double t0 = now_s();
+    ehi_bench::Dataset ds;
+    if (FLAGS_data == "fmnist" || FLAGS_data == "fashion-mnist") {
+        ds = ehi_bench::load_fashion_mnist(FLAGS_fmnist_dir);
+    } else if (FLAGS_data == "synthetic") {
+        ds = ehi_bench::make_synthetic(FLAGS_syn_d, FLAGS_syn_nb,
+                                       FLAGS_syn_nq, FLAGS_syn_nclusters,
+                                       float(FLAGS_syn_spread), FLAGS_seed);
+    } else {
+        LOG(ERROR) << "unknown --data " << FLAGS_data
+                   << " (fmnist or synthetic)";
+        return 2;
+    }
+    ds.truncate_queries(FLAGS_nq);
+    LOG(INFO) << "data " << ds.name << ": nb=" << ds.nb << " nq=" << ds.nq
+              << " d=" << ds.d << " (" << now_s() - t0 << " s)";
+
+    // ----------------------------------------------------- ground truth
+    t0 = now_s();
+    LOG(INFO) << "exact " << FLAGS_k << "-NN ground truth (IndexFlatL2)";
+    std::vector<idx_t> gt = ehi_bench::exact_knn(
+            ds.d, ds.nb, ds.xb.data(), ds.nq, ds.xq.data(), FLAGS_k,
+            ds.metric);
+    double gt_s = now_s() - t0;
+    LOG(INFO) << "ground truth in " << gt_s << " s ("
+              << gt_s * 1e6 / ds.nq << " us/query, exact search)";
+
+    // ---------------------------------------------------------- indexes
+    auto trainer = std::make_shared<faiss_ehi::KMeansTreeTrainer>();
+    trainer->niter = FLAGS_kmeans_niter;
+    trainer->seed = FLAGS_seed;
+    faiss_ehi::set_tree_trainer(trainer);
+    LOG(INFO) << "tree trainer: " << trainer->name();
+
+    idx_t nleaves = 1;
+    for (int h = 0; h < FLAGS_H; h++) {
+        nleaves *= FLAGS_B;
+    }
+    Method ehi, ivf;
+    ehi.name = "EHI" + std::to_string(FLAGS_B) + "x" + std::to_string(FLAGS_H);
+    ehi.factory = ehi.name;
+    if (!FLAGS_ehi_node_form.empty()) {
+        ehi.factory += "_" + FLAGS_ehi_node_form;
+    }
+    ehi.index.reset(faiss_ehi::index_factory(ds.d, ehi.factory.c_str(),
+                                             ds.metric));
+    ivf.name = "IVF" + std::to_string(nleaves);
+    ivf.factory = ivf.name + ",Flat";
+    ivf.index.reset(faiss::index_factory(ds.d, ivf.factory.c_str(),
+                                         ds.metric));
+    build(ehi, ds);
+    {
+        auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(
+                ehi.ivf->quantizer);
+        if (tq) {
+            tq->tree.strategy = FLAGS_ehi_strategy == "level_beam"
+                    ? faiss_ehi::BeamStrategy::LEVEL_BEAM
+                    : faiss_ehi::BeamStrategy::BEST_FIRST;
+            LOG(INFO) << ehi.name << ": " << tq->tree.nparams()
+                      << " tree parameters, form "
+                      << (tq->tree.form == faiss_ehi::NodeForm::PAPER
+                                  ? "paper"
+                                  : "per-node");
+        } else {
+            LOG(WARNING) << ehi.name
+                         << ": quantizer is not an EHITreeQuantizer";
+        }
+    }
+    build(ivf, ds);
+
+    printf("\n%s: nb=%ld nq=%ld d=%d, recall@%d of the exact %d-NN, "
+           "%d threads\n",
+           ds.name.c_str(), long(ds.nb), long(ds.nq), ds.d, FLAGS_k, FLAGS_k,
+           omp_get_max_threads());
+    printf("exact search (IndexFlat): %.1f us/query\n", gt_s * 1e6 / ds.nq);
+    for (Method* m : {&ehi, &ivf}) {
+        printf("%-12s (%s): train %.1f s, add %.1f s, %zu/%zu lists "
+               "non-empty, largest %zu, imbalance factor %.3f\n",
+               m->name.c_str(), m->factory.c_str(), m->train_s, m->add_s,
+               m->nonempty, size_t(m->ivf->nlist), m->max_list, m->imbalance);
+    }
+
+    // ------------------------------------------------------------ sweep
+    std::vector<int> nprobes = FLAGS_nprobes.empty()
+            ? default_nprobes(nleaves)
+            : parse_int_list(FLAGS_nprobes);
+    printf("\nvisited%% = indexIVF_stats.ndis / (nq * ntotal); lists%% = the "
+           "same from the probed lists' sizes\n");
+    print_header();
+    sweep(ehi, ds, gt, FLAGS_k, nprobes);
+    sweep(ivf, ds, gt, FLAGS_k, nprobes);
+
+    // ---------------------------------------------- at equal visited
+    std::vector<double> targets = {0.01, 0.02, 0.05};
+    std::vector<Method*> methods = {&ehi, &ivf};
+    std::vector<std::vector<double>> interp(methods.size());
+    printf("\nrecall@%d at equal documents visited (interpolated in "
+           "log(visited); '-' = outside the measured range)\n",
+           FLAGS_k);
+    printf("%-10s", "visited");
+    for (Method* m : methods) {
+        printf(" %12s", m->name.c_str());
+    }
+    printf(" %12s\n", "EHI - IVF");
+    for (size_t t = 0; t < targets.size(); t++) {
+        printf("%9.0f%%", 100 * targets[t]);
+        for (size_t i = 0; i < methods.size(); i++) {
+            std::vector<double> xs, ys;
+            for (const Point& p : methods[i]->points) {
+                xs.push_back(visited_of(p));
+                ys.push_back(p.recall);
+            }
+            double r = ehi_bench::interpolate_log_x(xs, ys, targets[t]);
+            interp[i].push_back(r);
+            if (std::isnan(r)) {
+                printf(" %12s", "-");
+            } else {
+                printf(" %12.4f", r);
+            }
+        }
+        double diff = interp[0][t] - interp[1][t];
+        if (std::isnan(diff)) {
+            printf(" %12s\n", "-");
+        } else {
+            printf(" %+12.4f\n", diff);
+        }
+    }
+    fflush(stdout);
+
+    if (!FLAGS_plot.empty()) {
+        std::string title = ds.name + ": " + ehi.name + " vs " + ivf.name +
+                ",Flat (recall@" + std::to_string(FLAGS_k) + ")";
+        make_plot(methods, FLAGS_plot, FLAGS_k, title);
+    }
+    if (!FLAGS_json.empty()) {
+        write_json(FLAGS_json, ds, methods, targets, interp, gt_s);
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    return ehi_bench::bench_main(
+            argc, argv,
+            "EHI tree index vs Faiss IVF-Flat at equal documents visited",
+            run);
+}

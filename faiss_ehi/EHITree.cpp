@@ -1,0 +1,577 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/EHITree.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <random>
+
+#include <omp.h>
+
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/utils/distances.h>
+
+#include <faiss_ehi/blas.h>
+
+namespace faiss_ehi {
+
+namespace {
+
+/// Queries per block of the batched per-level precompute (bounds memory).
+constexpr idx_t kRouteBlock = 1024;
+
+/// In-place log-softmax of B scores.
+void log_softmax(int B, float* s) {
+    float mx = s[0];
+    for (int c = 1; c < B; c++) {
+        mx = std::max(mx, s[c]);
+    }
+    float sum = 0;
+    for (int c = 0; c < B; c++) {
+        sum += std::exp(s[c] - mx);
+    }
+    float lse = mx + std::log(sum);
+    for (int c = 0; c < B; c++) {
+        // s - max - log(sum) is <= 0, so path log-probabilities never grow
+        // along a path (best-first search relies on it).
+        s[c] = std::min(s[c] - lse, 0.0f);
+    }
+}
+
+/// A node reached by the search: path log-probability, depth, index.
+struct Cand {
+    float logp;
+    int depth;
+    idx_t node;
+};
+
+/// Order for the best-first heap: larger log-probability first; among
+/// equals, deeper first, then the smaller index (deterministic ties).
+struct CandLess {
+    bool operator()(const Cand& a, const Cand& b) const {
+        if (a.logp != b.logp) {
+            return a.logp < b.logp;
+        }
+        if (a.depth != b.depth) {
+            return a.depth < b.depth;
+        }
+        return a.node > b.node;
+    }
+};
+
+/// Descending by log-probability, ties by smaller index.
+bool cand_before(const Cand& a, const Cand& b) {
+    if (a.logp != b.logp) {
+        return a.logp > b.logp;
+    }
+    return a.node < b.node;
+}
+
+} // namespace
+
+void check_finite(idx_t n, int d, const float* x, const char* what) {
+    size_t total = size_t(n) * size_t(d);
+    for (size_t i = 0; i < total; i++) {
+        if (!std::isfinite(x[i])) {
+            FAISS_THROW_FMT("%s contain a NaN or infinite value (vector %" PRId64
+                            ", component %d)",
+                            what, idx_t(i / d), int(i % d));
+        }
+    }
+}
+
+EHITree::EHITree(int B, int H, int m, NodeForm form)
+        : B(B), H(H), m(m), form(form) {
+    FAISS_THROW_IF_NOT_MSG(B >= 2, "EHITree: branching factor B must be >= 2");
+    FAISS_THROW_IF_NOT_MSG(H >= 1, "EHITree: height H must be >= 1");
+    FAISS_THROW_IF_NOT_MSG(m >= 1, "EHITree: routing dimension m must be >= 1");
+    double leaves = std::pow(double(B), double(H));
+    FAISS_THROW_IF_NOT_FMT(leaves <= double(idx_t(1) << 40),
+                           "EHITree: B^H = %g leaves is too many", leaves);
+    U.resize(H);
+    W.resize(H);
+    bias.resize(H);
+    node_W.resize(H);
+    node_b.resize(H);
+}
+
+idx_t EHITree::nleaves() const {
+    return nodes_at_depth(H);
+}
+
+idx_t EHITree::nodes_at_depth(int h) const {
+    idx_t r = 1;
+    for (int i = 0; i < h; i++) {
+        r *= B;
+    }
+    return r;
+}
+
+int EHITree::n_input(int h) const {
+    return B * h + m;
+}
+
+size_t EHITree::nparams() const {
+    size_t total = 0;
+    for (int h = 0; h < H; h++) {
+        total += U[h].size() + W[h].size() + bias[h].size() +
+                node_W[h].size() + node_b[h].size();
+    }
+    return total;
+}
+
+void EHITree::set_paper_level(int h, const float* Uh, const float* Wh,
+                              const float* bh) {
+    FAISS_THROW_IF_NOT_MSG(form == NodeForm::PAPER,
+                           "set_paper_level on a tree of per-node form");
+    FAISS_THROW_IF_NOT_FMT(h >= 0 && h < H, "level %d outside [0, %d)", h, H);
+    size_t nh = n_input(h);
+    U[h].assign(Uh, Uh + nh * nh);
+    W[h].assign(Wh, Wh + nh * B);
+    if (bh) {
+        bias[h].assign(bh, bh + B);
+    } else {
+        bias[h].assign(B, 0.0f);
+    }
+    check_finite(U[h].size(), 1, U[h].data(), "tree parameters U");
+    check_finite(W[h].size(), 1, W[h].data(), "tree parameters W");
+    check_finite(1, B, bias[h].data(), "tree biases");
+    is_trained = false;
+    bool all = true;
+    for (int l = 0; l < H; l++) {
+        all = all && U[l].size() == size_t(n_input(l)) * n_input(l);
+    }
+    if (all) {
+        finalize();
+    }
+}
+
+void EHITree::set_node_level(int h, const float* Wh, const float* bh) {
+    FAISS_THROW_IF_NOT_MSG(form == NodeForm::PER_NODE,
+                           "set_node_level on a tree of paper form");
+    FAISS_THROW_IF_NOT_FMT(h >= 0 && h < H, "level %d outside [0, %d)", h, H);
+    size_t nn = nodes_at_depth(h);
+    node_W[h].assign(Wh, Wh + nn * B * m);
+    if (bh) {
+        node_b[h].assign(bh, bh + nn * B);
+    } else {
+        node_b[h].assign(nn * B, 0.0f);
+    }
+    check_finite(node_W[h].size(), 1, node_W[h].data(), "tree parameters W");
+    check_finite(node_b[h].size(), 1, node_b[h].data(), "tree biases");
+    is_trained = false;
+    bool all = true;
+    for (int l = 0; l < H; l++) {
+        all = all &&
+                node_W[l].size() == size_t(nodes_at_depth(l)) * B * m;
+    }
+    if (all) {
+        finalize();
+    }
+}
+
+void EHITree::check_consistent() const {
+    FAISS_THROW_IF_NOT_MSG(B >= 2 && H >= 1 && m >= 1,
+                           "EHITree: B >= 2, H >= 1 and m >= 1 required");
+    FAISS_THROW_IF_NOT_MSG(int(U.size()) == H && int(W.size()) == H &&
+                                   int(bias.size()) == H &&
+                                   int(node_W.size()) == H &&
+                                   int(node_b.size()) == H,
+                           "EHITree: per-level parameter arrays malformed");
+    for (int h = 0; h < H; h++) {
+        if (form == NodeForm::PAPER) {
+            size_t nh = n_input(h);
+            FAISS_THROW_IF_NOT_FMT(U[h].size() == nh * nh &&
+                                           W[h].size() == nh * B &&
+                                           bias[h].size() == size_t(B),
+                                   "EHITree: level %d (paper form) has "
+                                   "parameters of the wrong size",
+                                   h);
+        } else {
+            size_t nn = nodes_at_depth(h);
+            FAISS_THROW_IF_NOT_FMT(node_W[h].size() == nn * B * m &&
+                                           node_b[h].size() == nn * B,
+                                   "EHITree: level %d (per-node form) has "
+                                   "parameters of the wrong size",
+                                   h);
+        }
+    }
+}
+
+void EHITree::finalize() {
+    check_consistent();
+    is_trained = true;
+}
+
+void EHITree::init_random(uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    for (int h = 0; h < H; h++) {
+        if (form == NodeForm::PAPER) {
+            size_t nh = n_input(h);
+            std::normal_distribution<float> g(0.0f, 1.0f / std::sqrt(float(nh)));
+            U[h].resize(nh * nh);
+            W[h].resize(nh * B);
+            for (float& v : U[h]) {
+                v = g(rng);
+            }
+            for (float& v : W[h]) {
+                v = g(rng);
+            }
+            bias[h].assign(B, 0.0f);
+            if (use_bias) {
+                for (float& v : bias[h]) {
+                    v = g(rng);
+                }
+            }
+        } else {
+            size_t nn = nodes_at_depth(h);
+            std::normal_distribution<float> g(0.0f, 1.0f / std::sqrt(float(m)));
+            node_W[h].resize(nn * B * m);
+            node_b[h].resize(nn * B);
+            for (float& v : node_W[h]) {
+                v = g(rng);
+            }
+            for (float& v : node_b[h]) {
+                v = g(rng);
+            }
+        }
+    }
+    finalize();
+}
+
+size_t EHITree::level_precompute(int h, idx_t n, const float* u,
+                                 std::vector<float>& out) const {
+    if (form == NodeForm::PAPER) {
+        // [U_h^emb^T u ; W_h^emb^T u]: the input rows of U_h and W_h start
+        // after the h one-hot blocks.
+        size_t nh = n_input(h);
+        size_t stride = nh + B;
+        out.resize(size_t(n) * stride);
+        const float* Uemb = U[h].data() + size_t(B) * h * nh;
+        const float* Wemb = W[h].data() + size_t(B) * h * B;
+        gemm_rowmajor(n, nh, m, u, m, Uemb, nh, out.data(), stride);
+        gemm_rowmajor(n, B, m, u, m, Wemb, B, out.data() + nh, stride);
+        return stride;
+    }
+    if (h == 0) {
+        // The root is shared by every query: its scores are one GEMM.
+        out.resize(size_t(n) * B);
+        gemm_rowmajor_bt(n, B, m, u, node_W[0].data(), out.data());
+        return B;
+    }
+    out.clear();
+    return 0;
+}
+
+void EHITree::child_log_probs(int h, idx_t node, const float* u,
+                              const float* pre, float* out,
+                              float* scratch) const {
+    if (form == NodeForm::PER_NODE) {
+        const float* Wv = node_W[h].data() + size_t(node) * B * m;
+        const float* bv = node_b[h].data() + size_t(node) * B;
+        if (pre) {
+            std::copy(pre, pre + B, out);
+        } else {
+            faiss::fvec_inner_products_ny(out, u, Wv, m, B);
+        }
+        for (int c = 0; c < B; c++) {
+            out[c] += bv[c];
+        }
+        log_softmax(B, out);
+        return;
+    }
+    size_t nh = n_input(h);
+    const float* Uh = U[h].data();
+    const float* Wh = W[h].data();
+    std::vector<float> local;
+    if (!pre) {
+        local.resize(nh + B);
+        gemm_rowmajor(1, nh, m, u, m, Uh + size_t(B) * h * nh, nh,
+                      local.data(), nh + B);
+        gemm_rowmajor(1, B, m, u, m, Wh + size_t(B) * h * B, B,
+                      local.data() + nh, nh + B);
+        pre = local.data();
+    }
+    // z = U_h^T x_h: the input part is precomputed; each one-hot block adds
+    // one row of U_h (a gather, no multiply). Same for W_h^T x_h.
+    std::vector<float> zlocal;
+    if (!scratch) {
+        zlocal.resize(nh);
+        scratch = zlocal.data();
+    }
+    float* z = scratch;
+    std::copy(pre, pre + nh, z);
+    for (int c = 0; c < B; c++) {
+        out[c] = pre[nh + c] + (use_bias ? bias[h][c] : 0.0f);
+    }
+    idx_t rest = node;
+    for (int j = 0; j < h; j++) {
+        int digit = int(rest % B);
+        rest /= B;
+        size_t row = size_t(j) * B + digit;
+        const float* Ur = Uh + row * nh;
+        for (size_t i = 0; i < nh; i++) {
+            z[i] += Ur[i];
+        }
+        const float* Wr = Wh + row * B;
+        for (int c = 0; c < B; c++) {
+            out[c] += Wr[c];
+        }
+    }
+    // W_h^T ReLU(z): rows of W_h for the active units only.
+    for (size_t i = 0; i < nh; i++) {
+        float r = z[i];
+        if (r > 0) {
+            const float* Wr = Wh + i * B;
+            for (int c = 0; c < B; c++) {
+                out[c] += r * Wr[c];
+            }
+        }
+    }
+    log_softmax(B, out);
+}
+
+void EHITree::precompute_levels(idx_t n, const float* u,
+                                Precomputed& pre) const {
+    pre.buf.resize(H);
+    pre.stride.resize(H);
+    for (int h = 0; h < H; h++) {
+        pre.stride[h] = level_precompute(h, n, u, pre.buf[h]);
+    }
+}
+
+void EHITree::route_one_best_first(const float* u, const Precomputed& pre,
+                                   idx_t q, idx_t beam, idx_t* leaves,
+                                   float* probs) const {
+    std::vector<Cand> heap;
+    heap.reserve(size_t(B) * (beam + H) + 1);
+    heap.push_back({0.0f, 0, 0});
+    std::vector<float> lp(B), scratch(n_input(H - 1));
+    std::vector<Cand> kids;
+    kids.reserve(B);
+    CandLess less;
+    idx_t found = 0;
+    while (found < beam && !heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), less);
+        Cand top = heap.back();
+        heap.pop_back();
+        if (top.depth == H) {
+            leaves[found] = top.node;
+            probs[found] = std::exp(top.logp);
+            found++;
+            continue;
+        }
+        int h = top.depth;
+        child_log_probs(h, top.node, u, pre.row(h, q), lp.data(),
+                        scratch.data());
+        if (h + 1 < H || beam - found >= B) {
+            for (int c = 0; c < B; c++) {
+                heap.push_back({top.logp + lp[c], h + 1, top.node * B + c});
+                std::push_heap(heap.begin(), heap.end(), less);
+            }
+            continue;
+        }
+        // Children are leaves and only r = beam - found more are needed: a
+        // leaf outside the r best of its siblings cannot be among them.
+        size_t r = size_t(beam - found);
+        kids.clear();
+        for (int c = 0; c < B; c++) {
+            kids.push_back({top.logp + lp[c], h + 1, top.node * B + c});
+        }
+        std::nth_element(kids.begin(), kids.begin() + (r - 1), kids.end(),
+                         cand_before);
+        for (size_t c = 0; c < r; c++) {
+            heap.push_back(kids[c]);
+            std::push_heap(heap.begin(), heap.end(), less);
+        }
+    }
+    for (; found < beam; found++) {
+        leaves[found] = -1;
+        probs[found] = 0;
+    }
+}
+
+void EHITree::route_one_level_beam(const float* u, const Precomputed& pre,
+                                   idx_t q, idx_t beam, idx_t* leaves,
+                                   float* probs) const {
+    std::vector<Cand> cur{{0.0f, 0, 0}}, next;
+    std::vector<float> lp(B), scratch(n_input(H - 1));
+    for (int h = 0; h < H; h++) {
+        next.clear();
+        for (const Cand& cnd : cur) {
+            child_log_probs(h, cnd.node, u, pre.row(h, q), lp.data(),
+                            scratch.data());
+            for (int c = 0; c < B; c++) {
+                next.push_back({cnd.logp + lp[c], h + 1, cnd.node * B + c});
+            }
+        }
+        size_t keep = std::min(size_t(beam), next.size());
+        std::partial_sort(next.begin(), next.begin() + keep, next.end(),
+                          cand_before);
+        next.resize(keep);
+        cur.swap(next);
+    }
+    idx_t i = 0;
+    for (; i < idx_t(cur.size()); i++) {
+        leaves[i] = cur[i].node;
+        probs[i] = std::exp(cur[i].logp);
+    }
+    for (; i < beam; i++) {
+        leaves[i] = -1;
+        probs[i] = 0;
+    }
+}
+
+void EHITree::route(idx_t n, const float* u, idx_t beam, idx_t* leaves,
+                    float* probs, int strategy_override) const {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
+    FAISS_THROW_IF_NOT_FMT(beam >= 1, "EHITree: beam must be >= 1 (got %" PRId64
+                                      ")",
+                           beam);
+    BeamStrategy strat = strategy_override < 0
+            ? strategy
+            : BeamStrategy(strategy_override);
+    FAISS_THROW_IF_NOT_MSG(strat == BeamStrategy::BEST_FIRST ||
+                                   strat == BeamStrategy::LEVEL_BEAM,
+                           "EHITree: unknown beam strategy");
+    Precomputed pre;
+    for (idx_t i0 = 0; i0 < n; i0 += kRouteBlock) {
+        idx_t nb = std::min(kRouteBlock, n - i0);
+        const float* ub = u + size_t(i0) * m;
+        precompute_levels(nb, ub, pre);
+#pragma omp parallel for if (nb > 1)
+        for (idx_t q = 0; q < nb; q++) {
+            const float* uq = ub + size_t(q) * m;
+            idx_t* lq = leaves + size_t(i0 + q) * beam;
+            float* pq = probs + size_t(i0 + q) * beam;
+            if (strat == BeamStrategy::BEST_FIRST) {
+                route_one_best_first(uq, pre, q, beam, lq, pq);
+            } else {
+                route_one_level_beam(uq, pre, q, beam, lq, pq);
+            }
+        }
+    }
+}
+
+void EHITree::all_leaf_probabilities(idx_t n, const float* u,
+                                     float* probs) const {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
+    idx_t L = nleaves();
+    Precomputed pre;
+    precompute_levels(n, u, pre);
+#pragma omp parallel for if (n > 1)
+    for (idx_t q = 0; q < n; q++) {
+        std::vector<float> logp{0.0f}, next, lp(B);
+        for (int h = 0; h < H; h++) {
+            next.resize(logp.size() * B);
+            const float* prow = pre.row(h, q);
+            for (size_t v = 0; v < logp.size(); v++) {
+                child_log_probs(h, idx_t(v), u + size_t(q) * m, prow,
+                                lp.data());
+                for (int c = 0; c < B; c++) {
+                    next[v * B + c] = logp[v] + lp[c];
+                }
+            }
+            logp.swap(next);
+        }
+        for (idx_t l = 0; l < L; l++) {
+            probs[size_t(q) * L + l] = std::exp(logp[l]);
+        }
+    }
+}
+
+void EHITree::all_leaf_probabilities_naive(idx_t n, const float* u,
+                                           float* probs) const {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
+    idx_t L = nleaves();
+    for (idx_t q = 0; q < n; q++) {
+        const float* uq = u + size_t(q) * m;
+        for (idx_t leaf = 0; leaf < L; leaf++) {
+            // digits of the leaf, most significant (level 1) first
+            std::vector<int> path(H);
+            idx_t rest = leaf;
+            for (int h = H - 1; h >= 0; h--) {
+                path[h] = int(rest % B);
+                rest /= B;
+            }
+            double p = 1;
+            idx_t node = 0;
+            for (int h = 0; h < H; h++) {
+                std::vector<double> s(B);
+                if (form == NodeForm::PER_NODE) {
+                    const float* Wv = node_W[h].data() + size_t(node) * B * m;
+                    for (int c = 0; c < B; c++) {
+                        double acc = node_b[h][size_t(node) * B + c];
+                        for (int i = 0; i < m; i++) {
+                            acc += double(Wv[size_t(c) * m + i]) * uq[i];
+                        }
+                        s[c] = acc;
+                    }
+                } else {
+                    // x_h = [onehot(i_h); ...; onehot(i_1); u]
+                    int nh = n_input(h);
+                    std::vector<double> x(nh, 0.0);
+                    for (int j = 0; j < h; j++) {
+                        x[size_t(j) * B + path[h - 1 - j]] = 1.0;
+                    }
+                    for (int i = 0; i < m; i++) {
+                        x[size_t(B) * h + i] = uq[i];
+                    }
+                    std::vector<double> F(x);
+                    for (int jj = 0; jj < nh; jj++) {
+                        double z = 0;
+                        for (int i = 0; i < nh; i++) {
+                            z += x[i] * U[h][size_t(i) * nh + jj];
+                        }
+                        F[jj] += std::max(z, 0.0);
+                    }
+                    for (int c = 0; c < B; c++) {
+                        double acc = use_bias ? bias[h][c] : 0.0;
+                        for (int i = 0; i < nh; i++) {
+                            acc += F[i] * W[h][size_t(i) * B + c];
+                        }
+                        s[c] = acc;
+                    }
+                }
+                double mx = *std::max_element(s.begin(), s.end());
+                double sum = 0;
+                for (double v : s) {
+                    sum += std::exp(v - mx);
+                }
+                p *= std::exp(s[path[h]] - mx) / sum;
+                node = node * B + path[h];
+            }
+            probs[size_t(q) * L + leaf] = float(p);
+        }
+    }
+}
+
+void EHITree::path_embedding(idx_t n, const float* u, float* T) const {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
+    Precomputed pre;
+    precompute_levels(n, u, pre);
+#pragma omp parallel for if (n > 1)
+    for (idx_t q = 0; q < n; q++) {
+        std::vector<float> lp(B);
+        float* Tq = T + size_t(q) * B * H;
+        float pprev = 1;
+        idx_t node = 0;
+        for (int h = 0; h < H; h++) {
+            const float* prow = pre.row(h, q);
+            child_log_probs(h, node, u + size_t(q) * m, prow, lp.data());
+            int best = 0;
+            for (int c = 0; c < B; c++) {
+                Tq[h * B + c] = std::exp(lp[c]) * pprev;
+                if (lp[c] > lp[best]) {
+                    best = c;
+                }
+            }
+            pprev = Tq[h * B + best];
+            node = node * B + best;
+        }
+    }
+}
+
+} // namespace faiss_ehi

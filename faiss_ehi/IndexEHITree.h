@@ -1,0 +1,87 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <faiss/IndexIVFFlat.h>
+
+#include <faiss_ehi/EHITreeQuantizer.h>
+
+namespace faiss_ehi {
+
+/// Which leaves a vector is stored in when d2l > 1 (or how its leaf is
+/// chosen at all).
+enum class DocAssignRule : int {
+    /// The d2l most probable leaves of the tree (the paper's rule).
+    PROBABILITY = 0,
+    /// The d2l leaves with the nearest representatives.
+    NEAREST_LEAF = 1,
+    /** First leaf by probability; each further leaf minimises the SOAR
+     * score |x-c'|^2 + lambda <r, x-c'>^2 / |r|^2 over the tree's top
+     * candidates, r the residual to the first leaf (DESIGN.md 7). */
+    SOAR = 2,
+};
+
+/** The default EHI index: an IVF index with flat storage whose coarse
+ * quantizer is the learned tree (EHITreeQuantizer).
+ *
+ * - nprobe is the beam width (also per call, SearchParametersIVF::nprobe);
+ * - d2l (documents to leaves, paper appendix E.10): each added vector is
+ *   stored in d2l leaves; every search path (search, range_search,
+ *   search_and_reconstruct, ivflib) still returns each id at most once;
+ *   with duplicates stored, parallel_mode must stay 0 (the default);
+ * - indexIVF_stats.ndis counts the stored entries scanned, that is the sum
+ *   of the probed lists' sizes ("documents visited").
+ */
+struct IndexEHITree : faiss::IndexIVFFlat {
+    int d2l = 1; ///< leaves per added vector, in [1, B^H]
+    DocAssignRule assign_rule = DocAssignRule::PROBABILITY;
+    float soar_lambda = 1.0f; ///< lambda of the SOAR rule
+    /// Some id may be stored in several lists (set by adds with d2l > 1).
+    bool lists_have_duplicates = false;
+
+    /// An index over a new tree quantizer (owned).
+    IndexEHITree(int d, int B, int H,
+                 faiss::MetricType metric = faiss::METRIC_L2,
+                 NodeForm form = NodeForm::PER_NODE);
+    /// An index over the given quantizer; takes ownership.
+    IndexEHITree(EHITreeQuantizer* quantizer, faiss::MetricType metric);
+    IndexEHITree();
+    /** Takes over the state of a plain IndexIVFFlat (lists, ids, direct
+     * map, parameters) whose quantizer is an EHITreeQuantizer. The pointers
+     * are shared: the caller must clear ivf.own_fields and
+     * ivf.own_invlists before deleting ivf (used when reading files). */
+    explicit IndexEHITree(const faiss::IndexIVFFlat& ivf);
+
+    /// The tree quantizer (throws if the quantizer is not one).
+    EHITreeQuantizer* tree_quantizer() const;
+
+    void train(idx_t n, const float* x) override;
+    void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
+    void search(idx_t n, const float* x, idx_t k, float* distances,
+                idx_t* labels,
+                const faiss::SearchParameters* params = nullptr) const override;
+    void range_search(idx_t n, const float* x, float radius,
+                      faiss::RangeSearchResult* result,
+                      const faiss::SearchParameters* params = nullptr)
+            const override;
+    /** Faiss's scanner, wrapped in a DedupScanner when some id is stored in
+     * several lists; every Faiss search path then returns each id once. */
+    faiss::InvertedListScanner* get_InvertedListScanner(
+            bool store_pairs = false,
+            const faiss::IDSelector* sel = nullptr) const override;
+    size_t remove_ids(const faiss::IDSelector& sel) override;
+    void reset() override;
+    void merge_from(faiss::Index& other, idx_t add_id) override;
+    /// Also requires both trees to be identical (same routing).
+    void check_compatible_for_merge(const faiss::Index& other) const override;
+
+    /** The lists each of n vectors goes to under d2l and assign_rule
+     * (n x d2l, -1 where fewer distinct leaves exist). */
+    void assign_documents(idx_t n, const float* x, idx_t* lists) const;
+
+    /// Throws if duplicates are stored and parallel_mode is not 0.
+    void check_parallel_mode() const;
+};
+
+} // namespace faiss_ehi

@@ -1,0 +1,45 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <faiss_ehi/EHITree.h>
+
+namespace faiss_ehi {
+
+struct EHITreeQuantizer;
+
+/** Learns a tree for EHITreeQuantizer::train (and so for every index's
+ * train()). faiss_ehi itself holds no learning code that needs LibTorch: a
+ * program links a trainer library (faiss_ehi::trainer registers itself when
+ * linked) or registers one explicitly with set_tree_trainer. */
+struct TreeTrainer {
+    virtual ~TreeTrainer() = default;
+    /// Human-readable name, for logs.
+    virtual std::string name() const = 0;
+    /** Set q.tree's parameters (and, optionally, q.leaf_representatives)
+     * from n training vectors of dimension q.d in metric q.metric_type. */
+    virtual void train_tree(EHITreeQuantizer& q, idx_t n, const float* x) = 0;
+};
+
+/// Register the trainer used by every later train() (nullptr unregisters).
+void set_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
+
+/// The registered trainer, or nullptr.
+std::shared_ptr<TreeTrainer> get_tree_trainer();
+
+/** Built-in trainer without learning: initialises the tree by k-means
+ * (EHITreeKMeansInit). Useful on its own as a balanced hierarchical
+ * k-means index, and the starting point of the LibTorch trainer. */
+struct KMeansTreeTrainer : TreeTrainer {
+    int niter = 20;     ///< k-means iterations per clustering
+    int seed = 1234;    ///< k-means seed
+    float temperature = 0; ///< 0: automatic (see EHITreeKMeansInit)
+    std::string name() const override;
+    void train_tree(EHITreeQuantizer& q, idx_t n, const float* x) override;
+};
+
+} // namespace faiss_ehi

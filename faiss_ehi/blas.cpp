@@ -1,0 +1,48 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/blas.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+extern "C" {
+// Fortran BLAS, as declared inside Faiss itself (32-bit integers).
+int sgemm_(const char* transa, const char* transb, int* m, int* n, int* k,
+           const float* alpha, const float* a, int* lda, const float* b,
+           int* ldb, float* beta, float* c, int* ldc);
+}
+
+namespace faiss_ehi {
+
+namespace {
+int to_int(int64_t v) {
+    FAISS_THROW_IF_NOT_MSG(v >= 0 && v < (int64_t(1) << 31),
+                           "matrix dimension too large for 32-bit BLAS");
+    return int(v);
+}
+} // namespace
+
+void gemm_rowmajor(int64_t rows, int64_t cols, int64_t inner, const float* A,
+                   int64_t lda, const float* Bm, int64_t ldb, float* C,
+                   int64_t ldc) {
+    if (rows == 0 || cols == 0) {
+        return;
+    }
+    // Row-major C = A * B is column-major C^T = B^T * A^T.
+    int m = to_int(cols), n = to_int(rows), k = to_int(inner);
+    int ia = to_int(lda), ib = to_int(ldb), ic = to_int(ldc);
+    float one = 1, zero = 0;
+    sgemm_("N", "N", &m, &n, &k, &one, Bm, &ib, A, &ia, &zero, C, &ic);
+}
+
+void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
+                      const float* A, const float* Bm, float* C) {
+    if (rows == 0 || cols == 0) {
+        return;
+    }
+    int m = to_int(cols), n = to_int(rows), k = to_int(inner);
+    float one = 1, zero = 0;
+    sgemm_("T", "N", &m, &n, &k, &one, Bm, &k, A, &k, &zero, C, &m);
+}
+
+} // namespace faiss_ehi

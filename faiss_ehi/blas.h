@@ -1,0 +1,22 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <cstdint>
+
+namespace faiss_ehi {
+
+/** Row-major C (rows x cols, leading dimension ldc) = A (rows x inner,
+ * leading dimension lda) * Bm (inner x cols, leading dimension ldb), through
+ * the Fortran BLAS sgemm that Faiss links (OpenBLAS where installed). */
+void gemm_rowmajor(int64_t rows, int64_t cols, int64_t inner, const float* A,
+                   int64_t lda, const float* Bm, int64_t ldb, float* C,
+                   int64_t ldc);
+
+/** Row-major C (rows x cols) = A (rows x inner) * Bm^T, Bm given row-major
+ * as cols x inner (each output column's weights contiguous). */
+void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
+                      const float* A, const float* Bm, float* C);
+
+} // namespace faiss_ehi

@@ -1,0 +1,19 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * Umbrella header: the whole public API of the faiss_ehi library.
+ */
+#pragma once
+
+#include <faiss_ehi/EHITree.h>
+#include <faiss_ehi/EHITreeKMeansInit.h>
+#include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/TreeTrainer.h>
+#include <faiss_ehi/index_factory.h>
+#include <faiss_ehi/index_io.h>
+
+namespace faiss_ehi {
+/// Library version, "major.minor.patch".
+const char* version();
+} // namespace faiss_ehi

@@ -1,0 +1,37 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <faiss/Index.h>
+#include <faiss/impl/io.h>
+
+namespace faiss_ehi {
+
+/** Serialisation of every index faiss_ehi::index_factory makes (and of
+ * plain Faiss indexes, which are wrapped the same way).
+ *
+ * Format (little endian): magic "FEHI", format version, payload size,
+ * 64-bit FNV-1a checksum of the payload, then the payload: the trees of
+ * every EHI quantizer in the index, per-IVF EHI fields, and the Faiss part
+ * written by faiss::write_index with each tree quantizer temporarily
+ * replaced by an IndexFlat of its leaf representatives. A truncated or
+ * corrupted file fails the size or checksum test and throws. */
+void write_index(const faiss::Index* index, faiss::IOWriter* writer);
+
+/** Atomic file write: the index goes to a temporary file in the same
+ * directory which is flushed, synced and renamed over `fname`. On any
+ * failure the old file (if any) is left intact and an exception thrown. */
+void write_index(const faiss::Index* index, const char* fname);
+
+/// Read an index written by write_index; throws on any malformed input.
+faiss::Index* read_index(faiss::IOReader* reader);
+faiss::Index* read_index(const char* fname);
+
+/// Deep copy (a serialisation round trip; bit-identical search results).
+faiss::Index* clone_index(const faiss::Index* index);
+
+/// The current file format version.
+constexpr uint32_t kFormatVersion = 1;
+
+} // namespace faiss_ehi

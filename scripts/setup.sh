@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 faiss-ehi authors. MIT licence (see LICENSE).
+#
+# Set up a fresh Debian 12 machine for faiss-ehi and build it (as root).
+#   1. install the Debian packages the project needs (skipped when they are
+#      all installed already, so repeated runs are fast);
+#   2. make sure libblas.so.3 / liblapack.so.3 resolve to OpenBLAS
+#      (the reference BLAS is about 30x slower; DESIGN.md section 3);
+#   3. configure and build into ./build (Release).
+# Safe to run any number of times.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+run() { printf '[setup] + %s\n' "$*"; "$@"; }
+
+PACKAGES=(
+  build-essential cmake
+  libfaiss-dev libopenblas-dev
+  libgflags-dev libgoogle-glog-dev libgtest-dev
+  libtorch-dev
+  dataset-fashion-mnist zlib1g-dev
+  python3-faiss python3-numpy python3-pytest
+  gnuplot-nox
+)
+
+# Commands that need root get "sudo" in front when run by another user.
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  fi
+fi
+need_root() {
+  if [[ $(id -u) -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+    die "$1 needs root; run this script as root (or install sudo)"
+  fi
+}
+
+# ------------------------------------------------------------- 1. packages
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  if [[ $status != ii* ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  log "all ${#PACKAGES[@]} Debian packages are installed; skipping apt-get"
+else
+  log "missing packages: ${missing[*]}"
+  need_root "installing packages"
+  run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -o DPkg::Lock::Timeout=600 "${PACKAGES[@]}"
+fi
+
+# -------------------------------------------------------------- 2. OpenBLAS
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || true)
+MULTIARCH=${MULTIARCH:-x86_64-linux-gnu}
+
+# check_openblas LIB REQUIRED: make the alternative of LIB (libblas.so.3 or
+# liblapack.so.3) point into openblas-pthread. REQUIRED=yes: fail if it
+# cannot; otherwise only warn.
+check_openblas() {
+  local lib=$1 required=$2 group want current
+  group="$lib-$MULTIARCH"
+  want="/usr/lib/$MULTIARCH/openblas-pthread/$lib"
+  fail() {
+    if [[ $required == yes ]]; then die "$1"; fi
+    log "WARNING: $1"
+  }
+  if ! update-alternatives --query "$group" >/dev/null 2>&1; then
+    fail "no '$group' alternative: is libopenblas-dev installed?"
+    return 0
+  fi
+  current=$(update-alternatives --query "$group" | sed -n 's/^Value: //p')
+  if [[ $current == */openblas-pthread/* ]]; then
+    log "$lib -> $current (OpenBLAS, good)"
+    return 0
+  fi
+  log "$lib -> ${current:-<none>}, not OpenBLAS; switching to $want"
+  if [[ -e $want ]] && [[ $(id -u) -eq 0 || ${#SUDO[@]} -gt 0 ]] &&
+     run "${SUDO[@]}" update-alternatives --set "$group" "$want"; then
+    current=$(update-alternatives --query "$group" | sed -n 's/^Value: //p')
+  fi
+  if [[ $current != */openblas-pthread/* ]]; then
+    fail "cannot point $lib at OpenBLAS ($want); it is '${current:-<none>}'.
+  faiss-ehi needs OpenBLAS: with Debian's reference BLAS, Faiss's exact and
+  k-means searches and the tree's GEMMs run about 30x slower (DESIGN.md 3).
+  Fix it as root:
+    apt-get install libopenblas-dev
+    update-alternatives --set $group $want"
+    return 0
+  fi
+  log "$lib -> $current (OpenBLAS, good)"
+}
+check_openblas libblas.so.3 yes
+check_openblas liblapack.so.3 no
+
+# ----------------------------------------------------------------- 3. build
+log "building in $ROOT/build"
+run cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+run cmake --build build -j"$(nproc)"
+log "done"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 faiss-ehi authors. MIT licence (see LICENSE).
+#
+# The project's test command (README): set up and build (scripts/setup.sh),
+# run the CTest suite, then check the installed package: install into a
+# temporary prefix and build and run the outside project tests/consumer/
+# against it with find_package(faiss_ehi CONFIG REQUIRED).
+# Extra arguments go to ctest (e.g. `bash scripts/test.sh -R EHITree`).
+# Exits non-zero if anything fails.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+log() { printf '[test] %s\n' "$*"; }
+run() { printf '[test] + %s\n' "$*"; "$@"; }
+
+# ------------------------------------------------------ set-up and build
+run bash scripts/setup.sh
+
+# ---------------------------------------------------------------- ctest
+# Per-test default limit (tests may set their own TIMEOUT property).
+ctest_rc=0
+run ctest --test-dir build --output-on-failure --timeout 600 "$@" ||
+  ctest_rc=$?
+
+# -------------------------------------------------------- install check
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/faiss_ehi_install.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+PREFIX="$TMP/prefix"
+install_rc=0
+# Called as `install_check || ...`, where bash ignores set -e inside the
+# function: every step therefore returns on failure explicitly.
+install_check() {
+  log "+ cmake --install build --prefix $PREFIX"
+  cmake --install build --prefix "$PREFIX" >"$TMP/install.log" ||
+    { cat "$TMP/install.log"; return 1; }
+  log "installed $(grep -c '^-- Installing' "$TMP/install.log") files under $PREFIX"
+  run cmake -S tests/consumer -B "$TMP/consumer-build" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PREFIX" || return 1
+  # The consumer must have found the installed package, not the build tree.
+  local found
+  found=$(sed -n 's/^faiss_ehi_DIR:PATH=//p' \
+          "$TMP/consumer-build/CMakeCache.txt") || return 1
+  if [[ $found != "$PREFIX"/* ]]; then
+    log "consumer found faiss_ehi at '$found', not under $PREFIX"
+    return 1
+  fi
+  log "consumer uses $found"
+  run cmake --build "$TMP/consumer-build" -j"$(nproc)" || return 1
+  run "$TMP/consumer-build/consumer" || return 1
+}
+install_check || install_rc=$?
+
+# -------------------------------------------------------------- summary
+if [[ $ctest_rc -eq 0 ]]; then
+  log "ctest: passed"
+else
+  log "ctest: FAILED (exit $ctest_rc)"
+fi
+if [[ $install_rc -eq 0 ]]; then
+  log "install check (tests/consumer): passed"
+else
+  log "install check (tests/consumer): FAILED (exit $install_rc)"
+fi
+if [[ $ctest_rc -ne 0 || $install_rc -ne 0 ]]; then
+  log "FAILED after ${SECONDS}s ($ROOT)"
+  exit 1
+fi
+log "all passed in ${SECONDS}s"
