@@ -60,6 +60,13 @@ DEFINE_string(ehi_node_form, "",
               "EHI node form: empty (factory default), node or paper");
 DEFINE_string(ehi_strategy, "best_first",
               "EHI beam strategy: best_first or level_beam");
+DEFINE_string(ehi_assign, "probability",
+              "EHI leaf of each added vector: probability (the tree's), "
+              "nearest (nearest leaf representative) or soar");
+DEFINE_int32(d2l, 1, "EHI: leaves per added vector (documents to leaves)");
+DEFINE_int32(kmeans_refine, 0,
+             "Lloyd iterations over all leaves after the hierarchical "
+             "k-means of the EHI tree (EHITreeKMeansInit::leaf_refine_iters)");
 DEFINE_int32(kmeans_niter, 20, "k-means iterations of the EHI tree trainer");
 DEFINE_int32(seed, 1234, "seed (tree k-means and synthetic data)");
 DEFINE_int32(syn_d, 64, "synthetic: dimension");
@@ -406,6 +413,7 @@ int run() {
     auto trainer = std::make_shared<faiss_ehi::KMeansTreeTrainer>();
     trainer->niter = FLAGS_kmeans_niter;
     trainer->seed = FLAGS_seed;
+    trainer->leaf_refine_iters = FLAGS_kmeans_refine;
     faiss_ehi::set_tree_trainer(trainer);
     LOG(INFO) << "tree trainer: " << trainer->name();
 
@@ -425,6 +433,18 @@ int run() {
     ivf.factory = ivf.name + ",Flat";
     ivf.index.reset(faiss::index_factory(ds.d, ivf.factory.c_str(),
                                          ds.metric));
+    if (auto* e = dynamic_cast<faiss_ehi::IndexEHITree*>(
+                faiss::ivflib::extract_index_ivf(ehi.index.get()))) {
+        e->d2l = FLAGS_d2l;
+        if (FLAGS_ehi_assign == "nearest") {
+            e->assign_rule = faiss_ehi::DocAssignRule::NEAREST_LEAF;
+        } else if (FLAGS_ehi_assign == "soar") {
+            e->assign_rule = faiss_ehi::DocAssignRule::SOAR;
+        } else if (FLAGS_ehi_assign != "probability") {
+            LOG(ERROR) << "--ehi_assign must be probability, nearest or soar";
+            return 2;
+        }
+    }
     build(ehi, ds);
     {
         auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(

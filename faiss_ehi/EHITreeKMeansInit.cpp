@@ -4,6 +4,7 @@
 #include <faiss_ehi/EHITreeKMeansInit.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cinttypes>
 #include <cstdio>
 #include <limits>
@@ -74,6 +75,72 @@ float auto_temperature(double mean_sq, double scale) {
 
 } // namespace
 
+void EHITreeKMeansInit::set_node_classifiers(
+        EHITree& tree, int h, const std::vector<float>& child_centroids,
+        float T, bool ip) const {
+    const int B = tree.B, m = tree.m;
+    idx_t nn = tree.nodes_at_depth(h);
+    std::vector<float> Wl(size_t(nn) * B * m), bl(size_t(nn) * B);
+    for (size_t r = 0; r < size_t(nn) * B; r++) {
+        const float* c = child_centroids.data() + r * m;
+        float* w = Wl.data() + r * m;
+        for (int j = 0; j < m; j++) {
+            w[j] = (ip ? 1.0f : 2.0f) * T * c[j];
+        }
+        bl[r] = ip ? 0.0f : -T * faiss::fvec_norm_L2sqr(c, m);
+    }
+    tree.set_node_level(h, Wl.data(), bl.data());
+}
+
+void EHITreeKMeansInit::refine_leaves(
+        const EHITree& tree, idx_t n, const float* x, bool ip,
+        std::vector<std::vector<float>>& depth_centroids) const {
+    const int B = tree.B, H = tree.H, m = tree.m;
+    const idx_t L = tree.nleaves();
+    std::vector<idx_t> leaf(n);
+    std::vector<float> dis(n);
+    for (int it = 0; it < leaf_refine_iters; it++) {
+        // Lloyd step over all leaves: documents at their nearest leaf.
+        faiss::IndexFlat flat(
+                m, ip ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
+        flat.add(L, depth_centroids[H].data());
+        flat.search(n, x, 1, dis.data(), leaf.data());
+        // New centroid of every node at every depth: the mean of the
+        // vectors whose leaf lies under it (empty nodes keep theirs).
+        for (int h = 1; h <= H; h++) {
+            idx_t nn = tree.nodes_at_depth(h);
+            idx_t div = tree.nodes_at_depth(H - h);
+            std::vector<double> sum(size_t(nn) * m, 0.0);
+            std::vector<idx_t> count(nn, 0);
+            for (idx_t i = 0; i < n; i++) {
+                idx_t v = leaf[i] / div;
+                count[v]++;
+                const float* xi = x + size_t(i) * m;
+                double* sv = sum.data() + size_t(v) * m;
+                for (int j = 0; j < m; j++) {
+                    sv[j] += xi[j];
+                }
+            }
+            for (idx_t v = 0; v < nn; v++) {
+                if (count[v] == 0) {
+                    continue;
+                }
+                float* c = depth_centroids[h].data() + size_t(v) * m;
+                for (int j = 0; j < m; j++) {
+                    c[j] = float(sum[size_t(v) * m + j] / double(count[v]));
+                }
+                if (ip) {
+                    float norm = std::sqrt(faiss::fvec_norm_L2sqr(c, m));
+                    for (int j = 0; j < m && norm > 0; j++) {
+                        c[j] /= norm;
+                    }
+                }
+            }
+        }
+    }
+    (void)B;
+}
+
 void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
                              faiss::MetricType metric,
                              std::vector<float>* leaf_centroids) const {
@@ -95,16 +162,19 @@ void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
     }
 
     if (tree.form == NodeForm::PER_NODE) {
-        // Hierarchical k-means, node by node.
+        // Hierarchical k-means, node by node. depth_centroids[h] holds the
+        // centroids of the B^h nodes at depth h.
+        std::vector<std::vector<float>> depth_centroids(H + 1);
+        std::vector<float> temps(H);
+        depth_centroids[0] = mean;
         std::vector<idx_t> node_of(n, 0);
-        std::vector<float> parent_centroids(mean); // depth 0: the root
-        std::vector<float> child_centroids;
         for (int h = 0; h < H; h++) {
             idx_t nn = tree.nodes_at_depth(h);
             std::vector<std::vector<idx_t>> members(nn);
             for (idx_t i = 0; i < n; i++) {
                 members[node_of[i]].push_back(i);
             }
+            std::vector<float>& child_centroids = depth_centroids[h + 1];
             child_centroids.assign(size_t(nn) * B * m, 0.0f);
             std::vector<float> pts;
             double sum_sq = 0;
@@ -117,7 +187,7 @@ void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
                 }
                 float* cv = child_centroids.data() + size_t(v) * B * m;
                 cluster_points(m, B, idx_t(mem.size()), pts.data(),
-                               parent_centroids.data() + size_t(v) * m, ip,
+                               depth_centroids[h].data() + size_t(v) * m, ip,
                                niter, seed + int(v), max_points_per_centroid,
                                verbose, cv);
                 for (size_t k = 0; k < mem.size(); k++) {
@@ -129,23 +199,18 @@ void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
                                  : score;
                 }
             }
-            float T = temperature > 0
+            temps[h] = temperature > 0
                     ? temperature
                     : auto_temperature(sum_sq / double(n), ip ? 30.0 : 10.0);
-            std::vector<float> Wl(size_t(nn) * B * m), bl(size_t(nn) * B);
-            for (size_t r = 0; r < size_t(nn) * B; r++) {
-                const float* c = child_centroids.data() + r * m;
-                float* w = Wl.data() + r * m;
-                for (int j = 0; j < m; j++) {
-                    w[j] = (ip ? 1.0f : 2.0f) * T * c[j];
-                }
-                bl[r] = ip ? 0.0f : -T * faiss::fvec_norm_L2sqr(c, m);
-            }
-            tree.set_node_level(h, Wl.data(), bl.data());
-            parent_centroids.swap(child_centroids);
+        }
+        if (leaf_refine_iters > 0) {
+            refine_leaves(tree, n, x, ip, depth_centroids);
+        }
+        for (int h = 0; h < H; h++) {
+            set_node_classifiers(tree, h, depth_centroids[h + 1], temps[h], ip);
         }
         if (leaf_centroids) {
-            *leaf_centroids = parent_centroids;
+            *leaf_centroids = depth_centroids[H];
         }
         return;
     }

@@ -37,10 +37,24 @@ struct EHITreeKMeansInit {
      * 30 over the mean squared norm (inner product). */
     float temperature = 0;
 
+    /** Per-node form: Lloyd iterations over all B^H leaf centroids after
+     * the hierarchical k-means, so that every vector sits at its nearest
+     * leaf centroid (not only the nearest among its parent's children);
+     * the inner nodes' centroids become the means of their leaves'
+     * vectors. Closes part of the gap to flat k-means (DESIGN.md 7). */
+    int leaf_refine_iters = 0;
+
     /// Initialise `tree` from n vectors (n x tree.m); fills leaf_centroids.
     void init(EHITree& tree, idx_t n, const float* x,
               faiss::MetricType metric,
               std::vector<float>* leaf_centroids) const;
+
+  private:
+    void set_node_classifiers(EHITree& tree, int h,
+                              const std::vector<float>& child_centroids,
+                              float T, bool ip) const;
+    void refine_leaves(const EHITree& tree, idx_t n, const float* x, bool ip,
+                       std::vector<std::vector<float>>& depth_centroids) const;
 };
 
 } // namespace faiss_ehi

@@ -41,6 +41,7 @@ void KMeansTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
     init.niter = niter;
     init.seed = seed;
     init.temperature = temperature;
+    init.leaf_refine_iters = leaf_refine_iters;
     init.verbose = q.verbose;
     std::vector<float> centroids;
     init.init(q.tree, n, x, q.metric_type, &centroids);

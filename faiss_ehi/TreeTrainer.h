@@ -38,6 +38,7 @@ struct KMeansTreeTrainer : TreeTrainer {
     int niter = 20;     ///< k-means iterations per clustering
     int seed = 1234;    ///< k-means seed
     float temperature = 0; ///< 0: automatic (see EHITreeKMeansInit)
+    int leaf_refine_iters = 0; ///< see EHITreeKMeansInit::leaf_refine_iters
     std::string name() const override;
     void train_tree(EHITreeQuantizer& q, idx_t n, const float* x) override;
 };
