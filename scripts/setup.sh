@@ -54,7 +54,8 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 else
   log "missing packages: ${missing[*]}"
   need_root "installing packages"
-  run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get update -o DPkg::Lock::Timeout=600
   run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -o DPkg::Lock::Timeout=600 "${PACKAGES[@]}"
 fi
@@ -106,4 +107,21 @@ check_openblas liblapack.so.3 no
 log "building in $ROOT/build"
 run cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 run cmake --build build -j"$(nproc)"
+
+# ------------------------------------------- 4. Faiss really runs on OpenBLAS
+# The alternative can point right while a binary still resolves another
+# libblas.so.3 (LD_LIBRARY_PATH, a stray copy): check what the built
+# programs load.
+blas_of() {
+  ldd "$1" 2>/dev/null | awk '/libblas\.so\.3/ {print $3; exit}'
+}
+for bin in build/tests/ehi_tests build/benchs/ehi_demo; do
+  [[ -x $bin ]] || continue
+  lib=$(blas_of "$bin")
+  real=$(readlink -f "${lib:-/nonexistent}" 2>/dev/null || true)
+  if [[ $real != *openblas* ]]; then
+    die "$bin loads libblas.so.3 from '${lib:-<none>}' -> '${real:-?}', not OpenBLAS"
+  fi
+  log "$bin runs Faiss on $real"
+done
 log "done"

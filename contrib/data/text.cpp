@@ -1,0 +1,90 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include "contrib/data/text.h"
+
+#include <algorithm>
+
+namespace faiss_ehi {
+namespace data {
+
+namespace {
+inline bool is_alnum_ascii(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+            (c >= 'A' && c <= 'Z');
+}
+inline char lower_ascii(char c) {
+    return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+}
+
+template <typename F>
+void for_each_token(const std::string& text, F&& f) {
+    std::string cur;
+    for (char c : text) {
+        if (is_alnum_ascii((unsigned char)c)) {
+            cur += lower_ascii(c);
+        } else if (!cur.empty()) {
+            f(cur);
+            cur.clear();
+        }
+    }
+    if (!cur.empty()) {
+        f(cur);
+    }
+}
+} // namespace
+
+std::vector<std::string> tokenize(const std::string& text) {
+    std::vector<std::string> out;
+    for_each_token(text, [&](const std::string& t) { out.push_back(t); });
+    return out;
+}
+
+int Vocabulary::find(const std::string& word) const {
+    auto it = ids.find(word);
+    return it == ids.end() ? -1 : it->second;
+}
+
+std::vector<int> Vocabulary::encode(const std::string& text) const {
+    std::vector<int> out;
+    for_each_token(text, [&](const std::string& t) {
+        int id = find(t);
+        if (id >= 0) {
+            out.push_back(id);
+        }
+    });
+    return out;
+}
+
+Vocabulary build_vocabulary(const std::vector<std::string>& texts,
+                            int64_t min_count, int max_size) {
+    std::unordered_map<std::string, int64_t> counts;
+    for (const std::string& t : texts) {
+        for_each_token(t, [&](const std::string& w) { counts[w]++; });
+    }
+    std::vector<std::pair<std::string, int64_t>> v;
+    v.reserve(counts.size());
+    for (auto& kv : counts) {
+        if (kv.second >= min_count) {
+            v.emplace_back(kv.first, kv.second);
+        }
+    }
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (max_size > 0 && v.size() > size_t(max_size)) {
+        v.resize(size_t(max_size));
+    }
+    Vocabulary voc;
+    voc.words.reserve(v.size());
+    voc.counts.reserve(v.size());
+    for (auto& p : v) {
+        voc.ids.emplace(p.first, int(voc.words.size()));
+        voc.words.push_back(p.first);
+        voc.counts.push_back(p.second);
+    }
+    return voc;
+}
+
+} // namespace data
+} // namespace faiss_ehi
