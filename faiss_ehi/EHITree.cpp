@@ -274,7 +274,7 @@ void EHITree::child_log_probs(int h, idx_t node, const float* u,
         if (pre) {
             std::copy(pre, pre + B, out);
         } else {
-            faiss::fvec_inner_products_ny(out, u, Wv, m, B);
+            gemv_rowmajor(B, m, Wv, u, out);
         }
         for (int c = 0; c < B; c++) {
             out[c] += bv[c];
@@ -375,15 +375,24 @@ void EHITree::route_one_best_first(const float* u, const Precomputed& pre,
         }
         // Children are leaves and only r = beam - found more are needed: a
         // leaf outside the r best of its siblings cannot be among them.
+        // Keep the r best children in a small sorted buffer (r is usually
+        // far below B, so this is one pass of comparisons).
         size_t r = size_t(beam - found);
         kids.clear();
         for (int c = 0; c < B; c++) {
-            kids.push_back({top.logp + lp[c], h + 1, top.node * B + c});
+            Cand cand{top.logp + lp[c], h + 1, top.node * B + c};
+            if (kids.size() == r) {
+                if (!cand_before(cand, kids.back())) {
+                    continue;
+                }
+                kids.pop_back();
+            }
+            auto pos = std::upper_bound(kids.begin(), kids.end(), cand,
+                                        cand_before);
+            kids.insert(pos, cand);
         }
-        std::nth_element(kids.begin(), kids.begin() + (r - 1), kids.end(),
-                         cand_before);
-        for (size_t c = 0; c < r; c++) {
-            heap.push_back(kids[c]);
+        for (const Cand& cand : kids) {
+            heap.push_back(cand);
             std::push_heap(heap.begin(), heap.end(), less);
         }
     }

@@ -19,4 +19,9 @@ void gemm_rowmajor(int64_t rows, int64_t cols, int64_t inner, const float* A,
 void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
                       const float* A, const float* Bm, float* C);
 
+/** y (rows) = M x, M row-major rows x cols (each output's weights
+ * contiguous), through BLAS sgemv. */
+void gemv_rowmajor(int64_t rows, int64_t cols, const float* M, const float* x,
+                   float* y);
+
 } // namespace faiss_ehi
