@@ -274,7 +274,7 @@ void EHITree::child_log_probs(int h, idx_t node, const float* u,
         if (pre) {
             std::copy(pre, pre + B, out);
         } else {
-            gemv_rowmajor(B, m, Wv, u, out);
+            matvec_rows(B, m, Wv, u, out);
         }
         for (int c = 0; c < B; c++) {
             out[c] += bv[c];

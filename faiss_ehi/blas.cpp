@@ -10,9 +10,6 @@ extern "C" {
 int sgemm_(const char* transa, const char* transb, int* m, int* n, int* k,
            const float* alpha, const float* a, int* lda, const float* b,
            int* ldb, float* beta, float* c, int* ldc);
-int sgemv_(const char* trans, int* m, int* n, const float* alpha,
-           const float* a, int* lda, const float* x, int* incx,
-           const float* beta, float* y, int* incy);
 }
 
 namespace faiss_ehi {
@@ -48,15 +45,17 @@ void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
     sgemm_("T", "N", &m, &n, &k, &one, Bm, &k, A, &k, &zero, C, &m);
 }
 
-void gemv_rowmajor(int64_t rows, int64_t cols, const float* M, const float* x,
-                   float* y) {
-    if (rows == 0) {
-        return;
+__attribute__((target_clones("arch=haswell", "default"))) void matvec_rows(
+        int64_t rows, int64_t cols, const float* M, const float* x, float* y) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float* w = M + r * cols;
+        float acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t j = 0; j < cols; j++) {
+            acc += w[j] * x[j];
+        }
+        y[r] = acc;
     }
-    // Row-major M (rows x cols) is column-major M^T (cols x rows).
-    int m = to_int(cols), n = to_int(rows), one_i = 1;
-    float one = 1, zero = 0;
-    sgemv_("T", &m, &n, &one, M, &m, x, &one_i, &zero, y, &one_i);
 }
 
 } // namespace faiss_ehi

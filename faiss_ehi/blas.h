@@ -20,8 +20,11 @@ void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
                       const float* A, const float* Bm, float* C);
 
 /** y (rows) = M x, M row-major rows x cols (each output's weights
- * contiguous), through BLAS sgemv. */
-void gemv_rowmajor(int64_t rows, int64_t cols, const float* M, const float* x,
-                   float* y);
+ * contiguous). Not BLAS on purpose: it runs inside OpenMP regions (one call
+ * per tree node), where a multithreaded BLAS sgemv would start its own
+ * threads for every node. Compiled for AVX2+FMA and for generic x86-64,
+ * picked at run time. */
+void matvec_rows(int64_t rows, int64_t cols, const float* M, const float* x,
+                 float* y);
 
 } // namespace faiss_ehi
