@@ -8,6 +8,7 @@
 #include <faiss_ehi/EHITree.h>
 #include <faiss_ehi/EHITreeKMeansInit.h>
 #include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/EncoderHead.h>
 #include <faiss_ehi/IndexEHITree.h>
 #include <faiss_ehi/TreeTrainer.h>
 #include <faiss_ehi/index_factory.h>

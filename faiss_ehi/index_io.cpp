@@ -23,10 +23,12 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/IndexScalarQuantizer.h>
+#include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/index_io.h>
 
 #include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/EncoderHead.h>
 #include <faiss_ehi/IndexEHITree.h>
 #include <faiss_ehi/index_walk.h>
 
@@ -165,6 +167,74 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r) {
     return q;
 }
 
+// ------------------------------------------------------------ head IO
+
+void write_head(faiss::IOWriter* w, const EncoderHead& e) {
+    put<int32_t>(w, e.d_in);
+    put<int32_t>(w, e.d_out);
+    put<int32_t>(w, e.hidden);
+    put<uint8_t>(w, e.normalize);
+    put<uint8_t>(w, e.is_trained);
+    put_floats(w, e.A);
+    put_floats(w, e.b);
+    put_floats(w, e.W1);
+    put_floats(w, e.c1);
+    put_floats(w, e.W2);
+    put_floats(w, e.c2);
+}
+
+std::unique_ptr<EncoderHead> read_head(PayloadReader& r) {
+    auto e = std::make_unique<EncoderHead>();
+    e->d_in = r.get<int32_t>();
+    e->d_out = r.get<int32_t>();
+    e->hidden = r.get<int32_t>();
+    FAISS_THROW_IF_NOT_MSG(e->d_in >= 1 && e->d_out >= 1 && e->hidden >= 0,
+                           "corrupt EHI index: bad encoder head header");
+    uint8_t normalize = r.get<uint8_t>();
+    uint8_t trained = r.get<uint8_t>();
+    FAISS_THROW_IF_NOT_MSG(normalize <= 1 && trained <= 1,
+                           "corrupt EHI index: bad encoder head flags");
+    e->normalize = normalize != 0;
+    e->is_trained = trained != 0;
+    e->A = r.get_floats();
+    e->b = r.get_floats();
+    e->W1 = r.get_floats();
+    e->c1 = r.get_floats();
+    e->W2 = r.get_floats();
+    e->c2 = r.get_floats();
+    try {
+        e->check_consistent();
+    } catch (const faiss::FaissException& ex) {
+        FAISS_THROW_FMT("corrupt EHI index: bad encoder head (%s)", ex.what());
+    }
+    return e;
+}
+
+/** An encoder head read from the payload and where it goes: chain position
+ * `pos` of the IndexPreTransform number `ordinal` in collect_pretransforms
+ * order. */
+struct HeadRecord {
+    uint32_t ordinal;
+    uint32_t pos;
+    std::unique_ptr<EncoderHead> head;
+};
+
+/** Every IndexPreTransform reachable from idx through the wrappers that
+ * collect_ivf_slots walks, in depth-first pre-order (the order in which
+ * make_write_view numbers them). */
+void collect_pretransforms(faiss::Index* idx,
+                           std::vector<faiss::IndexPreTransform*>& out) {
+    if (!idx || dynamic_cast<faiss::IndexIVF*>(idx)) {
+        return;
+    }
+    if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
+        out.push_back(pt);
+    }
+    for (faiss::Index** child : wrapper_children(idx)) {
+        collect_pretransforms(*child, out);
+    }
+}
+
 // ------------------------------------------------------- write view
 
 /** A shallow copy of an IVF index of a type Faiss can write, sharing the
@@ -232,13 +302,26 @@ std::unique_ptr<faiss::Index> shallow_wrapper(const faiss::Index* idx) {
     return c;
 }
 
+/// State of one make_write_view pass.
+struct WriteView {
+    faiss::IOWriter* w;            ///< receives the IVF records
+    faiss::VectorIOWriter heads;   ///< the encoder head records
+    uint32_t nheads = 0;           ///< number of head records
+    uint32_t npretransforms = 0;   ///< IndexPreTransforms numbered so far
+    std::vector<std::unique_ptr<faiss::Index>> keep;
+    std::vector<std::unique_ptr<faiss::VectorTransform>> keep_vt;
+};
+
 /** Build, without touching `idx`, an index structure Faiss can write: every
  * IVF routed by a tree is replaced by a shallow copy whose quantizer is an
- * IndexFlat of the leaf representatives. Writes each IVF's EHI record to
- * `w` in collect_ivf_slots order. Temporaries live in `keep`. */
-const faiss::Index* make_write_view(
-        const faiss::Index* idx, faiss::IOWriter* w,
-        std::vector<std::unique_ptr<faiss::Index>>& keep) {
+ * IndexFlat of the leaf representatives, and every IndexPreTransform whose
+ * chain holds an EncoderHead by a shallow copy in which each head is
+ * replaced by a RemapDimensionsTransform of the same dimensions. Writes
+ * each IVF's EHI record to `vw.w` in collect_ivf_slots order and each
+ * head's record to `vw.heads`. Temporaries live in `vw.keep*`. */
+const faiss::Index* make_write_view(const faiss::Index* idx, WriteView& vw) {
+    faiss::IOWriter* w = vw.w;
+    std::vector<std::unique_ptr<faiss::Index>>& keep = vw.keep;
     if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(idx)) {
         auto* q = dynamic_cast<const EHITreeQuantizer*>(ivf->quantizer);
         put<uint8_t>(w, q != nullptr);
@@ -265,21 +348,54 @@ const faiss::Index* make_write_view(
         return keep.back().get();
     }
     auto* mut = const_cast<faiss::Index*>(idx); // only read below
+    // pre-order numbering, as collect_pretransforms
+    auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(idx);
+    uint32_t ordinal = pt ? vw.npretransforms++ : 0;
+    bool has_head = false;
+    if (pt) {
+        for (const faiss::VectorTransform* vt : pt->chain) {
+            has_head = has_head || dynamic_cast<const EncoderHead*>(vt);
+        }
+    }
     std::vector<faiss::Index**> children = wrapper_children(mut);
     std::vector<const faiss::Index*> views;
     bool changed = false;
     for (faiss::Index** child : children) {
-        const faiss::Index* v = make_write_view(*child, w, keep);
+        const faiss::Index* v = make_write_view(*child, vw);
         views.push_back(v);
         changed = changed || v != *child;
     }
-    if (!changed) {
+    if (!changed && !has_head) {
         return idx;
     }
     std::unique_ptr<faiss::Index> copy = shallow_wrapper(idx);
     std::vector<faiss::Index**> slots = wrapper_children(copy.get());
     for (size_t i = 0; i < slots.size(); i++) {
         *slots[i] = const_cast<faiss::Index*>(views[i]);
+    }
+    if (has_head) {
+        auto* cpt = dynamic_cast<faiss::IndexPreTransform*>(copy.get());
+        FAISS_THROW_IF_NOT(cpt);
+        for (size_t i = 0; i < cpt->chain.size(); i++) {
+            auto* e = dynamic_cast<const EncoderHead*>(cpt->chain[i]);
+            if (!e) {
+                continue;
+            }
+            FAISS_THROW_IF_NOT_FMT(typeid(*e) == typeid(EncoderHead),
+                                   "faiss_ehi::write_index: cannot serialise "
+                                   "%s, a subclass of EncoderHead",
+                                   typeid(*e).name());
+            e->check_consistent();
+            put<uint32_t>(&vw.heads, ordinal);
+            put<uint32_t>(&vw.heads, uint32_t(i));
+            write_head(&vw.heads, *e);
+            vw.nheads++;
+            auto ph = std::make_unique<faiss::RemapDimensionsTransform>(
+                    e->d_in, e->d_out, true);
+            ph->is_trained = e->is_trained;
+            cpt->chain[i] = ph.get();
+            vw.keep_vt.push_back(std::move(ph));
+        }
     }
     keep.push_back(std::move(copy));
     return keep.back().get();
@@ -297,8 +413,12 @@ std::vector<uint8_t> serialize_payload(const faiss::Index* index) {
     FAISS_THROW_IF_NOT_MSG(index, "write_index: null index");
     faiss::VectorIOWriter w;
     put<uint32_t>(&w, uint32_t(count_ivfs(index)));
-    std::vector<std::unique_ptr<faiss::Index>> keep;
-    const faiss::Index* view = make_write_view(index, &w, keep);
+    WriteView vw;
+    vw.w = &w;
+    const faiss::Index* view = make_write_view(index, vw);
+    // format version 2: the encoder heads follow the IVF records
+    put<uint32_t>(&w, vw.nheads);
+    put_bytes(&w, vw.heads.data.data(), vw.heads.data.size());
     faiss::write_index(view, &w);
     return std::move(w.data);
 }
@@ -356,7 +476,26 @@ void install_tree(faiss::Index** slot, PayloadReader& r) {
     *slot = ehi;
 }
 
-faiss::Index* parse_payload(const uint8_t* p, size_t size) {
+void install_head(const std::vector<faiss::IndexPreTransform*>& pts,
+                  HeadRecord& rec) {
+    FAISS_THROW_IF_NOT_MSG(rec.ordinal < pts.size(),
+                           "corrupt EHI index: encoder head without its "
+                           "IndexPreTransform");
+    faiss::IndexPreTransform* pt = pts[rec.ordinal];
+    FAISS_THROW_IF_NOT_MSG(rec.pos < pt->chain.size(),
+                           "corrupt EHI index: encoder head position out of "
+                           "the transform chain");
+    faiss::VectorTransform* ph = pt->chain[rec.pos];
+    FAISS_THROW_IF_NOT_MSG(
+            ph && typeid(*ph) == typeid(faiss::RemapDimensionsTransform) &&
+                    ph->d_in == rec.head->d_in &&
+                    ph->d_out == rec.head->d_out && pt->own_fields,
+            "corrupt EHI index: encoder head placeholder expected");
+    pt->chain[rec.pos] = rec.head.release();
+    delete ph;
+}
+
+faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
     PayloadReader r{p, size};
     uint32_t nivf = r.get<uint32_t>();
     // The EHI records precede the Faiss part but are needed after it: find
@@ -375,6 +514,17 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size) {
             }
         }
     }
+    std::vector<HeadRecord> heads;
+    if (version >= 2) {
+        uint32_t nheads = r.get<uint32_t>();
+        for (uint32_t i = 0; i < nheads; i++) {
+            HeadRecord rec;
+            rec.ordinal = r.get<uint32_t>();
+            rec.pos = r.get<uint32_t>();
+            rec.head = read_head(r);
+            heads.push_back(std::move(rec));
+        }
+    }
     faiss::VectorIOReader fr;
     fr.data.assign(p + r.pos, p + size);
     std::unique_ptr<faiss::Index> root(faiss::read_index(&fr));
@@ -389,6 +539,11 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size) {
         PayloadReader rr{p, size, records_begin};
         for (faiss::Index** slot : slots) {
             install_tree(slot, rr);
+        }
+        std::vector<faiss::IndexPreTransform*> pts;
+        collect_pretransforms(rootp, pts);
+        for (HeadRecord& rec : heads) {
+            install_head(pts, rec);
         }
     } catch (...) {
         delete rootp;
@@ -474,7 +629,7 @@ faiss::Index* read_index(faiss::IOReader* reader) {
     FAISS_THROW_IF_NOT_MSG(fnv1a(payload.data(), payload.size()) == checksum,
                            "read_index: corrupted EHI index (checksum "
                            "mismatch)");
-    return parse_payload(payload.data(), payload.size());
+    return parse_payload(payload.data(), payload.size(), version);
 }
 
 faiss::Index* read_index(const char* fname) {

@@ -13,9 +13,11 @@ namespace faiss_ehi {
  *
  * Format (little endian): magic "FEHI", format version, payload size,
  * 64-bit FNV-1a checksum of the payload, then the payload: the trees of
- * every EHI quantizer in the index, per-IVF EHI fields, and the Faiss part
- * written by faiss::write_index with each tree quantizer temporarily
- * replaced by an IndexFlat of its leaf representatives. A truncated or
+ * every EHI quantizer in the index, per-IVF EHI fields, the encoder heads
+ * (EncoderHead) of IndexPreTransform chains, and the Faiss part written by
+ * faiss::write_index with each tree quantizer temporarily replaced by an
+ * IndexFlat of its leaf representatives and each encoder head by a
+ * RemapDimensionsTransform placeholder. A truncated or
  * corrupted file fails the size or checksum test and throws. */
 void write_index(const faiss::Index* index, faiss::IOWriter* writer);
 
@@ -31,7 +33,11 @@ faiss::Index* read_index(const char* fname);
 /// Deep copy (a serialisation round trip; bit-identical search results).
 faiss::Index* clone_index(const faiss::Index* index);
 
-/// The current file format version.
-constexpr uint32_t kFormatVersion = 1;
+/** The file format version this build writes; it reads every version from
+ * 1 up to it. Version 2 added the encoder heads (EncoderHead in an
+ * IndexPreTransform chain): their parameters follow the tree records and
+ * the Faiss part holds a RemapDimensionsTransform of the same dimensions in
+ * each head's place. Version 1 files (no heads) still read. */
+constexpr uint32_t kFormatVersion = 2;
 
 } // namespace faiss_ehi
