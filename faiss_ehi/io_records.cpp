@@ -1,0 +1,117 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/io_records.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+namespace faiss_ehi {
+namespace io_detail {
+
+void write_quantizer(faiss::IOWriter* w, const EHITreeQuantizer& q) {
+    const EHITree& t = q.tree;
+    put<int32_t>(w, q.d);
+    put<int32_t>(w, int32_t(q.metric_type));
+    put<int32_t>(w, t.B);
+    put<int32_t>(w, t.H);
+    put<int32_t>(w, t.m);
+    put<int32_t>(w, int32_t(t.form));
+    put<uint8_t>(w, t.use_bias);
+    put<int32_t>(w, int32_t(t.strategy));
+    put<uint8_t>(w, t.is_trained);
+    for (int h = 0; h < t.H; h++) {
+        put_floats(w, t.U[h]);
+        put_floats(w, t.W[h]);
+        put_floats(w, t.bias[h]);
+        put_floats(w, t.node_W[h]);
+        put_floats(w, t.node_b[h]);
+    }
+    put_floats(w, q.leaf_representatives);
+}
+
+std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r) {
+    int d = r.get<int32_t>();
+    int metric = r.get<int32_t>();
+    int B = r.get<int32_t>();
+    int H = r.get<int32_t>();
+    int m = r.get<int32_t>();
+    int form = r.get<int32_t>();
+    FAISS_THROW_IF_NOT_MSG(
+            d >= 1 && B >= 2 && H >= 1 && m == d && H <= 64 &&
+                    (metric == faiss::METRIC_L2 ||
+                     metric == faiss::METRIC_INNER_PRODUCT) &&
+                    (form == int(NodeForm::PAPER) ||
+                     form == int(NodeForm::PER_NODE)),
+            "corrupt EHI index: bad tree header");
+    auto q = std::make_unique<EHITreeQuantizer>(
+            d, B, H, faiss::MetricType(metric), NodeForm(form));
+    EHITree& t = q->tree;
+    t.use_bias = r.get<uint8_t>() != 0;
+    int strategy = r.get<int32_t>();
+    FAISS_THROW_IF_NOT_MSG(strategy == int(BeamStrategy::BEST_FIRST) ||
+                                   strategy == int(BeamStrategy::LEVEL_BEAM),
+                           "corrupt EHI index: bad beam strategy");
+    t.strategy = BeamStrategy(strategy);
+    bool trained = r.get<uint8_t>() != 0;
+    for (int h = 0; h < H; h++) {
+        t.U[h] = r.get_floats();
+        t.W[h] = r.get_floats();
+        t.bias[h] = r.get_floats();
+        t.node_W[h] = r.get_floats();
+        t.node_b[h] = r.get_floats();
+    }
+    q->leaf_representatives = r.get_floats();
+    if (trained) {
+        t.finalize(); // checks every size
+    }
+    FAISS_THROW_IF_NOT_MSG(q->leaf_representatives.empty() ||
+                                   q->leaf_representatives.size() ==
+                                           size_t(t.nleaves()) * d,
+                           "corrupt EHI index: bad leaf representatives");
+    q->update_is_trained();
+    return q;
+}
+
+void write_head(faiss::IOWriter* w, const EncoderHead& e) {
+    put<int32_t>(w, e.d_in);
+    put<int32_t>(w, e.d_out);
+    put<int32_t>(w, e.hidden);
+    put<uint8_t>(w, e.normalize);
+    put<uint8_t>(w, e.is_trained);
+    put_floats(w, e.A);
+    put_floats(w, e.b);
+    put_floats(w, e.W1);
+    put_floats(w, e.c1);
+    put_floats(w, e.W2);
+    put_floats(w, e.c2);
+}
+
+std::unique_ptr<EncoderHead> read_head(PayloadReader& r) {
+    auto e = std::make_unique<EncoderHead>();
+    e->d_in = r.get<int32_t>();
+    e->d_out = r.get<int32_t>();
+    e->hidden = r.get<int32_t>();
+    FAISS_THROW_IF_NOT_MSG(e->d_in >= 1 && e->d_out >= 1 && e->hidden >= 0,
+                           "corrupt EHI index: bad encoder head header");
+    uint8_t normalize = r.get<uint8_t>();
+    uint8_t trained = r.get<uint8_t>();
+    FAISS_THROW_IF_NOT_MSG(normalize <= 1 && trained <= 1,
+                           "corrupt EHI index: bad encoder head flags");
+    e->normalize = normalize != 0;
+    e->is_trained = trained != 0;
+    e->A = r.get_floats();
+    e->b = r.get_floats();
+    e->W1 = r.get_floats();
+    e->c1 = r.get_floats();
+    e->W2 = r.get_floats();
+    e->c2 = r.get_floats();
+    try {
+        e->check_consistent();
+    } catch (const faiss::FaissException& ex) {
+        FAISS_THROW_FMT("corrupt EHI index: bad encoder head (%s)", ex.what());
+    }
+    return e;
+}
+
+} // namespace io_detail
+} // namespace faiss_ehi

@@ -1,0 +1,187 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/io_write_view.h>
+
+#include <typeinfo>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexIVFPQFastScan.h>
+#include <faiss/IndexIVFPQR.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/IndexScalarQuantizer.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/EncoderHead.h>
+#include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/index_walk.h>
+#include <faiss_ehi/io_records.h>
+
+namespace faiss_ehi {
+namespace io_detail {
+
+namespace {
+
+/** A shallow copy of an IVF index of a type Faiss can write, sharing the
+ * lists, with ownership flags cleared. An IndexEHITree is written as the
+ * IndexIVFFlat it extends; its own fields go into the EHI payload. */
+std::unique_ptr<faiss::IndexIVF> shallow_ivf(const faiss::IndexIVF* ivf) {
+    std::unique_ptr<faiss::IndexIVF> c;
+    const std::type_info& t = typeid(*ivf);
+    if (dynamic_cast<const IndexEHITree*>(ivf) ||
+        t == typeid(faiss::IndexIVFFlat)) {
+        c.reset(new faiss::IndexIVFFlat(
+                static_cast<const faiss::IndexIVFFlat&>(*ivf)));
+    } else if (t == typeid(faiss::IndexIVFScalarQuantizer)) {
+        c.reset(new faiss::IndexIVFScalarQuantizer(
+                static_cast<const faiss::IndexIVFScalarQuantizer&>(*ivf)));
+    } else if (t == typeid(faiss::IndexIVFPQ)) {
+        c.reset(new faiss::IndexIVFPQ(
+                static_cast<const faiss::IndexIVFPQ&>(*ivf)));
+    } else if (t == typeid(faiss::IndexIVFPQR)) {
+        c.reset(new faiss::IndexIVFPQR(
+                static_cast<const faiss::IndexIVFPQR&>(*ivf)));
+    } else if (t == typeid(faiss::IndexIVFPQFastScan)) {
+        c.reset(new faiss::IndexIVFPQFastScan(
+                static_cast<const faiss::IndexIVFPQFastScan&>(*ivf)));
+    } else {
+        FAISS_THROW_FMT("faiss_ehi::write_index: an EHI tree inside %s "
+                        "cannot be serialised yet",
+                        t.name());
+    }
+    c->own_fields = false;
+    c->own_invlists = false;
+    return c;
+}
+
+std::unique_ptr<faiss::Index> shallow_wrapper(const faiss::Index* idx) {
+    std::unique_ptr<faiss::Index> c;
+    if (auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(idx)) {
+        auto* cp = new faiss::IndexPreTransform(*pt);
+        cp->own_fields = false;
+        c.reset(cp);
+    } else if (typeid(*idx) == typeid(faiss::IndexIDMap2)) {
+        auto* cp = new faiss::IndexIDMap2(
+                static_cast<const faiss::IndexIDMap2&>(*idx));
+        cp->own_fields = false;
+        c.reset(cp);
+    } else if (auto* im = dynamic_cast<const faiss::IndexIDMap*>(idx)) {
+        auto* cp = new faiss::IndexIDMap(*im);
+        cp->own_fields = false;
+        c.reset(cp);
+    } else if (typeid(*idx) == typeid(faiss::IndexRefineFlat)) {
+        auto* cp = new faiss::IndexRefineFlat(
+                static_cast<const faiss::IndexRefineFlat&>(*idx));
+        cp->own_fields = false;
+        cp->own_refine_index = false;
+        c.reset(cp);
+    } else if (auto* rf = dynamic_cast<const faiss::IndexRefine*>(idx)) {
+        auto* cp = new faiss::IndexRefine(*rf);
+        cp->own_fields = false;
+        cp->own_refine_index = false;
+        c.reset(cp);
+    } else {
+        FAISS_THROW_FMT("faiss_ehi::write_index: cannot wrap %s",
+                        typeid(*idx).name());
+    }
+    return c;
+}
+
+} // namespace
+
+const faiss::Index* make_write_view(const faiss::Index* idx, WriteView& vw) {
+    faiss::IOWriter* w = vw.w;
+    std::vector<std::unique_ptr<faiss::Index>>& keep = vw.keep;
+    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(idx)) {
+        auto* q = dynamic_cast<const EHITreeQuantizer*>(ivf->quantizer);
+        put<uint8_t>(w, q != nullptr);
+        if (!q) {
+            return idx;
+        }
+        auto* ehi = dynamic_cast<const IndexEHITree*>(ivf);
+        put<uint8_t>(w, ehi != nullptr);
+        if (ehi) {
+            put<int32_t>(w, ehi->d2l);
+            put<int32_t>(w, int32_t(ehi->assign_rule));
+            put<float>(w, ehi->soar_lambda);
+            put<uint8_t>(w, ehi->lists_have_duplicates);
+        }
+        write_quantizer(w, *q);
+        auto flat = std::make_unique<faiss::IndexFlat>(q->d, q->metric_type);
+        if (q->leaf_representatives.size() == size_t(q->ntotal) * q->d) {
+            flat->add(q->ntotal, q->leaf_representatives.data());
+        }
+        std::unique_ptr<faiss::IndexIVF> copy = shallow_ivf(ivf);
+        copy->quantizer = flat.get();
+        keep.push_back(std::move(flat));
+        keep.push_back(std::move(copy));
+        return keep.back().get();
+    }
+    auto* mut = const_cast<faiss::Index*>(idx); // only read below
+    // pre-order numbering, as collect_pretransforms
+    auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(idx);
+    uint32_t ordinal = pt ? vw.npretransforms++ : 0;
+    bool has_head = false;
+    if (pt) {
+        for (const faiss::VectorTransform* vt : pt->chain) {
+            has_head = has_head || dynamic_cast<const EncoderHead*>(vt);
+        }
+    }
+    std::vector<faiss::Index**> children = wrapper_children(mut);
+    std::vector<const faiss::Index*> views;
+    bool changed = false;
+    for (faiss::Index** child : children) {
+        const faiss::Index* v = make_write_view(*child, vw);
+        views.push_back(v);
+        changed = changed || v != *child;
+    }
+    if (!changed && !has_head) {
+        return idx;
+    }
+    std::unique_ptr<faiss::Index> copy = shallow_wrapper(idx);
+    std::vector<faiss::Index**> slots = wrapper_children(copy.get());
+    for (size_t i = 0; i < slots.size(); i++) {
+        *slots[i] = const_cast<faiss::Index*>(views[i]);
+    }
+    if (has_head) {
+        auto* cpt = dynamic_cast<faiss::IndexPreTransform*>(copy.get());
+        FAISS_THROW_IF_NOT(cpt);
+        for (size_t i = 0; i < cpt->chain.size(); i++) {
+            auto* e = dynamic_cast<const EncoderHead*>(cpt->chain[i]);
+            if (!e) {
+                continue;
+            }
+            FAISS_THROW_IF_NOT_FMT(typeid(*e) == typeid(EncoderHead),
+                                   "faiss_ehi::write_index: cannot serialise "
+                                   "%s, a subclass of EncoderHead",
+                                   typeid(*e).name());
+            e->check_consistent();
+            put<uint32_t>(&vw.heads, ordinal);
+            put<uint32_t>(&vw.heads, uint32_t(i));
+            write_head(&vw.heads, *e);
+            vw.nheads++;
+            auto ph = std::make_unique<faiss::RemapDimensionsTransform>(
+                    e->d_in, e->d_out, true);
+            ph->is_trained = e->is_trained;
+            cpt->chain[i] = ph.get();
+            vw.keep_vt.push_back(std::move(ph));
+        }
+    }
+    keep.push_back(std::move(copy));
+    return keep.back().get();
+}
+
+size_t count_ivfs(const faiss::Index* idx) {
+    std::vector<faiss::Index**> slots;
+    auto* p = const_cast<faiss::Index*>(idx);
+    collect_ivf_slots(&p, slots);
+    return slots.size();
+}
+
+} // namespace io_detail
+} // namespace faiss_ehi
