@@ -1,0 +1,99 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/trainer/TorchTreeTrainer.h>
+
+#include <algorithm>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/EHITreeKMeansInit.h>
+#include <faiss_ehi/EHITreeQuantizer.h>
+
+namespace faiss_ehi {
+namespace trainer {
+
+std::string TorchTreeTrainer::name() const {
+    return "torch-routing";
+}
+
+void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
+                                  const float* x) {
+    FAISS_THROW_IF_NOT_MSG(n > 0 && x, "TorchTreeTrainer: no training data");
+    FAISS_THROW_IF_NOT_MSG(k > 0 && n_queries >= 0,
+                           "TorchTreeTrainer: bad k or n_queries");
+    EHITreeKMeansInit init;
+    init.niter = kmeans_niter;
+    init.seed = kmeans_seed;
+    init.temperature = kmeans_temperature;
+    init.leaf_refine_iters = leaf_refine_iters;
+    init.verbose = q.verbose;
+    std::vector<float> centroids;
+    init.init(q.tree, n, x, q.metric_type, &centroids);
+    q.leaf_representatives.swap(centroids);
+
+    idx_t nq = std::min(n_queries, n);
+    if (n >= 2 && nq >= 1) {
+        const int d = q.d;
+        // seeded sample of the queries
+        std::vector<idx_t> perm(n);
+        std::iota(perm.begin(), perm.end(), idx_t(0));
+        std::mt19937_64 rng(sample_seed);
+        for (idx_t i = 0; i < nq; i++) {
+            std::uniform_int_distribution<idx_t> pick(i, n - 1);
+            std::swap(perm[i], perm[pick(rng)]);
+        }
+        std::vector<idx_t> qids(perm.begin(), perm.begin() + nq);
+        std::sort(qids.begin(), qids.end());
+        std::vector<float> xq(size_t(nq) * d);
+        for (idx_t i = 0; i < nq; i++) {
+            std::copy(x + qids[i] * d, x + qids[i] * d + d,
+                      xq.data() + size_t(i) * d);
+        }
+        // exact neighbours among the training vectors, self excluded
+        int keff = int(std::min<idx_t>(k, n - 1));
+        int ks = keff + 1;
+        faiss::IndexFlat flat(d, q.metric_type);
+        flat.add(n, x);
+        std::vector<float> dist(size_t(nq) * ks);
+        std::vector<idx_t> lab(size_t(nq) * ks);
+        flat.search(nq, xq.data(), ks, dist.data(), lab.data());
+        std::vector<idx_t> nn(size_t(nq) * keff);
+        for (idx_t i = 0; i < nq; i++) {
+            int o = 0;
+            for (int j = 0; j < ks && o < keff; j++) {
+                idx_t l = lab[i * ks + j];
+                if (l == qids[i]) {
+                    continue;
+                }
+                nn[i * keff + o++] = l;
+            }
+            for (; o < keff; o++) {
+                nn[i * keff + o] = -1;
+            }
+        }
+        // where the k-means tree stores the documents (top-1)
+        std::vector<idx_t> doc_leaf(n);
+        std::vector<float> prob(n);
+        q.tree.route(n, x, 1, doc_leaf.data(), prob.data());
+        RoutingTargets targets =
+                RoutingTargets::from_neighbors(nq, keff, nn.data(),
+                                               doc_leaf.data());
+        RoutingTrainer rt = routing;
+        rt.verbose = rt.verbose || q.verbose;
+        last_stats = rt.train(q.tree, nq, xq.data(), targets);
+    }
+    q.update_is_trained();
+}
+
+void register_torch_trainer() {
+    faiss_ehi::set_tree_trainer(std::make_shared<TorchTreeTrainer>());
+}
+
+} // namespace trainer
+} // namespace faiss_ehi
