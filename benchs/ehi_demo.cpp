@@ -37,6 +37,10 @@
 
 #include <faiss_ehi/faiss_ehi.h>
 
+#ifdef FAISS_EHI_WITH_TRAINER
+#include <faiss_ehi/trainer/TorchTreeTrainer.h>
+#endif
+
 #include "bench_main.h"
 #include "data_loaders.h"
 
@@ -67,6 +71,12 @@ DEFINE_int32(d2l, 1, "EHI: leaves per added vector (documents to leaves)");
 DEFINE_int32(kmeans_refine, 0,
              "Lloyd iterations over all leaves after the hierarchical "
              "k-means of the EHI tree (EHITreeKMeansInit::leaf_refine_iters)");
+DEFINE_string(trainer, "kmeans",
+              "EHI tree trainer: kmeans (built in) or torch (the LibTorch "
+              "drop-in: k-means start, then learned query routing)");
+DEFINE_double(routing_balance, 0.0,
+              "--trainer torch: weight of the balance term");
+DEFINE_int32(routing_epochs, 10, "--trainer torch: epochs of routing training");
 DEFINE_int32(kmeans_niter, 20, "k-means iterations of the EHI tree trainer");
 DEFINE_int32(seed, 1234, "seed (tree k-means and synthetic data)");
 DEFINE_int32(syn_d, 64, "synthetic: dimension");
@@ -410,12 +420,35 @@ int run() {
               << gt_s * 1e6 / ds.nq << " us/query, exact search)";
 
     // ---------------------------------------------------------- indexes
-    auto trainer = std::make_shared<faiss_ehi::KMeansTreeTrainer>();
-    trainer->niter = FLAGS_kmeans_niter;
-    trainer->seed = FLAGS_seed;
-    trainer->leaf_refine_iters = FLAGS_kmeans_refine;
-    faiss_ehi::set_tree_trainer(trainer);
-    LOG(INFO) << "tree trainer: " << trainer->name();
+    if (FLAGS_trainer == "torch") {
+#ifdef FAISS_EHI_WITH_TRAINER
+        auto trainer = std::make_shared<faiss_ehi::trainer::TorchTreeTrainer>();
+        trainer->kmeans_niter = FLAGS_kmeans_niter;
+        trainer->kmeans_seed = FLAGS_seed;
+        trainer->leaf_refine_iters = FLAGS_kmeans_refine;
+        trainer->routing.verbose = true;
+        trainer->routing.balance = FLAGS_routing_balance;
+        trainer->routing.epochs = FLAGS_routing_epochs;
+        // torch resets OpenMP to one thread at start-up (DESIGN.md 4)
+        trainer->routing.threads = omp_get_num_procs();
+        faiss_ehi::set_tree_trainer(trainer);
+        LOG(INFO) << "tree trainer: " << trainer->name();
+#else
+        LOG(ERROR) << "--trainer torch: this build has no LibTorch trainer "
+                      "(apt-get install libtorch-dev, then rebuild)";
+        return 2;
+#endif
+    } else if (FLAGS_trainer == "kmeans") {
+        auto trainer = std::make_shared<faiss_ehi::KMeansTreeTrainer>();
+        trainer->niter = FLAGS_kmeans_niter;
+        trainer->seed = FLAGS_seed;
+        trainer->leaf_refine_iters = FLAGS_kmeans_refine;
+        faiss_ehi::set_tree_trainer(trainer);
+        LOG(INFO) << "tree trainer: " << trainer->name();
+    } else {
+        LOG(ERROR) << "--trainer must be kmeans or torch";
+        return 2;
+    }
 
     idx_t nleaves = 1;
     for (int h = 0; h < FLAGS_H; h++) {
