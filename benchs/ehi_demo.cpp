@@ -423,9 +423,9 @@ int run() {
     if (FLAGS_trainer == "torch") {
 #ifdef FAISS_EHI_WITH_TRAINER
         auto trainer = std::make_shared<faiss_ehi::trainer::TorchTreeTrainer>();
-        trainer->kmeans_niter = FLAGS_kmeans_niter;
-        trainer->kmeans_seed = FLAGS_seed;
-        trainer->leaf_refine_iters = FLAGS_kmeans_refine;
+        trainer->kmeans.niter = FLAGS_kmeans_niter;
+        trainer->kmeans.seed = FLAGS_seed;
+        trainer->kmeans.leaf_refine_iters = FLAGS_kmeans_refine;
         trainer->routing.verbose = true;
         trainer->routing.balance = FLAGS_routing_balance;
         trainer->routing.epochs = FLAGS_routing_epochs;

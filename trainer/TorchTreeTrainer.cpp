@@ -12,7 +12,6 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/FaissAssert.h>
 
-#include <faiss_ehi/EHITreeKMeansInit.h>
 #include <faiss_ehi/EHITreeQuantizer.h>
 
 namespace faiss_ehi {
@@ -27,15 +26,7 @@ void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
     FAISS_THROW_IF_NOT_MSG(n > 0 && x, "TorchTreeTrainer: no training data");
     FAISS_THROW_IF_NOT_MSG(k > 0 && n_queries >= 0,
                            "TorchTreeTrainer: bad k or n_queries");
-    EHITreeKMeansInit init;
-    init.niter = kmeans_niter;
-    init.seed = kmeans_seed;
-    init.temperature = kmeans_temperature;
-    init.leaf_refine_iters = leaf_refine_iters;
-    init.verbose = q.verbose;
-    std::vector<float> centroids;
-    init.init(q.tree, n, x, q.metric_type, &centroids);
-    q.leaf_representatives.swap(centroids);
+    kmeans.train_tree(q, n, x);
 
     idx_t nq = std::min(n_queries, n);
     if (n >= 2 && nq >= 1) {

@@ -13,7 +13,7 @@ namespace trainer {
 
 /** The LibTorch tree trainer behind EHITreeQuantizer::train (and so every
  * EHI index's train()), for data without separate queries:
- * 1. k-means initialisation (EHITreeKMeansInit, the quantizer's tree form;
+ * 1. k-means initialisation (`kmeans`, a KMeansTreeTrainer, in the tree's form;
  *    the leaf centroids become the leaf representatives);
  * 2. training pairs from the data itself: a seeded sample of up to
  *    `n_queries` training vectors as queries, their exact k nearest
@@ -25,10 +25,7 @@ namespace trainer {
  * With fewer than 2 training vectors only step 1 is done. */
 struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
     // k-means initialisation (see EHITreeKMeansInit)
-    int kmeans_niter = 20;
-    int kmeans_seed = 1234;
-    float kmeans_temperature = 0;
-    int leaf_refine_iters = 0;
+    KMeansTreeTrainer kmeans; ///< the starting tree (step 1)
 
     // training pairs
     idx_t n_queries = 10000; ///< sampled training vectors used as queries
