@@ -481,6 +481,14 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
         std::cout << std::endl;
     }
 
+    // Early stopping on the held-out split: the best weights so far.
+    const bool track_best = keep_best && n_held > 0;
+    EHITree best = tree;
+    double best_ce = n_held > 0 ? st.heldout_ce[0] : 0;
+    if (track_best) {
+        tt->to_ehi(best);
+    }
+    st.best_epoch = 0;
     if (epochs > 0 && learning_rate > 0) {
         tt->train();
         torch::optim::Adam opt(tt->parameters(),
@@ -514,6 +522,14 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
             st.train_loss.push_back(nbatches ? loss_sum / nbatches : 0);
             if (n_held > 0) {
                 st.heldout_ce.push_back(mean_ce(tt, held_set, factorised));
+                if (track_best && st.heldout_ce.back() < best_ce) {
+                    best_ce = st.heldout_ce.back();
+                    st.best_epoch = ep + 1;
+                    tt->to_ehi(best);
+                }
+            }
+            if (!track_best) {
+                st.best_epoch = ep + 1;
             }
             if (verbose) {
                 char line[200];
@@ -531,7 +547,16 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
         }
         tt->eval();
     }
-    tt->to_ehi(tree);
+    if (track_best) {
+        tree = best;
+        if (verbose) {
+            std::cout << "RoutingTrainer: keeping epoch " << st.best_epoch
+                      << " (lowest held-out CE " << best_ce << ")"
+                      << std::endl;
+        }
+    } else {
+        tt->to_ehi(tree);
+    }
     return st;
 }
 

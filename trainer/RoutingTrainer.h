@@ -66,6 +66,8 @@ struct RoutingTrainerStats {
     std::vector<double> heldout_ce;
     /// Mean training-batch loss of each epoch (CE + balance term).
     std::vector<double> train_loss;
+    /// Epoch whose weights were returned (see RoutingTrainer::keep_best).
+    int best_epoch = 0;
 };
 
 /** Learned query routing over fixed leaves (DESIGN.md section 7: the
@@ -100,6 +102,10 @@ struct RoutingTrainer {
     double learning_rate = 5e-3; ///< Adam
     uint64_t seed = 1234;
     bool fit_temperature = true;
+    /** With a held-out split: return the weights of the epoch with the
+     * lowest held-out CE (0 = right after temperature fitting), not those
+     * of the last epoch. Early stopping on training data only. */
+    bool keep_best = true;
     double balance = 0;      ///< weight of the balance KL term
     double holdout = 0.1;    ///< share of queries held out, in [0, 1)
     int threads = 0;         ///< 0: leave the thread counts as they are
