@@ -428,6 +428,7 @@ int run() {
         trainer->kmeans.leaf_refine_iters = FLAGS_kmeans_refine;
         trainer->routing.verbose = true;
         trainer->routing.balance = FLAGS_routing_balance;
+        trainer->targets_at_nearest_leaf = FLAGS_ehi_assign == "nearest";
         trainer->routing.epochs = FLAGS_routing_epochs;
         // torch resets OpenMP to one thread at start-up (DESIGN.md 4)
         trainer->routing.threads = omp_get_num_procs();

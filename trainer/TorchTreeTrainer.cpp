@@ -68,10 +68,18 @@ void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
                 nn[i * keff + o] = -1;
             }
         }
-        // where the k-means tree stores the documents (top-1)
+        // where the documents will be stored: the k-means tree's top-1
+        // leaf, or the nearest leaf representative (to match an index
+        // that places documents with DocAssignRule::NEAREST_LEAF)
         std::vector<idx_t> doc_leaf(n);
         std::vector<float> prob(n);
-        q.tree.route(n, x, 1, doc_leaf.data(), prob.data());
+        if (targets_at_nearest_leaf) {
+            faiss::IndexFlat reps(d, q.metric_type);
+            reps.add(q.ntotal, q.leaf_representatives.data());
+            reps.search(n, x, 1, prob.data(), doc_leaf.data());
+        } else {
+            q.tree.route(n, x, 1, doc_leaf.data(), prob.data());
+        }
         RoutingTargets targets =
                 RoutingTargets::from_neighbors(nq, keff, nn.data(),
                                                doc_leaf.data());

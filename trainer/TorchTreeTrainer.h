@@ -31,6 +31,11 @@ struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
     idx_t n_queries = 10000; ///< sampled training vectors used as queries
     int k = 10;              ///< neighbours per query
     uint64_t sample_seed = 4321;
+    /** Targets from the leaf with the nearest representative instead of
+     * the tree's top-1 leaf: for indexes that store documents with
+     * DocAssignRule::NEAREST_LEAF (documents stay at the k-means leaves and
+     * only the query routing is learned). */
+    bool targets_at_nearest_leaf = false;
 
     RoutingTrainer routing; ///< the learning step; verbose also from q
 

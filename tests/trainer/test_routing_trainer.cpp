@@ -413,3 +413,29 @@ TEST(TrainerRouting, BadInputsThrow) {
     // the inputs were left alone
     EXPECT_TRUE(same_weights(t, s.km));
 }
+
+// Targets from the nearest leaf representative (documents kept at their
+// k-means leaves): a different target set, hence another tree, and the
+// held-out cross-entropy still falls.
+TEST(TrainerTorchTreeTrainer, TargetsAtNearestLeafTrainAnotherTree) {
+    const int d = 12;
+    const idx_t n = 1500;
+    std::vector<float> x = faiss_ehi::data::random_gaussian(n, d, 5);
+    std::vector<EHITree> trees;
+    for (bool nearest : {false, true}) {
+        faiss_ehi::trainer::TorchTreeTrainer t;
+        t.targets_at_nearest_leaf = nearest;
+        t.routing.threads = 2;
+        EHITreeQuantizer q(d, 8, 2);
+        t.train_tree(q, n, x.data());
+        ASSERT_TRUE(q.tree.is_trained);
+        const RoutingTrainerStats& st = t.last_stats;
+        ASSERT_FALSE(st.heldout_ce.empty());
+        EXPECT_LT(*std::min_element(st.heldout_ce.begin(),
+                                    st.heldout_ce.end()),
+                  st.heldout_ce_initial)
+                << "nearest " << nearest;
+        trees.push_back(q.tree);
+    }
+    EXPECT_FALSE(same_weights(trees[0], trees[1]));
+}
