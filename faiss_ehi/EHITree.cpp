@@ -138,14 +138,7 @@ void EHITree::set_paper_level(int h, const float* Uh, const float* Wh,
     check_finite(U[h].size(), 1, U[h].data(), "tree parameters U");
     check_finite(W[h].size(), 1, W[h].data(), "tree parameters W");
     check_finite(1, B, bias[h].data(), "tree biases");
-    is_trained = false;
-    bool all = true;
-    for (int l = 0; l < H; l++) {
-        all = all && U[l].size() == size_t(n_input(l)) * n_input(l);
-    }
-    if (all) {
-        finalize();
-    }
+    finalize_if_complete();
 }
 
 void EHITree::set_node_level(int h, const float* Wh, const float* bh) {
@@ -161,15 +154,27 @@ void EHITree::set_node_level(int h, const float* Wh, const float* bh) {
     }
     check_finite(node_W[h].size(), 1, node_W[h].data(), "tree parameters W");
     check_finite(node_b[h].size(), 1, node_b[h].data(), "tree biases");
+    finalize_if_complete();
+}
+
+bool EHITree::level_sized(int h) const {
+    if (form == NodeForm::PAPER) {
+        size_t nh = n_input(h);
+        return U[h].size() == nh * nh && W[h].size() == nh * B &&
+                bias[h].size() == size_t(B);
+    }
+    size_t nn = nodes_at_depth(h);
+    return node_W[h].size() == nn * B * m && node_b[h].size() == nn * B;
+}
+
+void EHITree::finalize_if_complete() {
     is_trained = false;
-    bool all = true;
-    for (int l = 0; l < H; l++) {
-        all = all &&
-                node_W[l].size() == size_t(nodes_at_depth(l)) * B * m;
+    for (int h = 0; h < H; h++) {
+        if (!level_sized(h)) {
+            return;
+        }
     }
-    if (all) {
-        finalize();
-    }
+    finalize();
 }
 
 void EHITree::check_consistent() const {
@@ -181,22 +186,11 @@ void EHITree::check_consistent() const {
                                    int(node_b.size()) == H,
                            "EHITree: per-level parameter arrays malformed");
     for (int h = 0; h < H; h++) {
-        if (form == NodeForm::PAPER) {
-            size_t nh = n_input(h);
-            FAISS_THROW_IF_NOT_FMT(U[h].size() == nh * nh &&
-                                           W[h].size() == nh * B &&
-                                           bias[h].size() == size_t(B),
-                                   "EHITree: level %d (paper form) has "
-                                   "parameters of the wrong size",
-                                   h);
-        } else {
-            size_t nn = nodes_at_depth(h);
-            FAISS_THROW_IF_NOT_FMT(node_W[h].size() == nn * B * m &&
-                                           node_b[h].size() == nn * B,
-                                   "EHITree: level %d (per-node form) has "
-                                   "parameters of the wrong size",
-                                   h);
-        }
+        FAISS_THROW_IF_NOT_FMT(level_sized(h),
+                               "EHITree: level %d (%s form) has parameters "
+                               "of the wrong size",
+                               h,
+                               form == NodeForm::PAPER ? "paper" : "per-node");
     }
 }
 

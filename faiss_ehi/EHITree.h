@@ -131,7 +131,13 @@ struct EHITree {
     /// Throws unless the parameters are consistent and finite.
     void check_consistent() const;
 
+    /// Level h's parameters of the tree's form have their expected sizes.
+    bool level_sized(int h) const;
+
   private:
+    /// Mark the tree trained once every level has its parameters.
+    void finalize_if_complete();
+
     /// The per-level precomputes of a batch of inputs.
     struct Precomputed {
         std::vector<std::vector<float>> buf;

@@ -194,7 +194,7 @@ void IndexEHITree::search(idx_t n, const float* x, idx_t k, float* distances,
     }
     FAISS_THROW_IF_NOT_MSG(local.nprobe >= 1,
                            "IndexEHITree: nprobe (the beam width) must be >= 1");
-    check_finite(n, d, x, "query vectors");
+    // NaN/Inf queries are rejected by the tree quantizer's search.
     check_parallel_mode();
     faiss::IndexIVFFlat::search(n, x, k, distances, labels, use);
 }
@@ -204,7 +204,6 @@ void IndexEHITree::range_search(idx_t n, const float* x, float radius,
                                 const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_MSG(is_trained,
                            "IndexEHITree: range_search on an untrained index");
-    check_finite(n, d, x, "query vectors");
     check_parallel_mode();
     faiss::IndexIVFFlat::range_search(n, x, radius, result, params);
 }
@@ -281,11 +280,12 @@ void IndexEHITree::check_compatible_for_merge(const faiss::Index& other) const {
 }
 
 void IndexEHITree::merge_from(faiss::Index& other, idx_t add_id) {
-    check_compatible_for_merge(other);
-    bool dup = static_cast<IndexEHITree&>(other).lists_have_duplicates;
+    // Faiss checks compatibility first, through the override above, so
+    // `other` is an IndexEHITree once this returns.
     faiss::IndexIVFFlat::merge_from(other, add_id);
-    lists_have_duplicates = lists_have_duplicates || dup;
-    static_cast<IndexEHITree&>(other).lists_have_duplicates = false;
+    auto& o = static_cast<IndexEHITree&>(other);
+    lists_have_duplicates = lists_have_duplicates || o.lists_have_duplicates;
+    o.lists_have_duplicates = false;
 }
 
 } // namespace faiss_ehi

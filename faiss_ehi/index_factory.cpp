@@ -24,6 +24,7 @@ namespace {
 struct EHIKey {
     int B = 0;
     int H = 0;
+    long long leaves = 0; ///< B^H
     NodeForm form = NodeForm::PER_NODE;
 };
 
@@ -83,16 +84,18 @@ EHIKey parse_ehi_token(const std::string& tok) {
                            tok.c_str(), B);
     FAISS_THROW_IF_NOT_FMT(H >= 1, "EHI key '%s': height H = %lld must be >= 1",
                            tok.c_str(), H);
-    long double leaves = 1;
+    long long leaves = 1;
     for (long long h = 0; h < H; h++) {
-        leaves *= B;
-        FAISS_THROW_IF_NOT_FMT(leaves <= (long double)kMaxLeaves,
+        // checked before each multiplication, so it cannot overflow
+        FAISS_THROW_IF_NOT_FMT(leaves <= (long long)kMaxLeaves / B,
                                "EHI key '%s': B^H leaves exceeds the maximum "
                                "of %lld",
                                tok.c_str(), (long long)kMaxLeaves);
+        leaves *= B;
     }
     key.B = int(B);
     key.H = int(H);
+    key.leaves = leaves;
     return key;
 }
 
@@ -118,13 +121,9 @@ faiss::Index* index_factory(int d, const char* description,
     FAISS_THROW_IF_NOT_MSG(metric == faiss::METRIC_L2 ||
                                    metric == faiss::METRIC_INNER_PRODUCT,
                            "EHI supports METRIC_L2 and METRIC_INNER_PRODUCT");
-    long long leaves = 1;
-    for (int h = 0; h < key.H; h++) {
-        leaves *= key.B;
-    }
     // Let Faiss build everything around an IVF of the same size, then put
     // the tree in as its coarse quantizer.
-    tokens[ehi_at] = "IVF" + std::to_string(leaves);
+    tokens[ehi_at] = "IVF" + std::to_string(key.leaves);
     if (ehi_at + 1 == int(tokens.size())) {
         tokens.push_back("Flat");
     }

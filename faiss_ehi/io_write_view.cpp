@@ -27,67 +27,57 @@ namespace io_detail {
 
 namespace {
 
+/** A copy (sharing every pointer) of *idx if its dynamic type is exactly
+ * one of Ts, else nullptr. Exact types only: copying a subclass through a
+ * base would silently drop its fields from the file. */
+template <class Base, class T, class... Ts>
+std::unique_ptr<Base> copy_exact(const Base* idx) {
+    if (typeid(*idx) == typeid(T)) {
+        return std::make_unique<T>(static_cast<const T&>(*idx));
+    }
+    if constexpr (sizeof...(Ts) > 0) {
+        return copy_exact<Base, Ts...>(idx);
+    } else {
+        return nullptr;
+    }
+}
+
 /** A shallow copy of an IVF index of a type Faiss can write, sharing the
  * lists, with ownership flags cleared. An IndexEHITree is written as the
  * IndexIVFFlat it extends; its own fields go into the EHI payload. */
 std::unique_ptr<faiss::IndexIVF> shallow_ivf(const faiss::IndexIVF* ivf) {
     std::unique_ptr<faiss::IndexIVF> c;
-    const std::type_info& t = typeid(*ivf);
-    if (dynamic_cast<const IndexEHITree*>(ivf) ||
-        t == typeid(faiss::IndexIVFFlat)) {
-        c.reset(new faiss::IndexIVFFlat(
-                static_cast<const faiss::IndexIVFFlat&>(*ivf)));
-    } else if (t == typeid(faiss::IndexIVFScalarQuantizer)) {
-        c.reset(new faiss::IndexIVFScalarQuantizer(
-                static_cast<const faiss::IndexIVFScalarQuantizer&>(*ivf)));
-    } else if (t == typeid(faiss::IndexIVFPQ)) {
-        c.reset(new faiss::IndexIVFPQ(
-                static_cast<const faiss::IndexIVFPQ&>(*ivf)));
-    } else if (t == typeid(faiss::IndexIVFPQR)) {
-        c.reset(new faiss::IndexIVFPQR(
-                static_cast<const faiss::IndexIVFPQR&>(*ivf)));
-    } else if (t == typeid(faiss::IndexIVFPQFastScan)) {
-        c.reset(new faiss::IndexIVFPQFastScan(
-                static_cast<const faiss::IndexIVFPQFastScan&>(*ivf)));
+    if (dynamic_cast<const IndexEHITree*>(ivf)) {
+        c = std::make_unique<faiss::IndexIVFFlat>(
+                static_cast<const faiss::IndexIVFFlat&>(*ivf));
     } else {
-        FAISS_THROW_FMT("faiss_ehi::write_index: an EHI tree inside %s "
-                        "cannot be serialised yet",
-                        t.name());
+        c = copy_exact<faiss::IndexIVF, faiss::IndexIVFFlat,
+                       faiss::IndexIVFScalarQuantizer, faiss::IndexIVFPQ,
+                       faiss::IndexIVFPQR, faiss::IndexIVFPQFastScan>(ivf);
     }
+    FAISS_THROW_IF_NOT_FMT(c, "faiss_ehi::write_index: an EHI tree inside %s "
+                              "cannot be serialised yet",
+                           typeid(*ivf).name());
     c->own_fields = false;
     c->own_invlists = false;
     return c;
 }
 
+/// A shallow copy of a wrapper index, not owning what it wraps.
 std::unique_ptr<faiss::Index> shallow_wrapper(const faiss::Index* idx) {
-    std::unique_ptr<faiss::Index> c;
-    if (auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(idx)) {
-        auto* cp = new faiss::IndexPreTransform(*pt);
-        cp->own_fields = false;
-        c.reset(cp);
-    } else if (typeid(*idx) == typeid(faiss::IndexIDMap2)) {
-        auto* cp = new faiss::IndexIDMap2(
-                static_cast<const faiss::IndexIDMap2&>(*idx));
-        cp->own_fields = false;
-        c.reset(cp);
-    } else if (auto* im = dynamic_cast<const faiss::IndexIDMap*>(idx)) {
-        auto* cp = new faiss::IndexIDMap(*im);
-        cp->own_fields = false;
-        c.reset(cp);
-    } else if (typeid(*idx) == typeid(faiss::IndexRefineFlat)) {
-        auto* cp = new faiss::IndexRefineFlat(
-                static_cast<const faiss::IndexRefineFlat&>(*idx));
-        cp->own_fields = false;
-        cp->own_refine_index = false;
-        c.reset(cp);
-    } else if (auto* rf = dynamic_cast<const faiss::IndexRefine*>(idx)) {
-        auto* cp = new faiss::IndexRefine(*rf);
-        cp->own_fields = false;
-        cp->own_refine_index = false;
-        c.reset(cp);
-    } else {
-        FAISS_THROW_FMT("faiss_ehi::write_index: cannot wrap %s",
-                        typeid(*idx).name());
+    std::unique_ptr<faiss::Index> c =
+            copy_exact<faiss::Index, faiss::IndexPreTransform,
+                       faiss::IndexIDMap, faiss::IndexIDMap2,
+                       faiss::IndexRefine, faiss::IndexRefineFlat>(idx);
+    FAISS_THROW_IF_NOT_FMT(c, "faiss_ehi::write_index: cannot wrap %s",
+                           typeid(*idx).name());
+    if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(c.get())) {
+        pt->own_fields = false;
+    } else if (auto* im = dynamic_cast<faiss::IndexIDMap*>(c.get())) {
+        im->own_fields = false; // IndexIDMap2 too
+    } else if (auto* rf = dynamic_cast<faiss::IndexRefine*>(c.get())) {
+        rf->own_fields = false;
+        rf->own_refine_index = false;
     }
     return c;
 }
