@@ -113,7 +113,9 @@ run cmake --build build -j"$(nproc)"
 # libblas.so.3 (LD_LIBRARY_PATH, a stray copy): check what the built
 # programs load.
 blas_of() {
-  ldd "$1" 2>/dev/null | awk '/libblas\.so\.3/ {print $3; exit}'
+  # awk reads all of ldd's output: exiting early would kill ldd with
+  # SIGPIPE, and pipefail would turn that into a silent failure.
+  ldd "$1" 2>/dev/null | awk '/libblas\.so\.3/ && !found {print $3; found = 1}'
 }
 for bin in build/tests/ehi_tests build/benchs/ehi_demo; do
   [[ -x $bin ]] || continue
