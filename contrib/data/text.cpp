@@ -5,39 +5,17 @@
 
 #include <algorithm>
 
+#include <faiss_ehi/Tokenizer.h>
+
 namespace faiss_ehi {
 namespace data {
 
-namespace {
-inline bool is_alnum_ascii(unsigned char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-            (c >= 'A' && c <= 'Z');
-}
-inline char lower_ascii(char c) {
-    return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-}
-
-template <typename F>
-void for_each_token(const std::string& text, F&& f) {
-    std::string cur;
-    for (char c : text) {
-        if (is_alnum_ascii((unsigned char)c)) {
-            cur += lower_ascii(c);
-        } else if (!cur.empty()) {
-            f(cur);
-            cur.clear();
-        }
-    }
-    if (!cur.empty()) {
-        f(cur);
-    }
-}
-} // namespace
+// The tokenizer lives in faiss_ehi (Tokenizer.h) so that the serving
+// TextEncoder splits text exactly as the training data did.
+using faiss_ehi::for_each_token;
 
 std::vector<std::string> tokenize(const std::string& text) {
-    std::vector<std::string> out;
-    for_each_token(text, [&](const std::string& t) { out.push_back(t); });
-    return out;
+    return faiss_ehi::tokenize(text);
 }
 
 int Vocabulary::find(const std::string& word) const {

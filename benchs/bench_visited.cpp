@@ -1,0 +1,438 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * bench_visited: retrieval quality against the fraction of documents
+ * visited, the paper's Figure 2 / Table 6 protocol. For one data set:
+ * - EHI: the trained index, beam swept;
+ * - IVF-Flat: Faiss k-means IVF with the same number of leaves over the
+ *   very vectors EHI stores (EHI's encoder output), nprobe swept;
+ * - DE+IVF-Flat (relevance data): the same encoder trained with the
+ *   siamese loss alone, then Faiss k-means IVF-Flat with the same leaves;
+ * - exact (relevance data): that siamese-only encoder over all documents.
+ * Curves are read at 1, 2, 5, 10, 20, 50 and 100% visited (interpolated in
+ * log visited between measured settings). Table on stdout, --json, --csv
+ * and a PNG (--plot) with one panel per metric.
+ *
+ * Usage: bench_visited --data SPEC [--index FILE] [--json FILE]
+ * Without --index the EHI model is trained here (the training flags are
+ * ehi_train's). Hyper-parameters are never chosen on the test queries here.
+ */
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <faiss/IVFlib.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexPreTransform.h>
+
+#include <faiss_ehi/TextEncoder.h>
+#include <faiss_ehi/index_io.h>
+
+#include "bench_main.h"
+#include "data_loaders.h"
+#include "index_stats.h"
+#include "plot_curves.h"
+#include "task_inputs.h"
+#include "train_flags.h"
+#include "visited_sweep.h"
+
+DEFINE_string(data, "", "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
+              "synthetic or vecs:BASE[,QUERIES[,PAIRS]] (required)");
+DEFINE_string(index, "", "trained EHI index (ehi_train --out); its text "
+              "encoder is read from FILE.text for text data. Empty: train "
+              "here with the training flags");
+DEFINE_string(json, "", "write the curves as JSON");
+DEFINE_string(csv, "", "write the curves as CSV");
+DEFINE_string(plot, "", "write a PNG plot (gnuplot)");
+DEFINE_string(visited, "0.01,0.02,0.05,0.1,0.2,0.5,1",
+              "fractions of documents visited to report");
+DEFINE_bool(baselines, true, "measure IVF-Flat (and DE+IVF-Flat, exact for "
+            "relevance data)");
+DEFINE_int64(max_test_queries, 0, "use at most this many test queries (0: "
+             "all)");
+DEFINE_string(label, "EHI", "name of the EHI curve");
+
+namespace ft = faiss_ehi::trainer;
+namespace fd = faiss_ehi::data;
+using ehi_bench::VisitedCurve;
+using ehi_bench::VisitedPoint;
+using idx_t = faiss::Index::idx_t;
+
+namespace {
+
+std::vector<double> parse_fractions(const std::string& s) {
+    std::vector<double> out;
+    std::stringstream in(s);
+    std::string tok;
+    while (std::getline(in, tok, ',')) {
+        char* end = nullptr;
+        double v = std::strtod(tok.c_str(), &end);
+        if (end == tok.c_str() || *end != '\0' || !(v > 0) || v > 1) {
+            throw std::invalid_argument("--visited: \"" + tok +
+                                        "\" is not a fraction in (0, 1]");
+        }
+        out.push_back(v);
+    }
+    if (out.empty()) {
+        throw std::invalid_argument("--visited is empty");
+    }
+    return out;
+}
+
+/// Vectors as the IVF part of `index` stores them: the input through the
+/// index's pre-transforms (EHI's encoder head), or the input itself.
+std::vector<float> encoded(const faiss::Index& index, idx_t n,
+                           const std::vector<float>& x) {
+    auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(&index);
+    if (!pt) {
+        return x;
+    }
+    const float* y = pt->apply_chain(n, x.data());
+    std::vector<float> out(y, y + size_t(n) * pt->index->d);
+    if (y != x.data()) {
+        delete[] y;
+    }
+    return out;
+}
+
+/// Faiss k-means IVF-Flat with `nlist` lists over (nd x d) documents.
+struct IvfBaseline {
+    std::unique_ptr<faiss::IndexFlat> quantizer;
+    std::unique_ptr<faiss::IndexIVFFlat> index;
+    double train_s = 0;
+};
+
+IvfBaseline make_ivf(int d, size_t nlist, faiss::MetricType metric,
+                     idx_t nd, const float* xd) {
+    IvfBaseline b;
+    b.quantizer.reset(metric == faiss::METRIC_INNER_PRODUCT
+                              ? (faiss::IndexFlat*)new faiss::IndexFlatIP(d)
+                              : new faiss::IndexFlatL2(d));
+    b.index.reset(new faiss::IndexIVFFlat(b.quantizer.get(), d, nlist,
+                                          metric));
+    double t0 = ehi_bench::now_s();
+    b.index->train(nd, xd);
+    b.train_s = ehi_bench::now_s() - t0;
+    b.index->add(nd, xd);
+    return b;
+}
+
+VisitedCurve curve_of(const std::string& name, faiss::Index& index,
+                      const std::vector<float>& xq, const fd::RetrievalTask& t,
+                      const std::vector<double>& targets) {
+    VisitedCurve c;
+    c.method = name;
+    size_t nlist = faiss::ivflib::extract_index_ivf(&index)->nlist;
+    c.sweep = ehi_bench::sweep_nprobe(index, xq.data(), t,
+                                      ehi_bench::nprobe_ladder(int(nlist)));
+    c.targets = ehi_bench::at_visited(c.sweep, targets);
+    return c;
+}
+
+std::string json_number(double v) {
+    if (!std::isfinite(v)) {
+        return "null";
+    }
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%.6g", v);
+    return buf;
+}
+
+void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts) {
+    o << "[";
+    for (size_t i = 0; i < pts.size(); i++) {
+        const VisitedPoint& p = pts[i];
+        o << (i ? ",\n        " : "\n        ") << "{\"visited\": "
+          << json_number(p.visited);
+        if (p.nprobe > 0) {
+            o << ", \"nprobe\": " << p.nprobe;
+        }
+        for (const auto& kv : p.metrics) {
+            o << ", \"" << kv.first << "\": " << json_number(kv.second);
+        }
+        o << "}";
+    }
+    o << "]";
+}
+
+struct RunInfo {
+    std::string config;
+    double ehi_train_s = -1;
+    double kmeans_train_s = -1;
+    double de_train_s = -1;
+    ehi_tools::LeafLoad load;
+};
+
+void write_json(const std::string& file, const fd::RetrievalTask& t,
+                const RunInfo& info, const std::vector<VisitedCurve>& curves) {
+    std::ofstream o(file);
+    if (!o) {
+        throw std::runtime_error("cannot write " + file);
+    }
+    o << "{\n  \"data\": \"" << ehi_bench::json_escape(t.name) << "\",\n"
+      << "  \"spec\": \"" << ehi_bench::json_escape(FLAGS_data) << "\",\n"
+      << "  \"documents\": " << t.nd << ",\n  \"test_queries\": "
+      << t.nq_test << ",\n  \"config\": \""
+      << ehi_bench::json_escape(info.config) << "\",\n"
+      << "  \"train_seconds\": {\"EHI\": " << json_number(info.ehi_train_s)
+      << ", \"IVF-Flat kmeans\": " << json_number(info.kmeans_train_s)
+      << ", \"DE\": " << json_number(info.de_train_s) << "},\n"
+      << "  \"ehi_load\": {\"lists\": " << info.load.nlist
+      << ", \"empty\": " << info.load.empty << ", \"expected_over_ideal\": "
+      << json_number(info.load.expected_over_ideal)
+      << ", \"largest_over_ideal\": "
+      << json_number(info.load.largest_over_ideal) << "},\n"
+      << "  \"methods\": {";
+    for (size_t i = 0; i < curves.size(); i++) {
+        o << (i ? ",\n    " : "\n    ") << "\""
+          << ehi_bench::json_escape(curves[i].method)
+          << "\": {\n      \"points\": ";
+        write_points(o, curves[i].targets);
+        o << ",\n      \"sweep\": ";
+        write_points(o, curves[i].sweep);
+        o << "}";
+    }
+    o << "\n  }\n}\n";
+    if (!o) {
+        throw std::runtime_error("write error on " + file);
+    }
+}
+
+void write_csv(const std::string& file, const std::vector<std::string>& names,
+               const std::vector<VisitedCurve>& curves) {
+    std::ofstream o(file);
+    if (!o) {
+        throw std::runtime_error("cannot write " + file);
+    }
+    o << "method,kind,nprobe,visited";
+    for (const std::string& n : names) {
+        o << "," << n;
+    }
+    o << "\n";
+    for (const VisitedCurve& c : curves) {
+        for (int kind = 0; kind < 2; kind++) {
+            for (const VisitedPoint& p : kind ? c.sweep : c.targets) {
+                o << c.method << "," << (kind ? "measured" : "interpolated")
+                  << "," << p.nprobe << "," << p.visited;
+                for (const std::string& n : names) {
+                    auto it = p.metrics.find(n);
+                    double v = it == p.metrics.end() ? NAN : it->second;
+                    o << ",";
+                    if (std::isfinite(v)) {
+                        o << v;
+                    }
+                }
+                o << "\n";
+            }
+        }
+    }
+}
+
+void print_tables(const std::vector<std::string>& names,
+                  const std::vector<double>& targets,
+                  const std::vector<VisitedCurve>& curves) {
+    for (const std::string& metric : names) {
+        printf("\n%s at %% of documents visited\n| visited |", metric.c_str());
+        for (const VisitedCurve& c : curves) {
+            printf(" %s |", c.method.c_str());
+        }
+        printf("\n|---|");
+        for (size_t i = 0; i < curves.size(); i++) {
+            printf("---|");
+        }
+        printf("\n");
+        for (size_t ti = 0; ti < targets.size(); ti++) {
+            printf("| %g%% |", 100 * targets[ti]);
+            for (const VisitedCurve& c : curves) {
+                double v = c.targets[ti].metrics.count(metric)
+                        ? c.targets[ti].metrics.at(metric)
+                        : NAN;
+                if (std::isfinite(v)) {
+                    printf(" %.3f |", v);
+                } else {
+                    printf(" - |");
+                }
+            }
+            printf("\n");
+        }
+    }
+}
+
+int run() {
+    if (FLAGS_data.empty()) {
+        throw std::invalid_argument("--data is required (see --help)");
+    }
+    std::vector<double> targets = parse_fractions(FLAGS_visited);
+    fd::RetrievalTaskOptions opt;
+    opt.max_test_queries = FLAGS_max_test_queries;
+    fd::RetrievalTask task = fd::load_retrieval_task(FLAGS_data, opt);
+    ft::JointTrainerConfig cfg = ehi_tools::config_from_flags(task);
+    LOG(INFO) << "data " << task.name << ": " << task.nd << " documents, "
+              << task.nq_train << " training queries, " << task.nq_test
+              << " test queries";
+    RunInfo info;
+
+    // ---- EHI: read or train
+    std::unique_ptr<faiss::Index> ehi;
+    std::unique_ptr<faiss_ehi::TextEncoder> text;
+    ehi_tools::TrainingInputs in;
+    bool have_inputs = false;
+    auto inputs = [&]() -> ehi_tools::TrainingInputs& {
+        if (!have_inputs) {
+            in = ehi_tools::make_training_inputs(task, cfg.encoder, cfg.seed);
+            have_inputs = true;
+        }
+        return in;
+    };
+    if (!FLAGS_index.empty()) {
+        ehi.reset(faiss_ehi::read_index(FLAGS_index.c_str()));
+        if (task.is_text) {
+            text.reset(new faiss_ehi::TextEncoder(faiss_ehi::read_text_encoder(
+                    (FLAGS_index + ".text").c_str())));
+        }
+        info.config = "read from " + FLAGS_index;
+    } else {
+        info.config = ehi_tools::describe_config(cfg);
+        LOG(INFO) << "training EHI: " << info.config;
+        double t0 = ehi_bench::now_s();
+        ft::JointModel m = ft::JointTrainer(cfg).train(
+                inputs().pairs,
+                cfg.encoder == ft::EncoderKind::TEXT ? &in.text : nullptr);
+        info.ehi_train_s = ehi_bench::now_s() - t0;
+        ehi = std::move(m.index);
+        text = std::move(m.text_encoder);
+    }
+    std::vector<float> xd = ehi_tools::document_inputs(task, text.get());
+    std::vector<float> xq = ehi_tools::test_query_inputs(task, text.get());
+    if (ehi->ntotal == 0) {
+        ehi->add(task.nd, xd.data());
+    } else if (ehi->ntotal != task.nd) {
+        throw std::runtime_error("the index holds " +
+                                 std::to_string(ehi->ntotal) +
+                                 " vectors, the data set " +
+                                 std::to_string(task.nd) + " documents");
+    }
+    info.load = ehi_tools::leaf_load(*ehi);
+    LOG(INFO) << "EHI lists: " << ehi_tools::describe(info.load);
+    std::vector<VisitedCurve> curves;
+    curves.push_back(curve_of(FLAGS_label, *ehi, xq, task, targets));
+
+    if (FLAGS_baselines) {
+        // ---- IVF-Flat over the very vectors EHI stores
+        faiss::IndexIVF* ehi_ivf = faiss::ivflib::extract_index_ivf(ehi.get());
+        std::vector<float> ed = encoded(*ehi, task.nd, xd);
+        std::vector<float> eq = encoded(*ehi, task.nq_test, xq);
+        IvfBaseline ivf = make_ivf(ehi_ivf->d, ehi_ivf->nlist,
+                                   ehi_ivf->metric_type, task.nd, ed.data());
+        info.kmeans_train_s = ivf.train_s;
+        curves.push_back(curve_of("IVF-Flat", *ivf.index, eq, task, targets));
+
+        // ---- siamese-only dual encoder: + IVF-Flat, exact
+        if (!task.is_knn) {
+            ft::JointTrainerConfig de = cfg;
+            de.lambda1 = 1.0f;
+            de.lambda2 = de.lambda3 = de.balance = de.routing = 0.0f;
+            de.paper_recipe = false;
+            de.checkpoint_dir.clear();
+            de.resume = false;
+            LOG(INFO) << "training the siamese-only dual encoder";
+            double t0 = ehi_bench::now_s();
+            ft::JointModel m = ft::JointTrainer(de).train(
+                    inputs().pairs,
+                    de.encoder == ft::EncoderKind::TEXT ? &in.text : nullptr);
+            info.de_train_s = ehi_bench::now_s() - t0;
+            std::vector<float> dxd =
+                    ehi_tools::document_inputs(task, m.text_encoder.get());
+            std::vector<float> dxq =
+                    ehi_tools::test_query_inputs(task, m.text_encoder.get());
+            std::vector<float> ded = encoded(*m.index, task.nd, dxd);
+            std::vector<float> deq = encoded(*m.index, task.nq_test, dxq);
+            faiss::IndexIVF* de_ivf = faiss::ivflib::extract_index_ivf(m.index.get());
+            IvfBaseline div = make_ivf(de_ivf->d, ehi_ivf->nlist,
+                                       de_ivf->metric_type, task.nd,
+                                       ded.data());
+            curves.push_back(
+                    curve_of("DE+IVF-Flat", *div.index, deq, task, targets));
+            faiss::IndexFlat flat(de_ivf->d, de_ivf->metric_type);
+            flat.add(task.nd, ded.data());
+            VisitedCurve ex;
+            ex.method = "exact";
+            ex.sweep.push_back(ehi_bench::exact_point(flat, deq.data(), task));
+            for (double target : targets) {
+                VisitedPoint p = ex.sweep[0];
+                p.visited = target;
+                if (target < 1.0) {
+                    for (auto& kv : p.metrics) {
+                        kv.second = NAN; // exact search visits everything
+                    }
+                }
+                ex.targets.push_back(p);
+            }
+            curves.push_back(std::move(ex));
+        }
+    }
+
+    std::vector<std::string> names = ehi_bench::task_metrics(task);
+    printf("\n%s: %lld documents, %lld test queries; EHI %s (%s)\n",
+           task.name.c_str(), (long long)task.nd, (long long)task.nq_test,
+           info.config.c_str(), ehi_tools::describe(info.load).c_str());
+    if (info.ehi_train_s >= 0) {
+        printf("training: EHI %.1f s, Faiss k-means for IVF-Flat %.1f s "
+               "(ratio %.1f)%s\n",
+               info.ehi_train_s, info.kmeans_train_s,
+               info.ehi_train_s / std::max(1e-9, info.kmeans_train_s),
+               info.de_train_s >= 0 ? "" : "");
+    }
+    print_tables(names, targets, curves);
+    if (!FLAGS_json.empty()) {
+        write_json(FLAGS_json, task, info, curves);
+        printf("\nJSON written to %s\n", FLAGS_json.c_str());
+    }
+    if (!FLAGS_csv.empty()) {
+        write_csv(FLAGS_csv, names, curves);
+        printf("CSV written to %s\n", FLAGS_csv.c_str());
+    }
+    if (!FLAGS_plot.empty()) {
+        std::vector<ehi_bench::Panel> panels;
+        for (const std::string& n : names) {
+            ehi_bench::Panel p;
+            p.title = n;
+            p.xlabel = "% of documents visited";
+            p.ylabel = n;
+            for (const VisitedCurve& c : curves) {
+                ehi_bench::Curve cv;
+                cv.name = c.method;
+                for (const VisitedPoint& s : c.sweep) {
+                    cv.x.push_back(100 * s.visited);
+                    cv.y.push_back(s.metrics.at(n));
+                }
+                p.curves.push_back(std::move(cv));
+            }
+            panels.push_back(std::move(p));
+        }
+        if (ehi_bench::plot_panels(FLAGS_plot, task.name, panels)) {
+            printf("plot written to %s\n", FLAGS_plot.c_str());
+        }
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    return ehi_bench::bench_main(
+            argc, argv,
+            "Quality against documents visited: EHI vs Faiss IVF-Flat.\n"
+            "Usage: bench_visited --data SPEC [--index FILE] [--json FILE]",
+            run);
+}

@@ -1,0 +1,136 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+
+#include "visited_sweep.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <faiss/IVFlib.h>
+#include <faiss/IndexIVF.h>
+
+#include "contrib/data/metrics.h"
+#include "data_loaders.h"
+
+namespace ehi_bench {
+
+namespace fd = faiss_ehi::data;
+
+std::vector<std::string> task_metrics(const fd::RetrievalTask& t) {
+    if (t.is_knn) {
+        return {"recall@10"};
+    }
+    return {"recall@10", "recall@100", "ndcg@10", "mrr@10"};
+}
+
+std::vector<int> nprobe_ladder(int nlist) {
+    // 1 2 3 4 6 8 12 16 24 32 ...: steps of about sqrt(2)
+    std::vector<int> out;
+    for (long pw = 1; pw < nlist; pw *= 2) {
+        out.push_back(int(pw));
+        if (pw >= 2 && pw * 3 / 2 < nlist) {
+            out.push_back(int(pw * 3 / 2));
+        }
+    }
+    out.push_back(nlist);
+    return out;
+}
+
+namespace {
+
+int search_k(const fd::RetrievalTask& t) {
+    return t.is_knn ? t.k_gt : 100;
+}
+
+std::map<std::string, double> score(const fd::RetrievalTask& t,
+                                    const std::vector<idx_t>& I, int k) {
+    std::map<std::string, double> m;
+    if (t.is_knn) {
+        m["recall@10"] = fd::knn_recall_at_k(t.nq_test, t.test_gt.data(),
+                                             t.k_gt, I.data(), k, 10);
+        return m;
+    }
+    m["recall@10"] = fd::qrels_recall_at_k(t.test_relevant, I.data(), k, 10);
+    m["recall@100"] = fd::qrels_recall_at_k(t.test_relevant, I.data(), k, 100);
+    m["ndcg@10"] = fd::ndcg_at_k(t.test_relevant, I.data(), k, 10);
+    m["mrr@10"] = fd::mrr_at_k(t.test_relevant, I.data(), k, 10);
+    return m;
+}
+
+} // namespace
+
+std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
+                                       const fd::RetrievalTask& t,
+                                       const std::vector<int>& nprobes) {
+    faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(&index);
+    if (ivf->ntotal <= 0) {
+        throw std::runtime_error("sweep_nprobe: the index holds no document");
+    }
+    const int k = search_k(t);
+    std::vector<VisitedPoint> out;
+    std::vector<float> D(size_t(t.nq_test) * k);
+    std::vector<idx_t> I(size_t(t.nq_test) * k);
+    const size_t saved = ivf->nprobe;
+    for (int np : nprobes) {
+        ivf->nprobe = size_t(np);
+        faiss::indexIVF_stats.reset();
+        index.search(t.nq_test, xq, k, D.data(), I.data());
+        VisitedPoint p;
+        p.nprobe = np;
+        p.visited = fd::fraction_visited(faiss::indexIVF_stats.ndis,
+                                         t.nq_test, ivf->ntotal);
+        p.metrics = score(t, I, k);
+        out.push_back(std::move(p));
+    }
+    ivf->nprobe = saved;
+    return out;
+}
+
+VisitedPoint exact_point(faiss::Index& index, const float* xq,
+                         const fd::RetrievalTask& t) {
+    const int k = search_k(t);
+    std::vector<float> D(size_t(t.nq_test) * k);
+    std::vector<idx_t> I(size_t(t.nq_test) * k);
+    index.search(t.nq_test, xq, k, D.data(), I.data());
+    VisitedPoint p;
+    p.visited = 1.0;
+    p.metrics = score(t, I, k);
+    return p;
+}
+
+std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
+                                     const std::vector<double>& targets) {
+    std::vector<VisitedPoint> out;
+    for (double target : targets) {
+        VisitedPoint p;
+        p.visited = target;
+        if (!sweep.empty()) {
+            for (const auto& kv : sweep[0].metrics) {
+                std::vector<double> xs, ys;
+                for (const VisitedPoint& s : sweep) {
+                    xs.push_back(s.visited);
+                    ys.push_back(s.metrics.at(kv.first));
+                }
+                double v = interpolate_log_x(xs, ys, target);
+                // A curve that ends within 0.5% of 100% counts as reaching
+                // it (d2l = 1 at full beam scans exactly everything).
+                if (std::isnan(v) && target == 1.0) {
+                    double best_x = 0;
+                    for (size_t i = 0; i < xs.size(); i++) {
+                        if (xs[i] >= best_x && xs[i] >= 0.995) {
+                            best_x = xs[i];
+                            v = ys[i];
+                        }
+                    }
+                }
+                p.metrics[kv.first] = v;
+            }
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+} // namespace ehi_bench

@@ -1,0 +1,60 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * The measurement behind bench_visited: search a retrieval task's test
+ * queries through an IVF-family index at a list of nprobe values (EHI's
+ * beam, IVF's nprobe) and record, per setting, the fraction of documents
+ * visited (Faiss's indexIVF_stats.ndis / (nq * ntotal)) and the quality
+ * metrics by name; then read those curves at fixed visited fractions.
+ */
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <faiss/Index.h>
+
+#include "contrib/data/retrieval_task.h"
+
+namespace ehi_bench {
+
+/// One measured setting of a curve.
+struct VisitedPoint {
+    int nprobe = 0;       ///< 0 for exact search
+    double visited = 0;   ///< fraction of documents scanned per query
+    std::map<std::string, double> metrics; ///< "recall@10", "ndcg@10", ...
+};
+
+/// A method's curve.
+struct VisitedCurve {
+    std::string method; ///< "EHI", "IVF-Flat", "DE+IVF-Flat", "exact"
+    std::vector<VisitedPoint> sweep;   ///< as measured, by nprobe
+    std::vector<VisitedPoint> targets; ///< interpolated at fixed fractions
+};
+
+/// Metric names of a task: recall@10 for k-NN data; recall@10, recall@100,
+/// ndcg@10 and mrr@10 for relevance data.
+std::vector<std::string> task_metrics(const faiss_ehi::data::RetrievalTask& t);
+
+/// 1, 2, 3, 4, 6, 8, 12, 16, ... up to nlist (nlist included).
+std::vector<int> nprobe_ladder(int nlist);
+
+/** Search `xq` (nq rows in `index`'s input space, the task's test queries
+ * in order) at each nprobe through `index`, whose IVF part
+ * (faiss::extract_index_ivf) gets the nprobe, and score the results. */
+std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index,
+                                       const float* xq,
+                                       const faiss_ehi::data::RetrievalTask& t,
+                                       const std::vector<int>& nprobes);
+
+/// Exact search (any index that scans everything): one point at 100%.
+VisitedPoint exact_point(faiss::Index& index, const float* xq,
+                         const faiss_ehi::data::RetrievalTask& t);
+
+/** Each metric interpolated (in log visited) at each target fraction;
+ * NaN where the sweep does not reach the target. */
+std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
+                                     const std::vector<double>& targets);
+
+} // namespace ehi_bench

@@ -1,0 +1,108 @@
+# Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+"""Training from Python: index.train() with the registered trainer, and
+train_pairs() on relevance data (LibTorch)."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import faiss
+import faiss_ehi
+
+from conftest import recall_at
+
+needs_torch = pytest.mark.skipif(not faiss_ehi.has_torch,
+                                 reason="faiss_ehi built without LibTorch")
+
+
+def test_kmeans_trainer_is_deterministic(data):
+    faiss_ehi.set_trainer("kmeans", seed=7)
+    assert faiss_ehi.trainer_name() == "k-means"
+    results = []
+    for _ in range(2):
+        index = faiss_ehi.index_factory(data.d, "EHI8x2,Flat")
+        index.train(data.xt)
+        index.add(data.xb)
+        index.nprobe = 4
+        results.append(index.search(data.xq, 10))
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@needs_torch
+def test_torch_drop_in(data):
+    faiss_ehi.set_trainer("torch")
+    assert "torch" in faiss_ehi.trainer_name()
+    index = faiss_ehi.index_factory(data.d, "EHI4x2,Flat")
+    threads = faiss.omp_get_max_threads()
+    index.train(data.xt[:2000])
+    # LibTorch lowers OpenMP's thread count when it starts; Faiss keeps it
+    assert faiss.omp_get_max_threads() == threads
+    index.add(data.xb)
+    index.nprobe = 4
+    _, I = index.search(data.xq, 10)
+    assert recall_at(I, data.gt_I) > 0.5
+
+
+def _pairs(seed=0, nq=400, nd=1500, d=16):
+    """Queries that are noisy copies of their relevant document."""
+    rs = np.random.RandomState(seed)
+    docs = rs.randn(nd, d).astype("float32")
+    rel = rs.randint(0, nd, nq)
+    queries = docs[rel] + 0.1 * rs.randn(nq, d).astype("float32")
+    return queries, docs, np.stack([np.arange(nq), rel], 1)
+
+
+@needs_torch
+def test_train_pairs(capfd):
+    queries, docs, pairs = _pairs()
+    threads = faiss.omp_get_max_threads()
+    index, history = faiss_ehi.train_pairs(
+        queries, docs, pairs, B=8, H=1, epochs=2, batch=64, beam=2,
+        encoder="identity", threads=1, seed=3, return_history=True)
+    assert faiss.omp_get_max_threads() == threads
+    assert isinstance(index, faiss.Index)
+    assert faiss_ehi.is_ehi(index)
+    assert len(history) == 2 and history[-1]["epoch"] == 2
+    assert np.isfinite(history[-1]["loss"])
+    assert "epoch" in capfd.readouterr().err  # the trainer's progress
+    assert index.ntotal == 0 and index.is_trained
+    index.add(docs)
+    ivf = faiss.extract_index_ivf(index)
+    assert ivf.nlist == 8 and ivf.nprobe == 2
+    _, I = index.search(queries, 5)
+    assert np.mean(I[:, 0] == pairs[:, 1]) > 0.5
+    # the trained index goes through faiss_ehi's IO like any other
+    back = faiss_ehi.deserialize_index(faiss_ehi.serialize_index(index))
+    np.testing.assert_array_equal(back.search(queries, 5)[1], I)
+
+
+@needs_torch
+def test_train_pairs_releases_the_gil():
+    queries, docs, pairs = _pairs(seed=1, nq=4000, nd=8000)
+    ticks = []
+    done = threading.Event()
+
+    def ticker():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.005)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    try:
+        start = time.perf_counter()
+        faiss_ehi.train_pairs(queries, docs, pairs, B=8, H=1, epochs=10,
+                              encoder="head", threads=1, progress=False)
+        elapsed = time.perf_counter() - start
+    finally:
+        done.set()
+        t.join()
+    # With the GIL held for the whole training the ticker could not run
+    # between the first and the last moments of the call. (A loose bound:
+    # the machine may be busy.)
+    during = [x for x in ticks
+              if start + 0.05 < x < start + elapsed - 0.05]
+    assert elapsed > 0.3, "training too short to tell"
+    assert len(during) >= 3, (len(during), elapsed)

@@ -1,0 +1,199 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/trainer/Encoder.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <torch/torch.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+namespace faiss_ehi {
+namespace trainer {
+
+namespace {
+
+/// Copy a float32 tensor into a std::vector (contiguous, row-major).
+std::vector<float> to_vec(const torch::Tensor& t) {
+    torch::Tensor c = t.detach().to(torch::kFloat).contiguous();
+    return std::vector<float>(c.data_ptr<float>(),
+                              c.data_ptr<float>() + c.numel());
+}
+
+} // namespace
+
+EncoderImpl::EncoderImpl(EncoderKind kind_in, int d_in_in, int d_out_in,
+                         int hidden_in, bool normalize_in, uint64_t seed,
+                         const TextInit* text)
+        : kind(kind_in),
+          d_in(d_in_in),
+          d_out(d_out_in),
+          hidden(hidden_in),
+          normalize(normalize_in) {
+    if (kind == EncoderKind::TEXT) {
+        FAISS_THROW_IF_NOT_MSG(text, "TEXT encoder needs a TextInit "
+                                     "(vocabulary and token vectors)");
+        FAISS_THROW_IF_NOT_FMT(
+                text->dim >= 1 && !text->vocab.empty() &&
+                        text->embeddings.size() ==
+                                text->vocab.size() * size_t(text->dim),
+                "TextInit: %zd floats for %zd words of dim %d",
+                text->embeddings.size(), text->vocab.size(), text->dim);
+        d_in = text->dim;
+        emb = register_parameter(
+                "emb",
+                torch::from_blob(const_cast<float*>(text->embeddings.data()),
+                                 {int64_t(text->vocab.size()), d_in})
+                        .clone());
+    }
+    if (kind == EncoderKind::IDENTITY) {
+        FAISS_THROW_IF_NOT_FMT(d_out == d_in,
+                               "IDENTITY encoder: d_out (%d) must equal the "
+                               "input size (%d)",
+                               d_out, d_in);
+        return;
+    }
+    FAISS_THROW_IF_NOT_FMT(d_in >= 1 && d_out >= 1 && hidden >= 0,
+                           "encoder sizes d_in = %d, d_out = %d, hidden = %d",
+                           d_in, d_out, hidden);
+    torch::Tensor eye = torch::zeros({d_out, d_in});
+    for (int i = 0; i < std::min(d_in, d_out); i++) {
+        eye[i][i] = 1.0f;
+    }
+    A = register_parameter("A", eye);
+    b = register_parameter("b", torch::zeros({d_out}));
+    if (hidden > 0) {
+        // Seeded without touching torch's global generator.
+        auto gen = at::detail::createCPUGenerator(seed);
+        W1 = register_parameter(
+                "W1",
+                at::normal(0.0, 1.0 / std::sqrt(double(d_in)),
+                           {hidden, d_in}, gen));
+        c1 = register_parameter("c1", torch::zeros({hidden}));
+        W2 = register_parameter("W2", torch::zeros({d_out, hidden}));
+        c2 = register_parameter("c2", torch::zeros({d_out}));
+    }
+}
+
+torch::Tensor EncoderImpl::head(const torch::Tensor& x) const {
+    if (kind == EncoderKind::IDENTITY) {
+        return x;
+    }
+    torch::Tensor y = torch::addmm(b, x, A.t());
+    if (hidden > 0) {
+        torch::Tensor h = torch::relu(torch::addmm(c1, x, W1.t()));
+        y = y + torch::addmm(c2, h, W2.t());
+    }
+    if (normalize) {
+        torch::Tensor nrm = y.norm(2, 1, /*keepdim=*/true);
+        // A zero output stays zero, as in EncoderHead.
+        nrm = torch::where(nrm > 0, nrm, torch::ones_like(nrm));
+        y = y / nrm;
+    }
+    return y;
+}
+
+torch::Tensor EncoderImpl::bag(const std::vector<std::vector<int64_t>>& tokens,
+                               const std::vector<int64_t>& rows) const {
+    const int64_t V = emb.size(0);
+    std::vector<int64_t> flat, owner;
+    std::vector<float> count(rows.size(), 0.0f);
+    for (size_t r = 0; r < rows.size(); r++) {
+        for (int64_t t : tokens[rows[r]]) {
+            FAISS_THROW_IF_NOT_FMT(t >= 0 && t < V,
+                                   "token id %zd out of [0, %zd)", size_t(t),
+                                   size_t(V));
+            flat.push_back(t);
+            owner.push_back(int64_t(r));
+        }
+        count[r] = std::max<float>(1.0f, float(tokens[rows[r]].size()));
+    }
+    torch::Tensor sum = torch::zeros({int64_t(rows.size()), d_in});
+    if (!flat.empty()) {
+        // Cloned: autograd keeps the index tensors for the backward pass,
+        // after the vectors here are gone.
+        auto opt = torch::TensorOptions().dtype(torch::kLong);
+        torch::Tensor ids =
+                torch::from_blob(flat.data(), {int64_t(flat.size())}, opt)
+                        .clone();
+        torch::Tensor own =
+                torch::from_blob(owner.data(), {int64_t(owner.size())}, opt)
+                        .clone();
+        sum = sum.index_add(0, own, emb.index_select(0, ids));
+    }
+    torch::Tensor cnt = torch::from_blob(count.data(),
+                                         {int64_t(rows.size()), 1})
+                                .clone();
+    return sum / cnt;
+}
+
+torch::Tensor EncoderImpl::forward(const EncoderInput& in,
+                                   const std::vector<int64_t>& rows) const {
+    torch::Tensor x;
+    if (kind == EncoderKind::TEXT) {
+        FAISS_THROW_IF_NOT_MSG(in.tokens, "TEXT encoder: token input missing");
+        x = bag(*in.tokens, rows);
+    } else {
+        FAISS_THROW_IF_NOT_MSG(in.vecs && in.d == d_in,
+                               "encoder: vector input missing or of the "
+                               "wrong size");
+        x = torch::empty({int64_t(rows.size()), d_in});
+        float* p = x.data_ptr<float>();
+        for (size_t r = 0; r < rows.size(); r++) {
+            std::memcpy(p + r * d_in, in.vecs + size_t(rows[r]) * d_in,
+                        sizeof(float) * d_in);
+        }
+    }
+    return head(x);
+}
+
+std::vector<float> EncoderImpl::encode_all(const EncoderInput& in,
+                                           int64_t block) const {
+    torch::NoGradGuard ng;
+    std::vector<float> out(size_t(in.n) * d_out);
+    std::vector<int64_t> rows;
+    for (int64_t i0 = 0; i0 < in.n; i0 += block) {
+        int64_t i1 = std::min(in.n, i0 + block);
+        rows.resize(i1 - i0);
+        for (int64_t i = i0; i < i1; i++) {
+            rows[i - i0] = i;
+        }
+        torch::Tensor y = forward(in, rows).contiguous();
+        std::memcpy(out.data() + size_t(i0) * d_out, y.data_ptr<float>(),
+                    sizeof(float) * y.numel());
+    }
+    return out;
+}
+
+std::unique_ptr<EncoderHead> EncoderImpl::to_faiss() const {
+    FAISS_THROW_IF_NOT_MSG(kind != EncoderKind::IDENTITY,
+                           "the IDENTITY encoder has no head to export");
+    std::unique_ptr<EncoderHead> h(
+            new EncoderHead(d_in, d_out, hidden, normalize));
+    h->A = to_vec(A);
+    h->b = to_vec(b);
+    if (hidden > 0) {
+        h->W1 = to_vec(W1);
+        h->c1 = to_vec(c1);
+        h->W2 = to_vec(W2);
+        h->c2 = to_vec(c2);
+    }
+    h->check_consistent();
+    return h;
+}
+
+std::unique_ptr<TextEncoder> EncoderImpl::to_text_encoder(
+        const std::vector<std::string>& vocab) const {
+    FAISS_THROW_IF_NOT_MSG(kind == EncoderKind::TEXT,
+                           "only the TEXT encoder has a token table");
+    FAISS_THROW_IF_NOT_FMT(int64_t(vocab.size()) == emb.size(0),
+                           "vocabulary of %zd words for a table of %zd rows",
+                           vocab.size(), size_t(emb.size(0)));
+    return std::unique_ptr<TextEncoder>(
+            new TextEncoder(vocab, d_in, to_vec(emb)));
+}
+
+} // namespace trainer
+} // namespace faiss_ehi

@@ -1,0 +1,569 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * The joint encoder + tree loop (JointTrainer.h). The checkpoint is in
+ * Checkpoint.cpp; helpers that need no torch live in JointConfig.cpp and
+ * TreeSnapshot.cpp (fast to compile).
+ */
+#include <faiss_ehi/trainer/JointTrainer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+
+#include <omp.h>
+#include <sys/stat.h>
+
+#include <glog/logging.h>
+#include <torch/torch.h>
+
+#include <faiss/IndexPreTransform.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/EHITreeKMeansInit.h>
+#include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/trainer/Checkpoint.h>
+#include <faiss_ehi/trainer/Encoder.h>
+#include <faiss_ehi/trainer/Losses.h>
+#include <faiss_ehi/trainer/RoutingTrainer.h>
+#include <faiss_ehi/trainer/TorchTree.h>
+#include <faiss_ehi/trainer/TreeSnapshot.h>
+
+namespace faiss_ehi {
+namespace trainer {
+
+namespace {
+
+/// torch's and OpenMP's thread counts for the call (torch resets OpenMP to
+/// one thread at start-up), restored afterwards.
+struct ThreadScope {
+    int torch_before, omp_before;
+    explicit ThreadScope(int threads) {
+        torch_before = torch::get_num_threads();
+        omp_before = omp_get_max_threads();
+        int t = threads > 0 ? threads : omp_get_num_procs();
+        torch::set_num_threads(t);
+        omp_set_num_threads(t);
+    }
+    ~ThreadScope() {
+        torch::set_num_threads(torch_before);
+        omp_set_num_threads(omp_before);
+    }
+};
+
+/// Copy every parameter and buffer of `src` into `dst` (same names).
+void copy_state(torch::nn::Module& dst, const torch::nn::Module& src) {
+    torch::NoGradGuard ng;
+    auto sp = src.named_parameters();
+    for (auto& p : dst.named_parameters()) {
+        p.value().copy_(sp[p.key()]);
+    }
+    auto sb = src.named_buffers();
+    for (auto& b : dst.named_buffers()) {
+        b.value().copy_(sb[b.key()]);
+    }
+}
+
+bool all_finite(const torch::nn::Module& m) {
+    for (const auto& p : m.parameters()) {
+        if (!torch::isfinite(p).all().item<bool>()) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Hash of the data's shape and pairs (part of the resume fingerprint).
+uint64_t data_hash(const PairData& d) {
+    uint64_t h = 1469598103934665603ULL;
+    auto mix = [&](uint64_t v) {
+        h ^= v;
+        h *= 1099511628211ULL;
+    };
+    mix(uint64_t(d.nq));
+    mix(uint64_t(d.nd));
+    mix(uint64_t(d.d));
+    for (const auto& p : d.pairs) {
+        mix(uint64_t(p.first));
+        mix(uint64_t(p.second));
+    }
+    return h;
+}
+
+/// One line of progress on stderr, redrawn in place.
+void draw_progress(int epoch, int epochs, int64_t step, int64_t steps,
+                   double loss) {
+    const int width = 30;
+    int filled = steps ? int(width * step / steps) : width;
+    std::string bar(filled, '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld loss %.4f", epoch,
+                 epochs, bar.c_str(), (long long)step, (long long)steps, loss);
+    std::fflush(stderr);
+}
+
+} // namespace
+
+JointTrainer::JointTrainer(JointTrainerConfig cfg) : cfg_(std::move(cfg)) {
+    cfg_.check();
+}
+
+JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
+    cfg_.check();
+    const bool is_text = cfg_.encoder == EncoderKind::TEXT;
+    FAISS_THROW_IF_NOT_MSG(!is_text || text,
+                           "JointTrainer: the TEXT encoder needs a TextInit");
+    const int d_in = is_text ? text->dim : data.d;
+    const JointTrainerConfig c = cfg_.resolved(d_in);
+    data.check(c.encoder, is_text ? int64_t(text->vocab.size()) : 0);
+    ThreadScope threads(c.threads);
+
+    const int m = c.d_out;
+    const faiss::MetricType metric =
+            c.normalize ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
+    const int64_t L = int64_t(std::llround(std::pow(double(c.B), c.H)));
+
+    // ---- relevance, held-out split (seeded shuffle of the queries)
+    std::vector<std::vector<int64_t>> rel(data.nq);
+    for (const auto& p : data.pairs) {
+        rel[p.first].push_back(p.second);
+    }
+    for (auto& r : rel) {
+        std::sort(r.begin(), r.end());
+        r.erase(std::unique(r.begin(), r.end()), r.end());
+    }
+    std::vector<int64_t> queries;
+    for (int64_t q = 0; q < data.nq; q++) {
+        if (!rel[q].empty()) {
+            queries.push_back(q);
+        }
+    }
+    std::vector<char> held(data.nq, 0);
+    {
+        std::vector<int64_t> order = queries;
+        std::mt19937_64 rng(c.seed ^ 0x5eedf00dULL);
+        std::shuffle(order.begin(), order.end(), rng);
+        size_t nh = size_t(std::floor(c.heldout_fraction * order.size()));
+        for (size_t i = 0; i < nh; i++) {
+            held[order[i]] = 1;
+        }
+    }
+    std::vector<std::pair<int64_t, int64_t>> train_pairs;
+    std::vector<int64_t> train_queries, heldout_queries;
+    for (const auto& p : data.pairs) {
+        if (!held[p.first]) {
+            train_pairs.push_back(p);
+        }
+    }
+    for (int64_t q : queries) {
+        (held[q] ? heldout_queries : train_queries).push_back(q);
+    }
+    FAISS_THROW_IF_NOT_FMT(train_pairs.size() >= 2,
+                           "JointTrainer: %zd training pairs after the "
+                           "held-out split; need at least 2",
+                           train_pairs.size());
+
+    EncoderInput qin, din;
+    qin.n = data.nq;
+    din.n = data.nd;
+    if (is_text) {
+        qin.tokens = &data.query_tokens;
+        din.tokens = &data.doc_tokens;
+    } else {
+        qin.vecs = data.query_vecs.data();
+        din.vecs = data.doc_vecs.data();
+        qin.d = din.d = data.d;
+    }
+
+    // ---- modules and optimizers
+    torch::manual_seed(c.seed);
+    Encoder enc(c.encoder, d_in, m, c.hidden, c.normalize, c.seed, text);
+    TorchTree tree(c.B, c.H, m, c.form, c.use_bias);
+    std::unique_ptr<torch::optim::AdamW> enc_opt;
+    if (!enc->parameters().empty()) {
+        enc_opt.reset(new torch::optim::AdamW(
+                enc->parameters(), torch::optim::AdamWOptions(c.enc_lr)
+                                           .weight_decay(c.weight_decay)));
+    }
+    torch::optim::AdamW tree_opt(
+            tree->parameters(),
+            torch::optim::AdamWOptions(c.cl_lr).weight_decay(c.weight_decay));
+
+    const std::string fingerprint = c.fingerprint() +
+            " data=" + std::to_string(data_hash(data));
+    const std::string ckpt_path = c.checkpoint_dir.empty()
+            ? std::string()
+            : c.checkpoint_dir + "/" + checkpoint_name();
+    if (!c.checkpoint_dir.empty()) {
+        mkdir(c.checkpoint_dir.c_str(), 0755); // fails harmlessly if present
+    }
+
+    RunState st;
+    st.hard.resize(data.nq);
+    if (c.resume) {
+        load_checkpoint(ckpt_path, fingerprint, st, enc, tree, enc_opt.get(),
+                        tree_opt);
+        LOG(INFO) << "JointTrainer: resumed from " << ckpt_path
+                  << " after epoch " << st.epoch;
+    }
+    int last_good_epoch = c.resume ? st.epoch : -1;
+    std::vector<float>& start_reps = st.start_reps;
+
+    // ---- tree initialisation on the encoded documents
+    auto init_tree = [&]() {
+        std::vector<float> docs = enc->encode_all(din);
+        EHITree ehi(c.B, c.H, m, c.form);
+        ehi.use_bias = c.use_bias;
+        if (c.init == "random") {
+            ehi.init_random(c.seed);
+        } else {
+            EHITreeKMeansInit km;
+            km.seed = int(c.seed & 0x7fffffff);
+            km.init(ehi, data.nd, docs.data(), metric, &start_reps);
+            // Temperatures fitted on the training pairs: query -> leaf of
+            // its relevant document (where the tree stores it).
+            std::vector<idx_t> doc_leaf(data.nd);
+            std::vector<float> prob(data.nd);
+            ehi.route(data.nd, docs.data(), 1, doc_leaf.data(), prob.data());
+            std::vector<int64_t> qrows;
+            std::vector<idx_t> nn;
+            for (const auto& p : train_pairs) {
+                qrows.push_back(p.first);
+                nn.push_back(p.second);
+            }
+            torch::Tensor qx;
+            {
+                torch::NoGradGuard ng;
+                qx = enc->forward(qin, qrows).contiguous();
+            }
+            RoutingTargets tg = RoutingTargets::from_neighbors(
+                    idx_t(nn.size()), 1, nn.data(), doc_leaf.data());
+            RoutingTrainer rt;
+            rt.epochs = 0;
+            rt.holdout = 0;
+            rt.fit_temperature = true;
+            rt.threads = c.threads > 0 ? c.threads : omp_get_num_procs();
+            rt.train(ehi, idx_t(nn.size()), qx.data_ptr<float>(), tg);
+        }
+        TorchTree fresh = TorchTree::from_ehi(ehi);
+        copy_state(*tree, *fresh);
+    };
+
+    // ---- snapshot through faiss_ehi: loads, held-out recall, negatives
+    auto snapshot = [&](TreeSnapshot& snap, std::vector<float>& docs) {
+        docs = enc->encode_all(din);
+        EHITree ehi = tree->to_ehi();
+        snap.build(ehi, metric, data.nd, docs.data(), c.doc_assign, c.d2l,
+                   start_reps.empty() ? nullptr : &start_reps);
+    };
+    auto encode_rows = [&](const std::vector<int64_t>& rows) {
+        torch::NoGradGuard ng;
+        torch::Tensor t = enc->forward(qin, rows).contiguous();
+        return std::vector<float>(t.data_ptr<float>(),
+                                  t.data_ptr<float>() + t.numel());
+    };
+    auto mine = [&]() {
+        TreeSnapshot snap;
+        std::vector<float> docs;
+        snapshot(snap, docs);
+        std::vector<float> qx = encode_rows(train_queries);
+        std::vector<std::vector<int64_t>> relv;
+        for (int64_t q : train_queries) {
+            relv.push_back(rel[q]);
+        }
+        auto neg = mine_hard_negatives(snap, int64_t(train_queries.size()),
+                                       qx.data(), relv, c.beam,
+                                       c.hard_negatives);
+        for (auto& h : st.hard) {
+            h.clear();
+        }
+        for (size_t i = 0; i < train_queries.size(); i++) {
+            st.hard[train_queries[i]] = std::move(neg[i]);
+        }
+    };
+
+    const bool tree_loss = c.lambda2 > 0 || c.lambda3 > 0 || c.balance > 0 ||
+            c.routing > 0;
+    const int64_t steps =
+            int64_t(train_pairs.size()) / c.batch +
+            (int64_t(train_pairs.size()) % c.batch >= 2 ? 1 : 0);
+    auto lopt = torch::TensorOptions().dtype(torch::kLong);
+
+    for (int epoch = st.epoch; epoch < c.epochs; epoch++) {
+        auto t0 = std::chrono::steady_clock::now();
+        if (!st.tree_ready && epoch >= c.warmup_epochs) {
+            init_tree();
+            st.tree_ready = true;
+        }
+        const bool tree_on = st.tree_ready && tree_loss;
+        if (st.tree_ready && c.hard_negatives > 0 &&
+            (epoch - c.warmup_epochs) % c.refresh == 0) {
+            mine();
+        }
+        std::vector<size_t> order(train_pairs.size());
+        std::iota(order.begin(), order.end(), size_t(0));
+        std::mt19937_64 rng(c.seed + uint64_t(epoch));
+        std::shuffle(order.begin(), order.end(), rng);
+
+        double acc[6] = {0, 0, 0, 0, 0, 0};
+        for (int64_t s = 0; s < steps; s++) {
+            size_t i0 = size_t(s) * c.batch;
+            size_t i1 = std::min(order.size(), i0 + c.batch);
+            const int64_t n = int64_t(i1 - i0);
+            std::vector<int64_t> qrows(n), drows(2 * n);
+            std::vector<float> negmask(n, 1.0f);
+            for (int64_t i = 0; i < n; i++) {
+                const auto& p = train_pairs[order[i0 + i]];
+                qrows[i] = p.first;
+                drows[i] = p.second;
+            }
+            for (int64_t i = 0; i < n; i++) {
+                const auto& h = st.hard[qrows[i]];
+                // hard negative if mined, else the next pair's document
+                int64_t neg = h.empty() ? drows[(i + 1) % n]
+                                        : h[rng() % h.size()];
+                drows[n + i] = neg;
+                const auto& r = rel[qrows[i]];
+                if (std::binary_search(r.begin(), r.end(), neg)) {
+                    negmask[i] = 0; // not a negative for this query
+                }
+            }
+            torch::Tensor Eq = enc->forward(qin, qrows);
+            torch::Tensor Ed = enc->forward(din, drows);
+            torch::Tensor Edp = Ed.narrow(0, 0, n);
+            torch::Tensor Edn = Ed.narrow(0, n, n);
+            // in-batch candidates: every document of the step that is not
+            // relevant to the query
+            torch::Tensor valid = torch::ones({n, 2 * n}, torch::kBool);
+            auto va = valid.accessor<bool, 2>();
+            for (int64_t i = 0; i < n; i++) {
+                const auto& r = rel[qrows[i]];
+                for (int64_t j = 0; j < 2 * n; j++) {
+                    if (std::binary_search(r.begin(), r.end(), drows[j])) {
+                        va[i][j] = false;
+                    }
+                }
+            }
+            torch::Tensor sia = triplet_in_batch(Eq, Edp, Ed, valid, c.gamma);
+            torch::Tensor loss = c.lambda1 * sia;
+            torch::Tensor idx_t_, intra, bal, rout;
+            if (tree_on) {
+                torch::Tensor mask = torch::from_blob(negmask.data(), {n})
+                                             .clone();
+                if (c.lambda2 > 0 || c.lambda3 > 0) {
+                    torch::Tensor T = tree->path_embedding(
+                            torch::cat({Eq, Ed}, 0));
+                    torch::Tensor Tq = T.narrow(0, 0, n);
+                    torch::Tensor Tdp = T.narrow(0, n, n);
+                    torch::Tensor Tdn = T.narrow(0, 2 * n, n);
+                    idx_t_ = (triplet_rows(Tq, Tdp, Tdn, c.gamma) * mask)
+                                     .mean();
+                    intra = (intra_leaf_loss_rows(Tdp, Tdn, Edp, Edn,
+                                                  c.gamma, c.tau) *
+                             mask)
+                                    .mean();
+                    loss = loss + c.lambda2 * idx_t_ + c.lambda3 * intra;
+                }
+                if (c.balance > 0) {
+                    // Over a uniform sample of the corpus: what the index
+                    // stores and scans. The positives follow the queries,
+                    // which may favour a minority of the documents (paper
+                    // appendix B); balancing them would squeeze the rest.
+                    std::vector<int64_t> sample(n);
+                    for (auto& r : sample) {
+                        r = int64_t(rng() % uint64_t(data.nd));
+                    }
+                    bal = balance_kl(tree->leaf_log_probs(
+                            enc->forward(din, sample)));
+                    loss = loss + c.balance * bal;
+                }
+                if (c.routing > 0) {
+                    // CE toward the leaf the tree stores d+ in, summed
+                    // over the levels of its path (factorised, exact).
+                    std::vector<int64_t> leaf = tree->argmax_leaf(
+                            Edp.detach());
+                    rout = torch::zeros({n});
+                    int64_t below = L;
+                    for (int h = 0; h < c.H; h++) {
+                        int64_t span = below / c.B;
+                        std::vector<int64_t> node(n), child(n);
+                        for (int64_t i = 0; i < n; i++) {
+                            node[i] = leaf[i] / below;
+                            child[i] = (leaf[i] / span) % c.B;
+                        }
+                        torch::Tensor lp = tree->child_log_probs(
+                                h,
+                                torch::from_blob(node.data(), {n}, lopt)
+                                        .clone(),
+                                Eq);
+                        rout = rout -
+                                lp.gather(1,
+                                          torch::from_blob(child.data(),
+                                                           {n, 1}, lopt)
+                                                  .clone())
+                                        .squeeze(1);
+                        below = span;
+                    }
+                    rout = rout.mean();
+                    loss = loss + c.routing * rout;
+                }
+            }
+            double lv = loss.item<double>();
+            if (!std::isfinite(lv)) {
+                std::string where = last_good_epoch >= 0
+                        ? "the last good checkpoint is '" + ckpt_path +
+                                "' (after epoch " +
+                                std::to_string(last_good_epoch) +
+                                "), left unchanged"
+                        : std::string(ckpt_path.empty()
+                                              ? "no checkpoint_dir was set"
+                                              : "no checkpoint was written "
+                                                "by this run");
+                if (c.progress) {
+                    std::fprintf(stderr, "\n");
+                }
+                FAISS_THROW_FMT("JointTrainer: non-finite loss (%g) at epoch "
+                                "%d, step %lld of %lld; %s",
+                                lv, epoch + 1, (long long)(s + 1),
+                                (long long)steps, where.c_str());
+            }
+            // (IDENTITY with only the siamese term, e.g. during warm-up, has
+            // nothing to learn: the loss then needs no gradient.)
+            if (loss.requires_grad()) {
+                if (enc_opt) {
+                    enc_opt->zero_grad();
+                }
+                tree_opt.zero_grad();
+                loss.backward();
+                if (enc_opt) {
+                    enc_opt->step();
+                }
+                if (tree_on) {
+                    tree_opt.step();
+                }
+            }
+            acc[0] += lv;
+            acc[1] += sia.item<double>();
+            acc[2] += idx_t_.defined() ? idx_t_.item<double>() : 0;
+            acc[3] += intra.defined() ? intra.item<double>() : 0;
+            acc[4] += bal.defined() ? bal.item<double>() : 0;
+            acc[5] += rout.defined() ? rout.item<double>() : 0;
+            if (c.progress && (s % 8 == 0 || s + 1 == steps)) {
+                draw_progress(epoch + 1, c.epochs, s + 1, steps,
+                              acc[0] / (s + 1));
+            }
+        }
+        FAISS_THROW_IF_NOT_FMT(
+                all_finite(*enc) && all_finite(*tree),
+                "JointTrainer: non-finite parameters after epoch %d; %s",
+                epoch + 1,
+                last_good_epoch >= 0
+                        ? ("the last good checkpoint is '" + ckpt_path +
+                           "' (after epoch " + std::to_string(last_good_epoch) +
+                           "), left unchanged")
+                                  .c_str()
+                        : "no checkpoint was written by this run");
+
+        EpochStats es;
+        es.epoch = epoch + 1;
+        double ns = double(std::max<int64_t>(steps, 1));
+        es.loss = float(acc[0] / ns);
+        es.siamese = float(acc[1] / ns);
+        es.indexing = float(acc[2] / ns);
+        es.intra_leaf = float(acc[3] / ns);
+        es.balance_term = float(acc[4] / ns);
+        es.routing_term = float(acc[5] / ns);
+        if (st.tree_ready) {
+            TreeSnapshot snap;
+            std::vector<float> docs;
+            snapshot(snap, docs);
+            LoadStats ls = snap.loads();
+            es.max_load = ls.max_load;
+            es.expected_load = ls.expected_load;
+            es.empty_leaves = ls.empty_leaves;
+            if (!heldout_queries.empty()) {
+                std::vector<float> hx = encode_rows(heldout_queries);
+                std::vector<std::vector<int64_t>> relv;
+                for (int64_t q : heldout_queries) {
+                    relv.push_back(rel[q]);
+                }
+                es.heldout_recall =
+                        recall_at(snap, int64_t(heldout_queries.size()),
+                                  hx.data(), relv, c.beam, 100);
+            }
+        }
+        es.seconds = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count();
+        st.history.push_back(es);
+        st.epoch = epoch + 1;
+        char line[320];
+        std::snprintf(line, sizeof(line),
+                      "epoch %d/%d loss %.4f (siamese %.4f indexing %.4f "
+                      "intra %.4f balance %.4f routing %.4f) max_load %.2f "
+                      "expected_load %.2f empty %d heldout R@100 %.4f "
+                      "%.1fs",
+                      es.epoch, c.epochs, es.loss, es.siamese, es.indexing,
+                      es.intra_leaf, es.balance_term, es.routing_term,
+                      es.max_load, es.expected_load, es.empty_leaves,
+                      es.heldout_recall, es.seconds);
+        if (c.progress) {
+            std::fprintf(stderr, "\r%s\n", line);
+        }
+        LOG(INFO) << "JointTrainer: " << line;
+        if (!ckpt_path.empty()) {
+            save_checkpoint(ckpt_path, fingerprint, st, enc, tree,
+                            enc_opt.get(), tree_opt);
+            last_good_epoch = st.epoch;
+        }
+        if (c.stop_after_epoch > 0 && st.epoch >= c.stop_after_epoch &&
+            st.epoch < c.epochs) {
+            JointModel partial;
+            partial.history = st.history;
+            return partial; // as if killed: no index
+        }
+    }
+    if (!st.tree_ready) {
+        init_tree(); // all epochs were warm-up
+    }
+
+    // ---- the trained, empty index
+    JointModel model;
+    model.history = st.history;
+    {
+        torch::NoGradGuard ng;
+        std::vector<float> docs = enc->encode_all(din);
+        EHITree ehi = tree->to_ehi();
+        auto* q = new EHITreeQuantizer(m, c.B, c.H, metric, c.form);
+        q->tree = ehi;
+        if (!start_reps.empty()) {
+            q->leaf_representatives = start_reps;
+        }
+        q->compute_representatives(data.nd, docs.data());
+        q->update_is_trained();
+        auto* ivf = new IndexEHITree(q, metric);
+        ivf->is_trained = true;
+        ivf->d2l = c.d2l;
+        ivf->assign_rule = c.doc_assign;
+        ivf->nprobe = std::min<size_t>(c.beam, ivf->nlist);
+        if (c.encoder == EncoderKind::IDENTITY) {
+            model.index.reset(ivf);
+        } else {
+            auto* pt = new faiss::IndexPreTransform(enc->to_faiss().release(),
+                                                    ivf);
+            pt->own_fields = true;
+            model.index.reset(pt);
+        }
+        if (is_text) {
+            model.text_encoder = enc->to_text_encoder(text->vocab);
+        }
+    }
+    return model;
+}
+
+} // namespace trainer
+} // namespace faiss_ehi

@@ -1,0 +1,193 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * The paper's joint encoder + tree training loop (Algorithm 1; DESIGN.md
+ * sections 2 and 7). Torch-free header: tools fill the config and the data
+ * and get a ready (empty) faiss index back.
+ */
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <faiss/Index.h>
+
+#include <faiss_ehi/EHITree.h>
+#include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/TextEncoder.h>
+#include <faiss_ehi/trainer/EncoderConfig.h>
+
+namespace faiss_ehi {
+namespace trainer {
+
+/** Hyper-parameters of JointTrainer. Defaults: the paper's SciFact row of
+ * Table 2 (B = 40, H = 1, lambdas, learning rates) with the two additions
+ * of DESIGN.md section 7 switched on (k-means initialisation, balance term).
+ * paper_recipe = true runs the paper as written. */
+struct JointTrainerConfig {
+    // tree
+    int B = 40;                         ///< branching factor
+    int H = 1;                          ///< height; B^H leaves
+    NodeForm form = NodeForm::PER_NODE; ///< node form of the tree
+    bool use_bias = true;               ///< paper form: bias per level
+    int beam = 4;  ///< beam for hard negatives and held-out recall
+    int d2l = 1;   ///< leaves per document in the built index
+    /// How the built index places documents (PROBABILITY: the tree, as in
+    /// the paper; NEAREST_LEAF: leaf representative nearest).
+    DocAssignRule doc_assign = DocAssignRule::PROBABILITY;
+
+    // encoder
+    EncoderKind encoder = EncoderKind::HEAD;
+    int d_out = 0;         ///< encoder output size; 0: = input size
+    int hidden = 0;        ///< hidden size of the head's MLP branch
+    bool normalize = true; ///< L2-normalise E(x); index metric IP, else L2
+
+    // optimisation
+    int epochs = 100;
+    int batch = 64;              ///< relevance pairs per step
+    float enc_lr = 4e-4f;        ///< AdamW, encoder parameters
+    float cl_lr = 0.016f;        ///< AdamW, tree parameters
+    float weight_decay = 0.01f;  ///< AdamW decoupled weight decay (both)
+
+    // loss (DESIGN.md section 2, paper eq. 2-6)
+    float lambda1 = 0.2f; ///< siamese
+    float lambda2 = 0.8f; ///< indexing (triplet on path embeddings)
+    float lambda3 = 0.2f; ///< intra-leaf
+    float gamma = 0.3f;   ///< triplet margin
+    float tau = 0.9f;     ///< intra-leaf cosine gate
+    /** bal * KL(mean joint leaf distribution || uniform) (DESIGN.md 7.2),
+     * the mean taken over a uniform sample of `batch` corpus documents per
+     * step (the stored documents decide the leaf loads). */
+    float balance = 1.0f;
+    /** Weight of a cross-entropy of each query's leaf distribution toward
+     * the leaf its relevant document is routed to (DESIGN.md 7, learned
+     * query routing). 0: off. */
+    float routing = 0.0f;
+
+    /** "kmeans": the tree from (hierarchical) k-means on the encoded
+     * documents, per-level temperatures fitted on the training pairs;
+     * "random": seeded random tree (the paper). */
+    std::string init = "kmeans";
+    int warmup_epochs = 0;  ///< siamese-only epochs before the tree starts
+    int refresh = 5;        ///< hard negatives re-mined every r epochs
+    /** Per training query, from the leaves its beam reaches (mined from
+     * the first tree epoch on). A pair whose query has none uses the next
+     * pair's document of the step as its row-aligned negative. */
+    int hard_negatives = 1;
+    /// The paper as written: balance 0, random init, routing 0, no warmup
+    /// (overrides those four fields).
+    bool paper_recipe = false;
+
+    float heldout_fraction = 0.1f; ///< of the training queries, in [0, 1)
+    uint64_t seed = 1234;
+    int threads = 0; ///< torch and OpenMP threads; 0: all cores
+
+    std::string checkpoint_dir; ///< "": no checkpoints
+    bool resume = false;        ///< continue from checkpoint_dir
+    bool progress = true;       ///< progress bar on stderr
+    /** Test hook: return after this many finished epochs as if killed,
+     * the checkpoint written; the returned JointModel then holds only the
+     * history (no index). -1: off. */
+    int stop_after_epoch = -1;
+
+    /// Throws faiss::FaissException naming the first bad field.
+    void check() const;
+    /** The config with paper_recipe applied and d_out resolved against
+     * the input dimension d_in. */
+    JointTrainerConfig resolved(int d_in) const;
+    /// Text of every field that changes the trained model (resume check).
+    std::string fingerprint() const;
+};
+
+/** Relevance pairs and their inputs: vectors (IDENTITY, HEAD) or token ids
+ * (TEXT), the same form for queries and documents. */
+struct PairData {
+    int64_t nq = 0;
+    int64_t nd = 0;
+    int d = 0; ///< vector size (vector input)
+    std::vector<float> query_vecs; ///< nq x d
+    std::vector<float> doc_vecs;   ///< nd x d
+    std::vector<std::vector<int64_t>> query_tokens; ///< vocabulary ids (TEXT)
+    std::vector<std::vector<int64_t>> doc_tokens;   ///< vocabulary ids (TEXT)
+    std::vector<std::pair<int64_t, int64_t>> pairs; ///< (query, relevant doc)
+
+    /// Throws unless sizes and ids are consistent for `kind`.
+    void check(EncoderKind kind, int64_t vocab_size) const;
+};
+
+/// What one epoch measured (means over the epoch's steps).
+struct EpochStats {
+    int epoch = 0; ///< 1-based
+    float loss = 0, siamese = 0, indexing = 0, intra_leaf = 0;
+    float balance_term = 0, routing_term = 0; ///< before their weights
+    /// max over leaves of documents stored / (N / L) at the end of the epoch
+    double max_load = 0;
+    /// expected documents scanned per document, sum c_l^2 / N, over N / L
+    double expected_load = 0;
+    int empty_leaves = 0;
+    /// recall@100 of the held-out queries' relevant docs at `beam`; -1: none
+    double heldout_recall = -1;
+    double seconds = 0; ///< wall time of the epoch
+};
+
+/// The result of JointTrainer::train.
+struct JointModel {
+    /** Trained and EMPTY: IndexPreTransform(EncoderHead) -> IndexEHITree
+     * (IndexEHITree alone for IDENTITY), nprobe = beam, metric IP when
+     * normalize else L2. Input: the raw vectors, or TextEncoder output for
+     * TEXT. Add the documents, then search. */
+    std::unique_ptr<faiss::Index> index;
+    /// TEXT only: texts -> the index's input vectors.
+    std::unique_ptr<faiss_ehi::TextEncoder> text_encoder;
+    std::vector<EpochStats> history;
+};
+
+/** EHI's joint training (Algorithm 1 of the paper):
+ *
+ * loss = lambda1 L_siamese(E q, E d+, E d-)
+ *      + lambda2 L_indexing(T q, T d+, T d-)
+ *      + lambda3 L_intra(T d+, T d-; gate cos(E d+, E d-) < tau)
+ *      + balance KL(mean leaf distribution of sampled docs || uniform)
+ *      + routing CE(query leaf distribution, leaf of d+)
+ *
+ * with in-batch negatives (the other pairs' documents that are not
+ * relevant) plus hard negatives: every `refresh` epochs the current tree is
+ * exported to faiss_ehi (TorchTree::to_ehi), all documents are encoded and
+ * stored in an IndexEHITree, each training query is searched with `beam`
+ * and its best non-relevant documents become its negatives. AdamW with
+ * separate learning rates for encoder and tree.
+ *
+ * With lambda2 = lambda3 = balance = routing = 0 the tree is never in the
+ * graph and stays as initialised: a siamese-only dual encoder.
+ *
+ * Deterministic for a fixed seed and thread count (epoch e shuffles with
+ * seed + e). A checkpoint is written after every epoch when checkpoint_dir
+ * is set; resume continues bit-identically. A NaN or Inf loss throws,
+ * naming the epoch, the step and the last good checkpoint, which is left
+ * as it was. */
+class JointTrainer {
+  public:
+    explicit JointTrainer(JointTrainerConfig cfg);
+
+    /** Train on `data`; `text` (required for TEXT, ignored otherwise) gives
+     * the vocabulary and the token vectors to start from. */
+    JointModel train(const PairData& data, const TextInit* text = nullptr);
+
+    const JointTrainerConfig& config() const {
+        return cfg_;
+    }
+
+    /// File name of the checkpoint inside checkpoint_dir.
+    static const char* checkpoint_name() {
+        return "joint_trainer.ckpt";
+    }
+
+  private:
+    JointTrainerConfig cfg_;
+};
+
+} // namespace trainer
+} // namespace faiss_ehi
