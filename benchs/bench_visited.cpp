@@ -343,6 +343,10 @@ int run() {
             de.lambda1 = 1.0f;
             de.lambda2 = de.lambda3 = de.balance = de.routing = 0.0f;
             de.paper_recipe = false;
+            // the encoder trains with enc_lr for all epochs
+            de.warmup_epochs = 0;
+            de.joint_enc_lr = -1.0f;
+            de.fixed_leaves = false;
             de.checkpoint_dir.clear();
             de.resume = false;
             LOG(INFO) << "training the siamese-only dual encoder";

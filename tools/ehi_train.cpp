@@ -7,6 +7,8 @@
  * it (FILE.text, faiss_ehi::read_text_encoder).
  */
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -37,6 +39,21 @@ int run() {
     if (FLAGS_data.empty() || FLAGS_out.empty()) {
         throw std::invalid_argument("--data and --out are required (see "
                                     "--help)");
+    }
+    // Fail before training, not after, when the output cannot be written.
+    {
+        std::string dir = FLAGS_out.substr(
+                0, FLAGS_out.find_last_of('/') == std::string::npos
+                        ? 0
+                        : FLAGS_out.find_last_of('/') + 1);
+        if (dir.empty()) {
+            dir = ".";
+        }
+        if (access(dir.c_str(), W_OK) != 0) {
+            throw std::invalid_argument("--out " + FLAGS_out +
+                                        ": cannot write into directory " +
+                                        dir);
+        }
     }
     faiss_ehi::data::RetrievalTask task =
             faiss_ehi::data::load_retrieval_task(FLAGS_data);

@@ -47,6 +47,12 @@ DEFINE_double(routing, 0.0, "weight of the learned query-routing loss (not "
               "in the paper; DESIGN.md section 7)");
 DEFINE_string(init, "kmeans", "tree initialisation: kmeans or random");
 DEFINE_int32(warmup_epochs, 0, "siamese-only epochs before the tree trains");
+DEFINE_double(joint_enc_lr, -1, "encoder learning rate once the tree trains "
+              "(after the warm-up); negative: --enc_lr; 0: frozen");
+DEFINE_bool(warmup_negatives, false, "mine hard negatives during the "
+            "warm-up too (from a k-means tree on the current encoder)");
+DEFINE_bool(fixed_leaves, false, "documents stay at their k-means leaves; "
+            "the tree learns the query routing to them");
 DEFINE_int32(refresh, 5, "hard negatives re-mined every r epochs");
 DEFINE_int32(hard_negatives, 1, "hard negatives per query (0: in-batch only)");
 DEFINE_bool(paper_recipe, false, "the paper as written: no balance term, "
@@ -161,6 +167,9 @@ ft::JointTrainerConfig config_from_flags(
     c.routing = float(FLAGS_routing);
     c.init = FLAGS_init;
     c.warmup_epochs = FLAGS_warmup_epochs;
+    c.joint_enc_lr = float(FLAGS_joint_enc_lr);
+    c.fixed_leaves = FLAGS_fixed_leaves;
+    c.warmup_negatives = FLAGS_warmup_negatives;
     c.refresh = FLAGS_refresh;
     c.hard_negatives = FLAGS_hard_negatives;
     c.paper_recipe = FLAGS_paper_recipe;
@@ -196,7 +205,10 @@ std::string describe_config(const ft::JointTrainerConfig& c) {
       << " lambda3=" << c.lambda3 << " gamma=" << c.gamma
       << " tau=" << c.tau << " balance=" << c.balance
       << " routing=" << c.routing << " init=" << c.init
-      << " warmup_epochs=" << c.warmup_epochs << " refresh=" << c.refresh
+      << " warmup_epochs=" << c.warmup_epochs
+      << " joint_enc_lr=" << c.joint_enc_lr
+      << " fixed_leaves=" << c.fixed_leaves
+      << " warmup_negatives=" << c.warmup_negatives << " refresh=" << c.refresh
       << " hard_negatives=" << c.hard_negatives
       << " paper_recipe=" << c.paper_recipe << " seed=" << c.seed;
     return o.str();

@@ -80,6 +80,14 @@ void JointTrainerConfig::check() const {
                            "JointTrainerConfig: init = '%s', expected "
                            "'kmeans' or 'random'",
                            init.c_str());
+    FAISS_THROW_IF_NOT_FMT(std::isfinite(joint_enc_lr),
+                           "JointTrainerConfig: joint_enc_lr = %g, must be "
+                           "finite (negative: enc_lr throughout)",
+                           joint_enc_lr);
+    FAISS_THROW_IF_NOT_MSG(!fixed_leaves || init == "kmeans" || paper_recipe,
+                           "JointTrainerConfig: fixed_leaves needs init = "
+                           "\"kmeans\" (the leaves are the k-means "
+                           "centroids)");
     FAISS_THROW_IF_NOT_FMT(warmup_epochs >= 0,
                            "JointTrainerConfig: warmup_epochs = %d, must be "
                            ">= 0",
@@ -115,6 +123,9 @@ JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
         c.init = "random";
         c.routing = 0;
         c.warmup_epochs = 0;
+        c.joint_enc_lr = -1;
+        c.fixed_leaves = false;
+        c.warmup_negatives = false;
     }
     if (c.d_out == 0 || c.encoder == EncoderKind::IDENTITY) {
         c.d_out = d_in;
@@ -137,7 +148,9 @@ std::string JointTrainerConfig::fingerprint() const {
       << " lambda2=" << lambda2 << " lambda3=" << lambda3
       << " gamma=" << gamma << " tau=" << tau << " balance=" << balance
       << " routing=" << routing << " init=" << init
-      << " warmup_epochs=" << warmup_epochs << " refresh=" << refresh
+      << " warmup_epochs=" << warmup_epochs
+      << " joint_enc_lr=" << joint_enc_lr << " fixed_leaves=" << fixed_leaves
+      << " warmup_negatives=" << warmup_negatives << " refresh=" << refresh
       << " hard_negatives=" << hard_negatives
       << " paper_recipe=" << paper_recipe
       << " heldout_fraction=" << heldout_fraction << " seed=" << seed;

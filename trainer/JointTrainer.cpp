@@ -126,6 +126,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     const faiss::MetricType metric =
             c.normalize ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
     const int64_t L = int64_t(std::llround(std::pow(double(c.B), c.H)));
+    // fixed_leaves stores documents at their (k-means) leaf centroid.
+    const DocAssignRule doc_assign =
+            c.fixed_leaves ? DocAssignRule::NEAREST_LEAF : c.doc_assign;
 
     // ---- relevance, held-out split (seeded shuffle of the queries)
     std::vector<std::vector<int64_t>> rel(data.nq);
@@ -212,6 +215,19 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     }
     int last_good_epoch = c.resume ? st.epoch : -1;
     std::vector<float>& start_reps = st.start_reps;
+    // fixed_leaves: the k-means centroids (L x m), the documents' leaves.
+    torch::Tensor fixed_reps;
+    auto nearest_fixed_leaf = [&](const torch::Tensor& x) {
+        torch::NoGradGuard ng;
+        torch::Tensor s = torch::matmul(x, fixed_reps.t());
+        if (metric == faiss::METRIC_L2) {
+            // argmin |x - c|^2 = argmax 2 x.c - |c|^2
+            s = 2 * s - fixed_reps.pow(2).sum(1).unsqueeze(0);
+        }
+        torch::Tensor a = s.argmax(1).contiguous();
+        return std::vector<int64_t>(a.data_ptr<int64_t>(),
+                                    a.data_ptr<int64_t>() + a.numel());
+    };
 
     // ---- tree initialisation on the encoded documents
     auto init_tree = [&]() {
@@ -257,8 +273,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     auto snapshot = [&](TreeSnapshot& snap, std::vector<float>& docs) {
         docs = enc->encode_all(din);
         EHITree ehi = tree->to_ehi();
-        snap.build(ehi, metric, data.nd, docs.data(), c.doc_assign, c.d2l,
-                   start_reps.empty() ? nullptr : &start_reps);
+        snap.build(ehi, metric, data.nd, docs.data(), doc_assign, c.d2l,
+                   start_reps.empty() ? nullptr : &start_reps,
+                   c.fixed_leaves);
     };
     auto encode_rows = [&](const std::vector<int64_t>& rows) {
         torch::NoGradGuard ng;
@@ -300,8 +317,28 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             st.tree_ready = true;
         }
         const bool tree_on = st.tree_ready && tree_loss;
+        if (enc_opt) {
+            // The encoder's rate for this phase (set every epoch, so that a
+            // resumed run gets it too).
+            double lr = st.tree_ready && c.joint_enc_lr >= 0 ? c.joint_enc_lr
+                                                              : c.enc_lr;
+            for (auto& g : enc_opt->param_groups()) {
+                static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+            }
+        }
+        if (c.fixed_leaves && st.tree_ready && !fixed_reps.defined()) {
+            fixed_reps = torch::from_blob(start_reps.data(),
+                                          {int64_t(L), int64_t(m)})
+                                 .clone();
+        }
         if (st.tree_ready && c.hard_negatives > 0 &&
             (epoch - c.warmup_epochs) % c.refresh == 0) {
+            mine();
+        } else if (!st.tree_ready && c.warmup_negatives &&
+                   c.hard_negatives > 0 && epoch % c.refresh == 0) {
+            // Warm-up: a k-means tree on the current encoder, only to mine
+            // negatives from (the tree proper starts after the warm-up).
+            init_tree();
             mine();
         }
         std::vector<size_t> order(train_pairs.size());
@@ -384,8 +421,10 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                 if (c.routing > 0) {
                     // CE toward the leaf the tree stores d+ in, summed
                     // over the levels of its path (factorised, exact).
-                    std::vector<int64_t> leaf = tree->argmax_leaf(
-                            Edp.detach());
+                    std::vector<int64_t> leaf =
+                            c.fixed_leaves
+                            ? nearest_fixed_leaf(Edp.detach())
+                            : tree->argmax_leaf(Edp.detach());
                     rout = torch::zeros({n});
                     int64_t below = L;
                     for (int h = 0; h < c.H; h++) {
@@ -543,12 +582,14 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         if (!start_reps.empty()) {
             q->leaf_representatives = start_reps;
         }
-        q->compute_representatives(data.nd, docs.data());
+        if (!c.fixed_leaves) {
+            q->compute_representatives(data.nd, docs.data());
+        }
         q->update_is_trained();
         auto* ivf = new IndexEHITree(q, metric);
         ivf->is_trained = true;
         ivf->d2l = c.d2l;
-        ivf->assign_rule = c.doc_assign;
+        ivf->assign_rule = doc_assign;
         ivf->nprobe = std::min<size_t>(c.beam, ivf->nlist);
         if (c.encoder == EncoderKind::IDENTITY) {
             model.index.reset(ivf);

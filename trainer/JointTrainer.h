@@ -72,6 +72,22 @@ struct JointTrainerConfig {
      * "random": seeded random tree (the paper). */
     std::string init = "kmeans";
     int warmup_epochs = 0;  ///< siamese-only epochs before the tree starts
+    /** During the warm-up, mine hard negatives every `refresh` epochs too,
+     * from a k-means tree fitted to the current encoder (the tree proper is
+     * initialised again when the warm-up ends). */
+    bool warmup_negatives = false;
+    /** Encoder learning rate once the tree has started (after the warm-up);
+     * negative: enc_lr throughout. 0 freezes the encoder after the
+     * warm-up, so that the tree learns on fixed embeddings (with
+     * fixed_leaves: the learned query routing of DESIGN.md section 7 over
+     * the warm-up dual encoder). */
+    float joint_enc_lr = -1.0f;
+    /** Documents stay at their k-means leaves (needs init = "kmeans"): the
+     * leaf representatives stay the k-means centroids, documents are stored
+     * at the nearest one (doc_assign is then NEAREST_LEAF), and the routing
+     * loss targets the leaf of that centroid, so the tree learns where the
+     * queries must go rather than moving the documents. */
+    bool fixed_leaves = false;
     int refresh = 5;        ///< hard negatives re-mined every r epochs
     /** Per training query, from the leaves its beam reaches (mined from
      * the first tree epoch on). A pair whose query has none uses the next

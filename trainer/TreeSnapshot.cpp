@@ -15,13 +15,17 @@ namespace trainer {
 
 void TreeSnapshot::build(const EHITree& tree, faiss::MetricType metric,
                          int64_t nd, const float* docs, DocAssignRule rule,
-                         int d2l, const std::vector<float>* start_reps) {
+                         int d2l, const std::vector<float>* start_reps,
+                         bool keep_start_reps) {
     auto* q = new EHITreeQuantizer(tree.m, tree.B, tree.H, metric, tree.form);
     q->tree = tree;
     if (start_reps && start_reps->size() == size_t(tree.nleaves()) * tree.m) {
         q->leaf_representatives = *start_reps;
     }
-    if (nd > 0) {
+    FAISS_THROW_IF_NOT_MSG(!keep_start_reps || q->leaf_representatives.size() ==
+                                   size_t(tree.nleaves()) * tree.m,
+                           "TreeSnapshot: keep_start_reps without start_reps");
+    if (nd > 0 && !keep_start_reps) {
         q->compute_representatives(nd, docs);
     } else if (q->leaf_representatives.empty()) {
         q->leaf_representatives.assign(size_t(tree.nleaves()) * tree.m, 0.0f);

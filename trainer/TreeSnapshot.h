@@ -32,10 +32,13 @@ struct TreeSnapshot {
 
     /** Index the nd encoded documents (nd x tree.m) under `tree`; leaf
      * representatives are the means of the documents routed to each leaf
-     * (or `start_reps` where a leaf gets none, if given). */
+     * (or `start_reps` where a leaf gets none, if given). With
+     * keep_start_reps the representatives are `start_reps` as given (the
+     * joint trainer's fixed_leaves). */
     void build(const EHITree& tree, faiss::MetricType metric, int64_t nd,
                const float* docs, DocAssignRule rule, int d2l,
-               const std::vector<float>* start_reps = nullptr);
+               const std::vector<float>* start_reps = nullptr,
+               bool keep_start_reps = false);
 
     LoadStats loads() const;
 

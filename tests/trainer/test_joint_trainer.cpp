@@ -443,6 +443,49 @@ TEST(TrainerJoint, SiameseOnlyLeavesTreeUntouched) {
     }
 }
 
+TEST(TrainerJoint, FrozenEncoderAndFixedLeavesAfterWarmup) {
+    // warm-up 2 epochs, then 2 tree epochs with the encoder frozen
+    // (joint_enc_lr 0) and the documents at their k-means leaves
+    SkewedPairs s = small_data();
+    JointTrainerConfig c = small_config();
+    c.warmup_epochs = 2;
+    c.epochs = 4;
+    c.joint_enc_lr = 0;
+    c.fixed_leaves = true;
+    c.routing = 1;
+    c.balance = 0;
+    JointModel m = JointTrainer(c).train(s.data);
+    // the same run stopped when the warm-up ends
+    JointTrainerConfig w = c;
+    w.epochs = 2;
+    JointModel warm = JointTrainer(w).train(s.data);
+
+    const EncoderHead* h = head_of(m.index.get());
+    const EncoderHead* hw = head_of(warm.index.get());
+    ASSERT_TRUE(h && hw);
+    EXPECT_EQ(h->A, hw->A) << "the encoder moved after the warm-up";
+    EXPECT_EQ(h->W2, hw->W2);
+    // the tree did train, toward fixed leaves: same representatives (the
+    // k-means centroids), documents stored at the nearest one
+    EXPECT_NE(tree_params(m), tree_params(warm));
+    IndexEHITree* ivf = ivf_of(m.index.get());
+    IndexEHITree* ivfw = ivf_of(warm.index.get());
+    EXPECT_EQ(ivf->tree_quantizer()->leaf_representatives,
+              ivfw->tree_quantizer()->leaf_representatives);
+    EXPECT_EQ(ivf->assign_rule, faiss_ehi::DocAssignRule::NEAREST_LEAF);
+    EXPECT_GT(m.history.back().routing_term, 0.0f);
+
+    // ... and without the freeze it does move (the check above can fail)
+    JointTrainerConfig moving = c;
+    moving.joint_enc_lr = -1;
+    JointModel mv = JointTrainer(moving).train(s.data);
+    EXPECT_NE(head_of(mv.index.get())->A, hw->A);
+
+    JointTrainerConfig bad = c;
+    bad.init = "random";
+    expect_error([&] { JointTrainer(bad).train(s.data); }, "fixed_leaves");
+}
+
 TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
     SkewedPairs s = small_data();
     JointTrainerConfig c = small_config();
