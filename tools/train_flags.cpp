@@ -188,7 +188,10 @@ ft::JointTrainerConfig config_from_flags(
     return c;
 }
 
-std::string describe_config(const ft::JointTrainerConfig& c) {
+std::string describe_config(const ft::JointTrainerConfig& given) {
+    // What training will use: the paper recipe overrides some fields.
+    ft::JointTrainerConfig c = given.resolved(1);
+    c.d_out = given.d_out;
     std::ostringstream o;
     o << "B=" << c.B << " H=" << c.H
       << " form=" << (c.form == faiss_ehi::NodeForm::PAPER ? "paper" : "node")

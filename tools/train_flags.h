@@ -22,7 +22,8 @@ namespace ehi_tools {
 faiss_ehi::trainer::JointTrainerConfig config_from_flags(
         const faiss_ehi::data::RetrievalTask& task);
 
-/// One line per field of the config (for logs and result files).
+/// The config as training will use it (paper_recipe applied), one
+/// field=value per field (for logs and result files).
 std::string describe_config(const faiss_ehi::trainer::JointTrainerConfig& c);
 
 } // namespace ehi_tools
