@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
@@ -281,6 +283,9 @@ int run() {
               << task.nq_train << " training queries, " << task.nq_test
               << " test queries";
     RunInfo info;
+    // LibTorch may leave this thread's OpenMP count at 1: searches and
+    // adds after training get it back.
+    const int omp_threads = omp_get_max_threads();
 
     // ---- EHI: read or train
     std::unique_ptr<faiss::Index> ehi;
@@ -312,6 +317,7 @@ int run() {
         ehi = std::move(m.index);
         text = std::move(m.text_encoder);
     }
+    omp_set_num_threads(omp_threads);
     std::vector<float> xd = ehi_tools::document_inputs(task, text.get());
     std::vector<float> xq = ehi_tools::test_query_inputs(task, text.get());
     if (ehi->ntotal == 0) {
@@ -355,6 +361,7 @@ int run() {
                     inputs().pairs,
                     de.encoder == ft::EncoderKind::TEXT ? &in.text : nullptr);
             info.de_train_s = ehi_bench::now_s() - t0;
+            omp_set_num_threads(omp_threads);
             std::vector<float> dxd =
                     ehi_tools::document_inputs(task, m.text_encoder.get());
             std::vector<float> dxq =
@@ -391,11 +398,14 @@ int run() {
            task.name.c_str(), (long long)task.nd, (long long)task.nq_test,
            info.config.c_str(), ehi_tools::describe(info.load).c_str());
     if (info.ehi_train_s >= 0) {
-        printf("training: EHI %.1f s, Faiss k-means for IVF-Flat %.1f s "
-               "(ratio %.1f)%s\n",
+        printf("training: EHI %.1f s, Faiss k-means for IVF-Flat %.2f s "
+               "(ratio %.0f)",
                info.ehi_train_s, info.kmeans_train_s,
-               info.ehi_train_s / std::max(1e-9, info.kmeans_train_s),
-               info.de_train_s >= 0 ? "" : "");
+               info.ehi_train_s / std::max(1e-9, info.kmeans_train_s));
+        if (info.de_train_s >= 0) {
+            printf(", siamese-only dual encoder %.1f s", info.de_train_s);
+        }
+        printf("\n");
     }
     print_tables(names, targets, curves);
     if (!FLAGS_json.empty()) {

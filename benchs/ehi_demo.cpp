@@ -42,10 +42,14 @@
 #endif
 
 #include "bench_main.h"
+#include "contrib/data/retrieval_task.h"
 #include "data_loaders.h"
 
 DEFINE_string(data, "fmnist",
-              "data set: fmnist (Debian dataset-fashion-mnist) or synthetic");
+              "data set: fmnist (Debian dataset-fashion-mnist), synthetic, "
+              "or any k-NN spec of faiss_ehi::data::load_retrieval_task "
+              "(glove100[:DIR], vecs:BASE[,QUERIES]); the latter use the "
+              "task's test queries, first --nq of them");
 DEFINE_string(fmnist_dir, ehi_bench::kFashionMnistDir,
               "directory of the Fashion-MNIST IDX files");
 DEFINE_int32(B, 16, "EHI branching factor");
@@ -401,9 +405,25 @@ int run() {
                                        FLAGS_syn_nq, FLAGS_syn_nclusters,
                                        float(FLAGS_syn_spread), FLAGS_seed);
     } else {
-        LOG(ERROR) << "unknown --data " << FLAGS_data
-                   << " (fmnist or synthetic)";
-        return 2;
+        // glove100[:DIR], vecs:... : the retrieval task's documents and test
+        // queries (GloVe: normalised, inner product)
+        faiss_ehi::data::RetrievalTaskOptions opt;
+        opt.max_test_queries = FLAGS_nq;
+        opt.knn_train_queries = 1; // the demo trains on the documents
+        faiss_ehi::data::RetrievalTask t =
+                faiss_ehi::data::load_retrieval_task(FLAGS_data, opt);
+        if (!t.is_knn || t.is_text) {
+            LOG(ERROR) << "--data " << FLAGS_data
+                       << ": ehi_demo needs k-NN vector data";
+            return 2;
+        }
+        ds.name = t.name;
+        ds.d = t.d;
+        ds.nb = t.nd;
+        ds.nq = t.nq_test;
+        ds.xb = std::move(t.doc_vecs);
+        ds.xq = std::move(t.test_query_vecs);
+        ds.metric = t.metric;
     }
     ds.truncate_queries(FLAGS_nq);
     LOG(INFO) << "data " << ds.name << ": nb=" << ds.nb << " nq=" << ds.nq

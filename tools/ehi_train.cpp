@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <omp.h>
+
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
@@ -66,12 +68,16 @@ int run() {
             ehi_tools::make_training_inputs(task, cfg.encoder, cfg.seed);
 
     ft::JointTrainer trainer(cfg);
+    // LibTorch may leave this thread's OpenMP count at 1: searches and
+    // adds after training get it back.
+    const int omp_threads = omp_get_max_threads();
     ft::JointModel model = trainer.train(
             in.pairs, cfg.encoder == ft::EncoderKind::TEXT ? &in.text
                                                            : nullptr);
     if (cfg.stop_after_epoch > 0 && model.index == nullptr) {
         return 0;
     }
+    omp_set_num_threads(omp_threads);
     if (FLAGS_add) {
         std::vector<float> xd = ehi_tools::document_inputs(
                 task, model.text_encoder.get());

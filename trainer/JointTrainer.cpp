@@ -43,8 +43,10 @@ namespace {
 struct ThreadScope {
     int torch_before, omp_before;
     explicit ThreadScope(int threads) {
-        torch_before = torch::get_num_threads();
+        // OpenMP's count first: the first torch call initialises its
+        // thread pool, which sets this thread's OpenMP count to 1.
         omp_before = omp_get_max_threads();
+        torch_before = torch::get_num_threads();
         int t = threads > 0 ? threads : omp_get_num_procs();
         torch::set_num_threads(t);
         omp_set_num_threads(t);

@@ -63,8 +63,10 @@ struct ThreadScope {
     explicit ThreadScope(int threads) {
         if (threads > 0) {
             active = true;
-            torch_before = torch::get_num_threads();
+            // OpenMP's count first: the first torch call initialises its
+            // thread pool, which sets this thread's OpenMP count to 1.
             omp_before = omp_get_max_threads();
+            torch_before = torch::get_num_threads();
             torch::set_num_threads(threads);
             omp_set_num_threads(threads);
         }
