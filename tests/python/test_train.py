@@ -93,7 +93,7 @@ def test_train_pairs_releases_the_gil():
     t.start()
     try:
         start = time.perf_counter()
-        faiss_ehi.train_pairs(queries, docs, pairs, B=8, H=1, epochs=10,
+        faiss_ehi.train_pairs(queries, docs, pairs, B=8, H=1, epochs=30,
                               encoder="head", threads=1, progress=False)
         elapsed = time.perf_counter() - start
     finally:
