@@ -49,6 +49,7 @@
 #include "contrib/data/retrieval_task.h"
 #include "data_loaders.h"
 #include "plot_curves.h"
+#include "visited_sweep.h"
 
 DEFINE_string(data, "fmnist", "k-NN data set: fmnist[:DIR], glove100[:DIR], "
               "synthetic or vecs:BASE[,QUERIES]");
@@ -71,6 +72,8 @@ DEFINE_string(plot, "", "write a PNG plot (gnuplot)");
 namespace fd = faiss_ehi::data;
 using ehi_bench::idx_t;
 using ehi_bench::now_s;
+
+using ehi_bench::json_number;
 
 namespace {
 
@@ -156,17 +159,6 @@ void build(Method& m, const fd::RetrievalTask& t) {
     LOG(INFO) << m.name << ": built in " << m.build_s << " s";
 }
 
-std::vector<int> ladder(int max_value) {
-    std::vector<int> out;
-    for (long pw = 1; pw <= max_value; pw *= 2) {
-        out.push_back(int(pw));
-        if (pw >= 2 && pw * 3 / 2 <= max_value) {
-            out.push_back(int(pw * 3 / 2));
-        }
-    }
-    return out;
-}
-
 void sweep(Method& m, const fd::RetrievalTask& t, const std::string& param,
            const std::vector<int>& values, int all_threads) {
     const int k = 10;
@@ -243,14 +235,6 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
     if (!o) {
         throw std::runtime_error("cannot write " + file);
     }
-    auto num = [](double v) {
-        if (!std::isfinite(v)) {
-            return std::string("null");
-        }
-        char b[40];
-        snprintf(b, sizeof(b), "%.6g", v);
-        return std::string(b);
-    };
     o << "{\n  \"data\": \"" << ehi_bench::json_escape(t.name)
       << "\",\n  \"documents\": " << t.nd << ",\n  \"test_queries\": "
       << t.nq_test << ",\n  \"all_threads\": " << all_threads
@@ -260,20 +244,22 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
         o << (i ? ",\n    " : "\n    ") << "\""
           << ehi_bench::json_escape(m.name) << "\": {\"key\": \""
           << ehi_bench::json_escape(m.key) << "\", \"build_s\": "
-          << num(m.build_s) << ", \"qps_at_recall\": {";
+          << json_number(m.build_s) << ", \"qps_at_recall\": {";
         for (size_t j = 0; j < kTargets.size(); j++) {
             o << (j ? ", " : "") << "\"" << kTargets[j] << "\": {\"1\": "
-              << num(qps_at(m, kTargets[j], false)) << ", \"all\": "
-              << num(qps_at(m, kTargets[j], true)) << "}";
+              << json_number(qps_at(m, kTargets[j], false)) << ", \"all\": "
+              << json_number(qps_at(m, kTargets[j], true)) << "}";
         }
         o << "},\n      \"points\": [";
         for (size_t j = 0; j < m.points.size(); j++) {
             const Point& p = m.points[j];
             o << (j ? ",\n        " : "\n        ") << "{\"" << p.param
-              << "\": " << p.value << ", \"recall@10\": " << num(p.recall)
-              << ", \"visited\": " << num(p.visited >= 0 ? p.visited : NAN)
-              << ", \"qps\": " << num(p.qps_all) << ", \"qps_1thread\": "
-              << num(p.qps_1) << "}";
+              << "\": " << p.value
+              << ", \"recall@10\": " << json_number(p.recall)
+              << ", \"visited\": "
+              << json_number(p.visited >= 0 ? p.visited : NAN)
+              << ", \"qps\": " << json_number(p.qps_all)
+              << ", \"qps_1thread\": " << json_number(p.qps_1) << "}";
         }
         o << "]}";
     }
@@ -327,12 +313,12 @@ int run() {
     };
     Method& ehi1 = add("EHI d2l=1", ehi_key + ",Flat", 1);
     const size_t L = faiss::ivflib::extract_index_ivf(ehi1.index.get())->nlist;
-    sweep(ehi1, t, "nprobe", ladder(int(L)), all_threads);
+    sweep(ehi1, t, "nprobe", ehi_bench::nprobe_ladder(int(L)), all_threads);
     Method& ehi2 = add("EHI d2l=2", ehi_key + ",Flat", 2);
-    sweep(ehi2, t, "nprobe", ladder(int(L)), all_threads);
+    sweep(ehi2, t, "nprobe", ehi_bench::nprobe_ladder(int(L)), all_threads);
     Method& ivf = add("IVF-Flat same lists",
                       "IVF" + std::to_string(L) + ",Flat", 1);
-    sweep(ivf, t, "nprobe", ladder(int(L)), all_threads);
+    sweep(ivf, t, "nprobe", ehi_bench::nprobe_ladder(int(L)), all_threads);
 
     if (FLAGS_best_nlist) {
         // Best nlist on validation queries (documents sampled as queries).
@@ -363,7 +349,7 @@ int run() {
             cand->add(t.nd, t.doc_vecs.data());
             // the smallest nprobe reaching 0.9 validation recall
             double qps = -1;
-            for (int np : ladder(int(nl))) {
+            for (int np : ehi_bench::nprobe_ladder(int(nl))) {
                 apply(*cand, "nprobe", np);
                 ehi_bench::set_num_threads(all_threads);
                 if (validation_recall(*cand, t, t.nq_train, rows) >= 0.9) {
@@ -381,7 +367,8 @@ int run() {
         }
         Method& best = add("IVF-Flat best nlist=" + std::to_string(best_nlist),
                            "IVF" + std::to_string(best_nlist) + ",Flat", 1);
-        sweep(best, t, "nprobe", ladder(int(best_nlist)), all_threads);
+        sweep(best, t, "nprobe", ehi_bench::nprobe_ladder(int(best_nlist)),
+              all_threads);
     }
     if (FLAGS_hnsw) {
         Method& h = add("HNSW32", "HNSW32,Flat", 1);

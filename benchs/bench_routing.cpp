@@ -72,31 +72,12 @@ double us_per_query(F fn, idx_t nq) {
     return ehi_bench::median(t);
 }
 
-std::vector<int> parse_ints(const std::string& s, const char* flag) {
-    std::vector<int> out;
-    std::stringstream in(s);
-    std::string tok;
-    while (std::getline(in, tok, ',')) {
-        try {
-            out.push_back(std::stoi(tok));
-        } catch (const std::exception&) {
-            throw std::invalid_argument(std::string("--") + flag + ": \"" +
-                                        tok + "\" is not an integer");
-        }
-        if (out.back() <= 0) {
-            throw std::invalid_argument(std::string("--") + flag +
-                                        " values must be positive");
-        }
-    }
-    return out;
-}
-
 int run() {
     fd::RetrievalTaskOptions opt;
     opt.max_test_queries = FLAGS_nq;
     opt.knn_train_queries = 1;
     fd::RetrievalTask t = fd::load_retrieval_task(FLAGS_data, opt);
-    std::vector<int> beams = parse_ints(FLAGS_beams, "beams");
+    std::vector<int> beams = ehi_bench::parse_int_list(FLAGS_beams, "beams");
     faiss_ehi::set_tree_trainer(
             std::make_shared<faiss_ehi::KMeansTreeTrainer>());
     const idx_t nq = t.nq_test;

@@ -224,9 +224,7 @@ int run() {
               << "\", \"seconds\": " << m.seconds << ", \"ratio\": "
               << m.seconds / base << ", \"peak_mb\": " << m.peak_mb
               << ", \"triplets_per_s\": "
-              << (std::isfinite(m.triplets_per_s)
-                          ? std::to_string(m.triplets_per_s)
-                          : std::string("null"))
+              << ehi_bench::json_number(m.triplets_per_s)
               << "}";
         }
         o << "\n  ]\n}\n";

@@ -70,6 +70,8 @@ using ehi_bench::VisitedCurve;
 using ehi_bench::VisitedPoint;
 using idx_t = faiss::Index::idx_t;
 
+using ehi_bench::json_number;
+
 namespace {
 
 std::vector<double> parse_fractions(const std::string& s) {
@@ -139,15 +141,6 @@ VisitedCurve curve_of(const std::string& name, faiss::Index& index,
                                       ehi_bench::nprobe_ladder(int(nlist)));
     c.targets = ehi_bench::at_visited(c.sweep, targets);
     return c;
-}
-
-std::string json_number(double v) {
-    if (!std::isfinite(v)) {
-        return "null";
-    }
-    char buf[40];
-    snprintf(buf, sizeof(buf), "%.6g", v);
-    return buf;
 }
 
 void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts) {
@@ -368,7 +361,8 @@ int run() {
                     ehi_tools::test_query_inputs(task, m.text_encoder.get());
             std::vector<float> ded = encoded(*m.index, task.nd, dxd);
             std::vector<float> deq = encoded(*m.index, task.nq_test, dxq);
-            faiss::IndexIVF* de_ivf = faiss::ivflib::extract_index_ivf(m.index.get());
+            faiss::IndexIVF* de_ivf =
+                    faiss::ivflib::extract_index_ivf(m.index.get());
             IvfBaseline div = make_ivf(de_ivf->d, ehi_ivf->nlist,
                                        de_ivf->metric_type, task.nd,
                                        ded.data());

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 
 namespace ehi_bench {
@@ -61,6 +62,41 @@ double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
         }
     }
     return ys[order.back()]; // target == max x
+}
+
+std::string json_number(double v) {
+    if (!std::isfinite(v)) {
+        return "null";
+    }
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%.6g", v);
+    return buf;
+}
+
+std::vector<int> parse_int_list(const std::string& s, const char* flag,
+                                bool positive) {
+    std::vector<int> out;
+    std::stringstream in(s);
+    std::string tok;
+    while (std::getline(in, tok, ',')) {
+        if (tok.empty()) {
+            continue;
+        }
+        size_t used = 0;
+        int v = 0;
+        try {
+            v = std::stoi(tok, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != tok.size() || (positive && v <= 0)) {
+            throw std::invalid_argument(
+                    std::string("--") + flag + ": \"" + tok + "\" is not " +
+                    (positive ? "a positive integer" : "an integer"));
+        }
+        out.push_back(v);
+    }
+    return out;
 }
 
 std::string json_escape(const std::string& s) {

@@ -58,6 +58,14 @@ double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
 /// Escape a string for a JSON string literal (without the quotes).
 std::string json_escape(const std::string& s);
 
+/// A JSON number with 6 significant digits; NaN and infinities as null.
+std::string json_number(double v);
+
+/** Comma-separated integers ("1,2,4"). Throws std::invalid_argument naming
+ * `flag` for a token that is not an integer or (with positive) not > 0. */
+std::vector<int> parse_int_list(const std::string& s, const char* flag,
+                                bool positive = true);
+
 /** Set the number of OpenMP threads and, when the process runs on OpenBLAS,
  * OpenBLAS's own thread pool too (found with dlsym; a no-op elsewhere), so
  * that a "single thread" measurement includes BLAS calls. */

@@ -115,18 +115,6 @@ struct Method {
     double imbalance = 0;
 };
 
-std::vector<int> parse_int_list(const std::string& s) {
-    std::vector<int> out;
-    std::stringstream ss(s);
-    std::string tok;
-    while (std::getline(ss, tok, ',')) {
-        if (!tok.empty()) {
-            out.push_back(std::stoi(tok));
-        }
-    }
-    return out;
-}
-
 std::vector<int> default_nprobes(idx_t nlist) {
     std::vector<int> out;
     for (int p = 1; p <= 8 && p <= nlist; p++) {
@@ -534,7 +522,7 @@ int run() {
     // ------------------------------------------------------------ sweep
     std::vector<int> nprobes = FLAGS_nprobes.empty()
             ? default_nprobes(nleaves)
-            : parse_int_list(FLAGS_nprobes);
+            : ehi_bench::parse_int_list(FLAGS_nprobes, "nprobes");
     printf("\nvisited%% = indexIVF_stats.ndis / (nq * ntotal); lists%% = the "
            "same from the probed lists' sizes\n");
     print_header();

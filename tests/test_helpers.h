@@ -291,6 +291,13 @@ std::string faiss_error(F&& f) {
     return std::string();
 }
 
+/// Runs f and expects a FaissException whose message contains `what`.
+template <class F>
+void expect_error(F&& f, const std::string& what) {
+    std::string msg = faiss_error(std::forward<F>(f));
+    EXPECT_NE(msg.find(what), std::string::npos) << msg;
+}
+
 inline std::string lower(std::string s) {
     for (auto& c : s) {
         c = char(std::tolower((unsigned char)c));

@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_helpers.h"
+
 #include <faiss/impl/FaissException.h>
 
 #include <faiss_ehi/TextEncoder.h>
@@ -26,6 +28,7 @@
 namespace {
 
 using faiss_ehi::TextEncoder;
+using ehi_test::expect_error;
 
 TextEncoder small_encoder() {
     // 3 words, dim 2
@@ -63,19 +66,6 @@ std::vector<char> slurp(const std::string& f) {
 void spit(const std::string& f, const std::vector<char>& bytes) {
     std::ofstream out(f, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), bytes.size());
-}
-
-/// Runs f, expects a FaissException whose message contains `what`.
-template <class F>
-void expect_error(F f, const std::string& what) {
-    try {
-        f();
-        ADD_FAILURE() << "no exception, expected one containing '" << what
-                      << "'";
-    } catch (const faiss::FaissException& e) {
-        EXPECT_NE(std::string(e.what()).find(what), std::string::npos)
-                << e.what();
-    }
 }
 
 } // namespace

@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <cfloat>
 #include <cstdint>
 
 #include <cuda_runtime.h>
@@ -150,7 +151,37 @@ struct BlockSelect {
             id[kp + pos] = iv;
         }
     }
+
+    /** After flush (all threads): query q's k results into D and I (row q,
+     * k columns). Keys of inner-product searches are negated scores. Missing
+     * results get id -1 and the worst distance, as Faiss does. */
+    __device__ void write(int64_t q, bool ip, float* D, int64_t* I) const {
+        for (int j = threadIdx.x; j < k; j += blockDim.x) {
+            bool ok = id[j] != kNoId;
+            I[size_t(q) * k + j] = ok ? id[j] : -1;
+            D[size_t(q) * k + j] =
+                    ok ? (ip ? -key[j] : key[j]) : (ip ? -FLT_MAX : FLT_MAX);
+        }
+    }
 };
+
+/** Probe (index into a query's probe list) of the query's e-th probed entry,
+ * the entries numbered list after list: prefix[p] entries come before probe
+ * p (prefix has nprobe + 1 ascending values, prefix[0] = 0, e <
+ * prefix[nprobe]). Empty lists are skipped (the last p with prefix[p] <= e). */
+__device__ __forceinline__ int probe_of_entry(const int* prefix, int nprobe,
+                                              int e) {
+    int lo = 0, hi = nprobe - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (prefix[mid] <= e) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return lo;
+}
 
 } // namespace gpu
 } // namespace faiss_ehi

@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 
 #include "faiss_ehi/gpu/BlockSelect.cuh"
+#include "faiss_ehi/gpu/VectorLoads.cuh"
 
 namespace faiss_ehi {
 namespace gpu {
@@ -87,32 +88,6 @@ __global__ void scatter_kernel(int n, int nprobe, const int64_t* probes,
     }
     int pos = atomicAdd(cursor + l, 1);
     pairs[list_off[l] + pos] = int(t);
-}
-
-template <bool IP>
-__device__ __forceinline__ float acc4(float acc, float4 q, float4 x) {
-    if (IP) {
-        return acc + q.x * x.x + q.y * x.y + q.z * x.z + q.w * x.w;
-    }
-    float a = q.x - x.x, b = q.y - x.y, c = q.z - x.z, e = q.w - x.w;
-    return acc + a * a + b * b + c * c + e * e;
-}
-
-__device__ __forceinline__ float4 load4(const float* x, int j4) {
-    return __ldg(reinterpret_cast<const float4*>(x) + j4);
-}
-__device__ __forceinline__ float4 load4(const __half* x, int j4) {
-    uint2 raw = __ldg(reinterpret_cast<const uint2*>(x) + j4);
-    __half2 h0 = *reinterpret_cast<__half2*>(&raw.x);
-    __half2 h1 = *reinterpret_cast<__half2*>(&raw.y);
-    float2 f0 = __half22float2(h0), f1 = __half22float2(h1);
-    return make_float4(f0.x, f0.y, f1.x, f1.y);
-}
-__device__ __forceinline__ float load1(const float* x, int j) {
-    return __ldg(x + j);
-}
-__device__ __forceinline__ float load1(const __half* x, int j) {
-    return __half2float(x[j]);
 }
 
 /** Block (list l = blockIdx.x, query groups blockIdx.y + i * gridDim.y):
@@ -238,26 +213,13 @@ __global__ void select_buffer_kernel(int nprobe, int k, bool dedup, bool ip,
         sel.make_room();
         int e = base + threadIdx.x;
         if (e < total) {
-            int lo = 0, hi = nprobe - 1;
-            while (lo < hi) {
-                int mid = (lo + hi + 1) >> 1;
-                if (prefix[mid] <= e) {
-                    lo = mid;
-                } else {
-                    hi = mid - 1;
-                }
-            }
+            int lo = probe_of_entry(prefix, nprobe, e);
             int64_t pos = offsets[pq[lo]] + (e - prefix[lo]);
             sel.insert(dq[e], ids[pos]);
         }
     }
     sel.flush();
-    for (int j = threadIdx.x; j < k; j += blockDim.x) {
-        bool ok = sid[j] != kNoId;
-        I[size_t(q) * k + j] = ok ? sid[j] : -1;
-        D[size_t(q) * k + j] =
-                ok ? (ip ? -skey[j] : skey[j]) : (ip ? -FLT_MAX : FLT_MAX);
-    }
+    sel.write(q, ip, D, I);
 }
 
 template <typename T, bool IP>

@@ -39,8 +39,8 @@ __global__ void level_log_softmax_kernel(int n, int64_t Nv, int B,
     }
     int64_t q = gw / Nv, v = gw % Nv;
     size_t row = size_t(q) * Nv * B + size_t(v) * B;
-    float mx = -INFINITY;
-    for (int c = lane; c < B; c += 32) {
+    // child c's score; recomputed in each pass (cheaper than storing it)
+    auto score = [&](int c) {
         float s = S[row + c];
         if (node_add) {
             s += node_add[size_t(v) * B + c];
@@ -48,33 +48,23 @@ __global__ void level_log_softmax_kernel(int n, int64_t Nv, int B,
         if (q_add) {
             s += q_add[size_t(q) * ld_qadd + c];
         }
-        mx = fmaxf(mx, s);
+        return s;
+    };
+    float mx = -INFINITY;
+    for (int c = lane; c < B; c += 32) {
+        mx = fmaxf(mx, score(c));
     }
     mx = warp_max(mx);
     float sum = 0;
     for (int c = lane; c < B; c += 32) {
-        float s = S[row + c];
-        if (node_add) {
-            s += node_add[size_t(v) * B + c];
-        }
-        if (q_add) {
-            s += q_add[size_t(q) * ld_qadd + c];
-        }
-        sum += expf(s - mx);
+        sum += expf(score(c) - mx);
     }
     sum = warp_sum(sum);
     float lse = mx + logf(sum);
     float base = prev ? prev[size_t(q) * Nv + v] : 0.0f;
     __syncwarp();
     for (int c = lane; c < B; c += 32) {
-        float s = S[row + c];
-        if (node_add) {
-            s += node_add[size_t(v) * B + c];
-        }
-        if (q_add) {
-            s += q_add[size_t(q) * ld_qadd + c];
-        }
-        out[row + c] = base + fminf(s - lse, 0.0f);
+        out[row + c] = base + fminf(score(c) - lse, 0.0f);
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include "faiss_ehi/gpu/BlockSelect.cuh"
 #include "faiss_ehi/gpu/DeviceUtils.h"
+#include "faiss_ehi/gpu/VectorLoads.cuh"
 
 namespace faiss_ehi {
 namespace gpu {
@@ -19,79 +20,26 @@ namespace {
 constexpr int kThreads = 256;
 
 /// Partial distance (lanes stride over the dimensions): generic path.
-template <bool IP>
-__device__ __forceinline__ float partial_scalar(const float* qs,
-                                                const float* x, int d,
-                                                int lane) {
+template <bool IP, typename T>
+__device__ __forceinline__ float partial_scalar(const float* qs, const T* x,
+                                                int d, int lane) {
     float acc = 0;
 #pragma unroll 4
     for (int j = lane; j < d; j += 32) {
-        float xv = __ldg(x + j);
-        if (IP) {
-            acc += qs[j] * xv;
-        } else {
-            float t = qs[j] - xv;
-            acc += t * t;
-        }
+        acc = acc1<IP>(acc, qs[j], load1(x, j));
     }
     return acc;
-}
-
-template <bool IP>
-__device__ __forceinline__ float partial_scalar(const float* qs,
-                                                const __half* x, int d,
-                                                int lane) {
-    float acc = 0;
-#pragma unroll 4
-    for (int j = lane; j < d; j += 32) {
-        float xv = __half2float(x[j]);
-        if (IP) {
-            acc += qs[j] * xv;
-        } else {
-            float t = qs[j] - xv;
-            acc += t * t;
-        }
-    }
-    return acc;
-}
-
-template <bool IP>
-__device__ __forceinline__ float acc4(float acc, float4 q, float4 x) {
-    if (IP) {
-        return acc + q.x * x.x + q.y * x.y + q.z * x.z + q.w * x.w;
-    }
-    float a = q.x - x.x, b = q.y - x.y, c = q.z - x.z, e = q.w - x.w;
-    return acc + a * a + b * b + c * c + e * e;
 }
 
 /// Vector path, d % 4 == 0: 16-byte (fp32) or 8-byte (fp16) loads.
-template <bool IP>
-__device__ __forceinline__ float partial_vec(const float* qs, const float* x,
+template <bool IP, typename T>
+__device__ __forceinline__ float partial_vec(const float* qs, const T* x,
                                              int d, int lane) {
     const float4* q4 = reinterpret_cast<const float4*>(qs);
-    const float4* x4 = reinterpret_cast<const float4*>(x);
     float acc = 0;
 #pragma unroll 2
     for (int j = lane; j < d / 4; j += 32) {
-        acc = acc4<IP>(acc, q4[j], __ldg(x4 + j));
-    }
-    return acc;
-}
-
-template <bool IP>
-__device__ __forceinline__ float partial_vec(const float* qs,
-                                             const __half* x, int d,
-                                             int lane) {
-    const float4* q4 = reinterpret_cast<const float4*>(qs);
-    const uint2* x4 = reinterpret_cast<const uint2*>(x);
-    float acc = 0;
-#pragma unroll 2
-    for (int j = lane; j < d / 4; j += 32) {
-        uint2 raw = __ldg(x4 + j);
-        __half2 h0 = *reinterpret_cast<__half2*>(&raw.x);
-        __half2 h1 = *reinterpret_cast<__half2*>(&raw.y);
-        float2 f0 = __half22float2(h0), f1 = __half22float2(h1);
-        acc = acc4<IP>(acc, q4[j], make_float4(f0.x, f0.y, f1.x, f1.y));
+        acc = acc4<IP>(acc, q4[j], load4(x, j));
     }
     return acc;
 }
@@ -142,15 +90,7 @@ __global__ void scan_select_kernel(int d, const float* queries,
         int e = base + warp * 32 + lane;
         int64_t pos = -1;
         if (e < total) {
-            int lo = 0, hi = nprobe - 1;
-            while (lo < hi) {
-                int mid = (lo + hi + 1) >> 1;
-                if (prefix[mid] <= e) {
-                    lo = mid;
-                } else {
-                    hi = mid - 1;
-                }
-            }
+            int lo = probe_of_entry(prefix, nprobe, e);
             pos = offsets[pq[lo]] + (e - prefix[lo]);
         }
         float mine = 0;
@@ -174,12 +114,7 @@ __global__ void scan_select_kernel(int d, const float* queries,
         }
     }
     sel.flush();
-    for (int j = threadIdx.x; j < k; j += blockDim.x) {
-        bool ok = sid[j] != kNoId;
-        I[size_t(q) * k + j] = ok ? sid[j] : -1;
-        D[size_t(q) * k + j] =
-                ok ? (IP ? -skey[j] : skey[j]) : (IP ? -FLT_MAX : FLT_MAX);
-    }
+    sel.write(q, IP, D, I);
 }
 
 template <typename T, bool IP>

@@ -7,6 +7,8 @@
 // and config checks. Suites TrainerEncoder and TrainerJoint.
 #include <gtest/gtest.h>
 
+#include "test_helpers.h"
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -39,6 +41,7 @@
 using faiss_ehi::EncoderHead;
 using faiss_ehi::IndexEHITree;
 using faiss_ehi::TextEncoder;
+using ehi_test::expect_error;
 using faiss_ehi::idx_t;
 using namespace faiss_ehi::trainer;
 
@@ -262,18 +265,6 @@ JointTrainerConfig small_config() {
 
 SkewedPairs small_data() {
     return make_skewed_pairs(600, 150, 20, 8, 4, 3, 77);
-}
-
-template <class F>
-void expect_error(F f, const std::string& what) {
-    try {
-        f();
-        ADD_FAILURE() << "no exception, expected one containing '" << what
-                      << "'";
-    } catch (const faiss::FaissException& e) {
-        EXPECT_NE(std::string(e.what()).find(what), std::string::npos)
-                << e.what();
-    }
 }
 
 } // namespace
