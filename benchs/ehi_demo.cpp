@@ -66,8 +66,9 @@ DEFINE_double(max_visited, 0.06,
               "stop a method's sweep once its visited fraction exceeds this");
 DEFINE_string(ehi_node_form, "",
               "EHI node form: empty (factory default), node or paper");
-DEFINE_string(ehi_strategy, "best_first",
-              "EHI beam strategy: best_first or level_beam");
+DEFINE_string(ehi_strategy, "",
+              "EHI beam: empty keeps the trained tree's own; best_first, "
+              "level_beam or grouped");
 DEFINE_string(ehi_assign, "probability",
               "EHI leaf of each added vector: probability (the tree's), "
               "nearest (nearest leaf representative) or soar");
@@ -81,6 +82,13 @@ DEFINE_string(trainer, "kmeans",
 DEFINE_double(routing_balance, 0.0,
               "--trainer torch: weight of the balance term");
 DEFINE_int32(routing_epochs, 10, "--trainer torch: epochs of routing training");
+DEFINE_bool(flat_leaves, true, "per-node trees: flat k-means leaves in "
+            "balanced groups with GROUPED routing (false: nested k-means)");
+DEFINE_int32(probe_epochs, 20, "--trainer torch: learned-probing epochs");
+DEFINE_double(probe_lr, 2e-3, "--trainer torch: learned-probing Adam rate");
+DEFINE_int32(probe_k, 10, "--trainer torch: neighbours per training query");
+DEFINE_int32(probe_queries, 10000,
+             "--trainer torch: training vectors used as queries");
 DEFINE_int32(kmeans_niter, 20, "k-means iterations of the EHI tree trainer");
 DEFINE_int32(seed, 1234, "seed (tree k-means and synthetic data)");
 DEFINE_int32(syn_d, 64, "synthetic: dimension");
@@ -377,9 +385,10 @@ int run() {
         LOG(ERROR) << "need B >= 2 and H >= 1";
         return 2;
     }
-    if (FLAGS_ehi_strategy != "best_first" &&
-        FLAGS_ehi_strategy != "level_beam") {
-        LOG(ERROR) << "--ehi_strategy must be best_first or level_beam";
+    if (!FLAGS_ehi_strategy.empty() && FLAGS_ehi_strategy != "best_first" &&
+        FLAGS_ehi_strategy != "level_beam" && FLAGS_ehi_strategy != "grouped") {
+        LOG(ERROR) << "--ehi_strategy must be empty, best_first, level_beam "
+                      "or grouped";
         return 2;
     }
 
@@ -438,6 +447,13 @@ int run() {
         trainer->routing.balance = FLAGS_routing_balance;
         trainer->targets_at_nearest_leaf = FLAGS_ehi_assign == "nearest";
         trainer->routing.epochs = FLAGS_routing_epochs;
+        trainer->kmeans.flat_leaves = FLAGS_flat_leaves;
+        trainer->probe.verbose = true;
+        trainer->probe.epochs = FLAGS_probe_epochs;
+        trainer->probe.learning_rate = FLAGS_probe_lr;
+        trainer->probe.threads = omp_get_num_procs();
+        trainer->k = FLAGS_probe_k;
+        trainer->n_queries = FLAGS_probe_queries;
         // torch resets OpenMP to one thread at start-up (DESIGN.md 4)
         trainer->routing.threads = omp_get_num_procs();
         faiss_ehi::set_tree_trainer(trainer);
@@ -452,6 +468,7 @@ int run() {
         trainer->niter = FLAGS_kmeans_niter;
         trainer->seed = FLAGS_seed;
         trainer->leaf_refine_iters = FLAGS_kmeans_refine;
+        trainer->flat_leaves = FLAGS_flat_leaves;
         faiss_ehi::set_tree_trainer(trainer);
         LOG(INFO) << "tree trainer: " << trainer->name();
     } else {
@@ -492,9 +509,13 @@ int run() {
         auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(
                 ehi.ivf->quantizer);
         if (tq) {
-            tq->tree.strategy = FLAGS_ehi_strategy == "level_beam"
-                    ? faiss_ehi::BeamStrategy::LEVEL_BEAM
-                    : faiss_ehi::BeamStrategy::BEST_FIRST;
+            if (FLAGS_ehi_strategy == "level_beam") {
+                tq->tree.strategy = faiss_ehi::BeamStrategy::LEVEL_BEAM;
+            } else if (FLAGS_ehi_strategy == "best_first") {
+                tq->tree.strategy = faiss_ehi::BeamStrategy::BEST_FIRST;
+            } else if (FLAGS_ehi_strategy == "grouped") {
+                tq->tree.strategy = faiss_ehi::BeamStrategy::GROUPED;
+            }
             LOG(INFO) << ehi.name << ": " << tq->tree.nparams()
                       << " tree parameters, form "
                       << (tq->tree.form == faiss_ehi::NodeForm::PAPER

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <omp.h>
@@ -427,6 +428,147 @@ void EHITree::route_one_level_beam(const float* u, const Precomputed& pre,
     }
 }
 
+idx_t EHITree::groups_for_beam(idx_t beam) const {
+    idx_t ngroups = nodes_at_depth(H - 1);
+    idx_t need = (beam + B - 1) / B; // enough leaves to fill the beam
+    if (group_expansion.empty()) {
+        return ngroups;
+    }
+    size_t lg = 0;
+    while ((idx_t(1) << lg) < beam) {
+        lg++;
+    }
+    lg = std::min(lg, group_expansion.size() - 1);
+    idx_t g = std::max<idx_t>(need, group_expansion[lg]);
+    return std::min(std::max<idx_t>(g, 1), ngroups);
+}
+
+void EHITree::best_nodes(const float* u, const Precomputed& pre, idx_t q,
+                         int depth, idx_t count, idx_t* nodes) const {
+    if (depth == 0) {
+        nodes[0] = 0;
+        return;
+    }
+    std::vector<Cand> heap;
+    heap.push_back({0.0f, 0, 0});
+    std::vector<float> lp(B), scratch(n_input(H - 1));
+    CandLess less;
+    idx_t found = 0;
+    while (found < count && !heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), less);
+        Cand top = heap.back();
+        heap.pop_back();
+        if (top.depth == depth) {
+            nodes[found++] = top.node;
+            continue;
+        }
+        int h = top.depth;
+        child_log_probs(h, top.node, u, pre.row(h, q), lp.data(),
+                        scratch.data());
+        for (int c = 0; c < B; c++) {
+            heap.push_back({top.logp + lp[c], h + 1, top.node * B + c});
+            std::push_heap(heap.begin(), heap.end(), less);
+        }
+    }
+}
+
+void EHITree::route_grouped(idx_t nb, const float* u, const Precomputed& pre,
+                            idx_t beam, idx_t* leaves, float* probs) const {
+    const idx_t G = groups_for_beam(beam);
+    const idx_t ngroups = nodes_at_depth(H - 1);
+    const size_t GB = size_t(G) * B;
+    std::vector<idx_t> groups(size_t(nb) * G);
+#pragma omp parallel for if (nb > 1)
+    for (idx_t q = 0; q < nb; q++) {
+        best_nodes(u + size_t(q) * m, pre, q, H - 1, G,
+                   groups.data() + size_t(q) * G);
+    }
+    // Group-major scoring: the (query, slot) pairs of each group are scored
+    // together, so a group's B x m weights stay in cache while all the
+    // queries that chose it are multiplied by them.
+    std::vector<idx_t> start(ngroups + 1, 0);
+    for (idx_t v : groups) {
+        start[v + 1]++;
+    }
+    for (idx_t g = 0; g < ngroups; g++) {
+        start[g + 1] += start[g];
+    }
+    std::vector<idx_t> order(groups.size());
+    {
+        std::vector<idx_t> fill(start.begin(), start.end() - 1);
+        for (size_t i = 0; i < groups.size(); i++) {
+            order[fill[groups[i]]++] = idx_t(i);
+        }
+    }
+    std::vector<float> scores(size_t(nb) * GB);
+    const int hl = H - 1;
+#pragma omp parallel for schedule(dynamic) if (nb > 1)
+    for (idx_t g = 0; g < ngroups; g++) {
+        const float* Wv = node_W[hl].data() + size_t(g) * B * m;
+        const float* bv = node_b[hl].data() + size_t(g) * B;
+        for (idx_t j = start[g]; j < start[g + 1]; j++) {
+            idx_t slot = order[j];
+            idx_t q = slot / G;
+            float* out = scores.data() + size_t(slot) * B;
+            if (const float* p = pre.row(hl, q)) {
+                std::copy(p, p + B, out);
+            } else {
+                matvec_rows(B, m, Wv, u + size_t(q) * m, out);
+            }
+            for (int c = 0; c < B; c++) {
+                out[c] += bv[c];
+            }
+        }
+    }
+#pragma omp parallel for if (nb > 1)
+    for (idx_t q = 0; q < nb; q++) {
+        const float* sq = scores.data() + size_t(q) * GB;
+        const idx_t* gq = groups.data() + size_t(q) * G;
+        std::vector<Cand> cand(GB);
+        float mx = -std::numeric_limits<float>::infinity();
+        for (size_t i = 0; i < GB; i++) {
+            cand[i] = {sq[i], H, gq[i / B] * B + idx_t(i % B)};
+            mx = std::max(mx, sq[i]);
+        }
+        double sum = 0;
+        for (size_t i = 0; i < GB; i++) {
+            sum += std::exp(double(sq[i]) - mx);
+        }
+        const float lse = mx + float(std::log(sum));
+        size_t keep = std::min(size_t(beam), GB);
+        std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(),
+                          cand_before);
+        idx_t* lq = leaves + size_t(q) * beam;
+        float* pq = probs + size_t(q) * beam;
+        size_t i = 0;
+        for (; i < keep; i++) {
+            lq[i] = cand[i].node;
+            pq[i] = std::exp(std::min(cand[i].logp - lse, 0.0f));
+        }
+        for (; i < size_t(beam); i++) {
+            lq[i] = -1;
+            pq[i] = 0;
+        }
+    }
+}
+
+void EHITree::all_leaf_logits(idx_t n, const float* u, float* logits) const {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
+    FAISS_THROW_IF_NOT_MSG(form == NodeForm::PER_NODE,
+                           "EHITree: leaf logits need the per-node form");
+    const int hl = H - 1;
+    const idx_t L = nleaves();
+    // all groups' children at once: one GEMM over the whole leaf level
+    gemm_rowmajor_bt(n, L, m, u, node_W[hl].data(), logits);
+#pragma omp parallel for if (n > 1)
+    for (idx_t q = 0; q < n; q++) {
+        float* lq = logits + size_t(q) * L;
+        for (idx_t l = 0; l < L; l++) {
+            lq[l] += node_b[hl][l];
+        }
+    }
+}
+
 void EHITree::route(idx_t n, const float* u, idx_t beam, idx_t* leaves,
                     float* probs, int strategy_override) const {
     FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
@@ -437,13 +579,23 @@ void EHITree::route(idx_t n, const float* u, idx_t beam, idx_t* leaves,
             ? strategy
             : BeamStrategy(strategy_override);
     FAISS_THROW_IF_NOT_MSG(strat == BeamStrategy::BEST_FIRST ||
-                                   strat == BeamStrategy::LEVEL_BEAM,
+                                   strat == BeamStrategy::LEVEL_BEAM ||
+                                   strat == BeamStrategy::GROUPED,
                            "EHITree: unknown beam strategy");
+    FAISS_THROW_IF_NOT_MSG(strat != BeamStrategy::GROUPED ||
+                                   form == NodeForm::PER_NODE,
+                           "EHITree: the GROUPED beam strategy needs the "
+                           "per-node form");
     Precomputed pre;
     for (idx_t i0 = 0; i0 < n; i0 += kRouteBlock) {
         idx_t nb = std::min(kRouteBlock, n - i0);
         const float* ub = u + size_t(i0) * m;
         precompute_levels(nb, ub, pre);
+        if (strat == BeamStrategy::GROUPED) {
+            route_grouped(nb, ub, pre, beam, leaves + size_t(i0) * beam,
+                          probs + size_t(i0) * beam);
+            continue;
+        }
 #pragma omp parallel for if (nb > 1)
         for (idx_t q = 0; q < nb; q++) {
             const float* uq = ub + size_t(q) * m;

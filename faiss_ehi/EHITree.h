@@ -32,6 +32,17 @@ enum class BeamStrategy : int {
      * beta best nodes per level. Cheaper per level with batched GEMMs, but
      * neither exact nor nested in beta. */
     LEVEL_BEAM = 1,
+    /** Group-major leaf ranking (per-node form; the default of trees built
+     * by FlatKMeansTreeInit). The nodes at depth H-1 ("groups") are chosen
+     * best-first by path probability, as many as
+     * EHITree::groups_for_beam(beta) says; the children of every chosen
+     * group are then scored with their raw logits W_v u + b_v, which the
+     * trainers keep comparable across groups (one softmax over all
+     * leaves), and the beta best are returned in that order. With every
+     * group expanded and nearest-centroid logits this is exactly Faiss
+     * IVF's probe order; the returned probabilities are the softmax of the
+     * leaf logits over the scored candidates. */
+    GROUPED = 2,
 };
 
 /** The EHI tree: B-ary, H levels, routing on an m-dimensional input u.
@@ -67,6 +78,13 @@ struct EHITree {
     std::vector<std::vector<float>> bias;   ///< paper form, per level (B)
     std::vector<std::vector<float>> node_W; ///< per-node form, per level
     std::vector<std::vector<float>> node_b; ///< per-node form, per level
+
+    /** GROUPED strategy: groups (nodes at depth H-1) expanded for a beam of
+     * beta leaves is group_expansion[ceil(log2(beta))] (the last entry
+     * for larger beams), at most B^(H-1). Empty: every group, i.e. exact
+     * flat ranking of all leaves. Calibrated on held-out training queries
+     * by calibrate_group_expansion (ProbeCalibration.h). */
+    std::vector<int32_t> group_expansion;
 
     EHITree() = default;
     EHITree(int B, int H, int m, NodeForm form = NodeForm::PER_NODE);
@@ -128,6 +146,13 @@ struct EHITree {
     size_t level_precompute(int h, idx_t n, const float* u,
                             std::vector<float>& out) const;
 
+    /// GROUPED strategy: how many groups a beam of `beam` leaves expands.
+    idx_t groups_for_beam(idx_t beam) const;
+
+    /** Raw leaf logits W_v u + b_v of every leaf (n x B^H, per-node form):
+     * the scores GROUPED ranks, computed for all groups. */
+    void all_leaf_logits(idx_t n, const float* u, float* logits) const;
+
     /// Throws unless the parameters are consistent and finite.
     void check_consistent() const;
 
@@ -155,6 +180,12 @@ struct EHITree {
     void route_one_level_beam(const float* u, const Precomputed& pre,
                               idx_t q, idx_t beam, idx_t* leaves,
                               float* probs) const;
+    /// Best-first down to depth `depth`: the `count` most probable nodes.
+    void best_nodes(const float* u, const Precomputed& pre, idx_t q,
+                    int depth, idx_t count, idx_t* nodes) const;
+    /// GROUPED routing of a block of nb inputs (group-major scoring).
+    void route_grouped(idx_t nb, const float* u, const Precomputed& pre,
+                       idx_t beam, idx_t* leaves, float* probs) const;
 };
 
 /// Throws if any of the n*d values is NaN or infinite; `what` names the data.

@@ -14,6 +14,8 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/distances.h>
 
+#include <faiss_ehi/balanced_groups.h>
+
 namespace faiss_ehi {
 
 namespace {
@@ -92,6 +94,68 @@ void EHITreeKMeansInit::set_node_classifiers(
     tree.set_node_level(h, Wl.data(), bl.data());
 }
 
+void EHITreeKMeansInit::init_flat_grouped(
+        EHITree& tree, idx_t n, const float* x, bool ip,
+        const std::vector<float>& mean,
+        std::vector<float>* leaf_centroids) const {
+    const int B = tree.B, H = tree.H, m = tree.m;
+    const idx_t L = tree.nleaves();
+    // (with fewer vectors than leaves, cluster_points pads the leaves with
+    // distinct copies near the mean: they stay empty but routable)
+    // depth_centroids[h]: the B^h node centroids at depth h
+    std::vector<std::vector<float>> depth_centroids(H + 1);
+    depth_centroids[H].resize(size_t(L) * m);
+    cluster_points(m, int(L), n, x, mean.data(), ip, niter, seed,
+                   max_points_per_centroid, verbose,
+                   depth_centroids[H].data());
+    // Bottom-up: group the nodes of depth h into balanced parents; a
+    // parent's move takes its whole subtree along.
+    for (int h = H; h >= 1; h--) {
+        idx_t nn = tree.nodes_at_depth(h);
+        std::vector<idx_t> order;
+        balanced_groups(nn, m, depth_centroids[h].data(), B, niter,
+                        seed + h, order, depth_centroids[h - 1]);
+        for (int hh = h; hh <= H; hh++) {
+            size_t block = size_t(tree.nodes_at_depth(hh - h)) * m;
+            const std::vector<float>& src = depth_centroids[hh];
+            std::vector<float> dst(src.size());
+            for (idx_t i = 0; i < nn; i++) {
+                std::copy_n(src.data() + size_t(order[i]) * block, block,
+                            dst.data() + size_t(i) * block);
+            }
+            depth_centroids[hh].swap(dst);
+        }
+    }
+    // One temperature per level from a sample's distance to the nearest
+    // centroid of that level (the leaf level must share one scale: its
+    // logits are compared across groups).
+    idx_t ns = std::min<idx_t>(n, 20000);
+    for (int h = 0; h < H; h++) {
+        float T = temperature;
+        if (T <= 0) {
+            idx_t nc = tree.nodes_at_depth(h + 1);
+            faiss::IndexFlat flat(m, ip ? faiss::METRIC_INNER_PRODUCT
+                                        : faiss::METRIC_L2);
+            flat.add(nc, depth_centroids[h + 1].data());
+            std::vector<float> dis(ns);
+            std::vector<idx_t> lab(ns);
+            flat.search(ns, x, 1, dis.data(), lab.data());
+            double sum_sq = 0;
+            for (idx_t i = 0; i < ns; i++) {
+                sum_sq += ip ? faiss::fvec_norm_L2sqr(x + size_t(i) * m, m)
+                             : dis[i];
+            }
+            T = auto_temperature(sum_sq / double(ns), ip ? 30.0 : 10.0);
+        }
+        set_node_classifiers(tree, h, depth_centroids[h + 1], T, ip);
+    }
+    tree.strategy = BeamStrategy::GROUPED;
+    tree.group_expansion.clear();
+    if (leaf_centroids) {
+        *leaf_centroids = depth_centroids[H];
+    }
+}
+
 void EHITreeKMeansInit::refine_leaves(
         const EHITree& tree, idx_t n, const float* x, bool ip,
         std::vector<std::vector<float>>& depth_centroids) const {
@@ -161,6 +225,10 @@ void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
         }
     }
 
+    if (tree.form == NodeForm::PER_NODE && flat_leaves) {
+        init_flat_grouped(tree, n, x, ip, mean, leaf_centroids);
+        return;
+    }
     if (tree.form == NodeForm::PER_NODE) {
         // Hierarchical k-means, node by node. depth_centroids[h] holds the
         // centroids of the B^h nodes at depth h.

@@ -44,12 +44,24 @@ struct EHITreeKMeansInit {
      * vectors. Closes part of the gap to flat k-means (DESIGN.md 7). */
     int leaf_refine_iters = 0;
 
+    /** Per-node form: instead of nested k-means, the B^H leaves are the
+     * centroids of one flat k-means over all vectors (the cells of Faiss
+     * IVF with B^H lists), grouped bottom-up into balanced groups of B
+     * (balanced_groups.h) that form the inner nodes. Every node starts at
+     * nearest-centroid routing with one temperature per level, the tree's
+     * strategy becomes GROUPED, so that with every group expanded it
+     * probes exactly in IVF's order. */
+    bool flat_leaves = false;
+
     /// Initialise `tree` from n vectors (n x tree.m); fills leaf_centroids.
     void init(EHITree& tree, idx_t n, const float* x,
               faiss::MetricType metric,
               std::vector<float>* leaf_centroids) const;
 
   private:
+    void init_flat_grouped(EHITree& tree, idx_t n, const float* x, bool ip,
+                           const std::vector<float>& mean,
+                           std::vector<float>* leaf_centroids) const;
     void set_node_classifiers(EHITree& tree, int h,
                               const std::vector<float>& child_centroids,
                               float T, bool ip) const;

@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <limits>
 
+#include <faiss/IndexFlat.h>
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/distances.h>
 
@@ -82,11 +83,26 @@ void EHITreeQuantizer::search(idx_t n, const float* x, idx_t k,
     check_finite(n, d, x, "query vectors");
     int strategy = -1;
     bool with_distances = true;
+    float threshold = mass_threshold;
+    int floor_beam = min_beam;
     if (auto* p = dynamic_cast<const SearchParametersEHITree*>(params)) {
         strategy = p->strategy;
         with_distances = p->compute_distances;
+        if (p->mass_threshold >= 0) {
+            threshold = p->mass_threshold;
+        }
+        if (p->min_beam >= 0) {
+            floor_beam = p->min_beam;
+        }
     }
+    FAISS_THROW_IF_NOT_FMT(threshold >= 0 && threshold < 1,
+                           "EHI adaptive beam: mass_threshold must be in "
+                           "[0, 1), got %g",
+                           threshold);
     tree.route(n, x, k, labels, distances, strategy);
+    if (threshold > 0) {
+        apply_adaptive_beam(n, k, threshold, floor_beam, labels, distances);
+    }
     if (!with_distances) {
         std::fill(distances, distances + size_t(n) * k, 0.0f);
         return;
@@ -109,6 +125,48 @@ void EHITreeQuantizer::search(idx_t n, const float* x, idx_t k,
                      : faiss::fvec_L2sqr(xq, rep, d);
         }
     }
+}
+
+void apply_adaptive_beam(idx_t n, idx_t beam, float mass_threshold,
+                         int min_beam, idx_t* leaves, float* probs) {
+    const double want = 1.0 - double(mass_threshold);
+    for (idx_t q = 0; q < n; q++) {
+        idx_t* lq = leaves + size_t(q) * beam;
+        float* pq = probs + size_t(q) * beam;
+        double taken = 0;
+        for (idx_t j = 0; j < beam; j++) {
+            if (j >= min_beam && taken >= want) {
+                lq[j] = -1;
+                pq[j] = 0;
+                continue;
+            }
+            taken += pq[j];
+        }
+    }
+}
+
+void EHITreeQuantizer::assign(idx_t n, const float* x, idx_t* labels,
+                              idx_t k) const {
+    if (k != 1 || !assign_nearest) {
+        faiss::Index::assign(n, x, labels, k);
+        return;
+    }
+    FAISS_THROW_IF_NOT_MSG(is_trained,
+                           "EHI tree quantizer is not trained: train the "
+                           "index first");
+    check_finite(n, d, x, "vectors to assign");
+    nearest_leaf(n, x, labels);
+}
+
+void EHITreeQuantizer::nearest_leaf(idx_t n, const float* x,
+                                    idx_t* labels) const {
+    FAISS_THROW_IF_NOT_MSG(
+            leaf_representatives.size() == size_t(ntotal) * d,
+            "EHI tree quantizer has no leaf representatives (not trained)");
+    faiss::IndexFlat reps(d, metric_type);
+    reps.add(ntotal, leaf_representatives.data());
+    std::vector<float> dis(n);
+    reps.search(n, x, 1, dis.data(), labels);
 }
 
 void EHITreeQuantizer::reconstruct(idx_t key, float* recons) const {

@@ -34,6 +34,22 @@ struct EHITreeQuantizer : faiss::Index {
      * reconstruct(leaf) and for the distances returned by search. */
     std::vector<float> leaf_representatives;
 
+    /** Where assign() (IndexIVF::add, and IndexEHITree's d2l = 1 rule)
+     * puts a vector: false, the tree's most probable leaf; true, the leaf
+     * with the nearest representative, as Faiss IVF does with its
+     * centroids. Trees whose leaves are flat k-means cells set it, so that
+     * documents stay in the cells the probing model was trained for. */
+    bool assign_nearest = false;
+
+    /** Adaptive beam, default for every search (SearchParametersEHITree
+     * overrides it per call): with mass_threshold > 0 a query stops
+     * probing once the leaves taken so far hold at least 1 -
+     * mass_threshold of its leaf probability, but never before
+     * min_beam leaves (nor after nprobe). The leaves left out are
+     * returned as -1, which every Faiss IVF search skips. */
+    float mass_threshold = 0;
+    int min_beam = 1; ///< floor of the adaptive beam
+
     EHITreeQuantizer();
     EHITreeQuantizer(int d, int B, int H,
                      faiss::MetricType metric = faiss::METRIC_L2,
@@ -55,6 +71,14 @@ struct EHITreeQuantizer : faiss::Index {
                 idx_t* labels,
                 const faiss::SearchParameters* params = nullptr) const override;
 
+    /** k = 1: the document rule (see assign_nearest); other k: search. */
+    void assign(idx_t n, const float* x, idx_t* labels,
+                idx_t k = 1) const override;
+
+    /** The leaf with the nearest representative for each of n vectors
+     * (exact, one BLAS pass over all leaves). */
+    void nearest_leaf(idx_t n, const float* x, idx_t* labels) const;
+
     /// Leaf representative of leaf `key`.
     void reconstruct(idx_t key, float* recons) const override;
 
@@ -74,6 +98,16 @@ struct SearchParametersEHITree : faiss::SearchParameters {
     /** false: skip the beam x d distances to the leaf representatives and
      * return 0 instead (IndexEHITree does this: flat storage ignores them). */
     bool compute_distances = true;
+    /// Adaptive beam (see EHITreeQuantizer::mass_threshold); < 0: the
+    /// quantizer's own setting.
+    float mass_threshold = -1;
+    int min_beam = -1; ///< < 0: the quantizer's own min_beam
 };
+
+/** Cut each of n rows of `beam` leaves (ordered, with their
+ * probabilities) after the first min_beam leaves once the mass taken
+ * reaches 1 - mass_threshold; the rest become -1 (probability 0). */
+void apply_adaptive_beam(idx_t n, idx_t beam, float mass_threshold,
+                         int min_beam, idx_t* leaves, float* probs);
 
 } // namespace faiss_ehi

@@ -75,11 +75,14 @@ void IndexEHITree::assign_documents(idx_t n, const float* x,
     FAISS_THROW_IF_NOT_FMT(d2l >= 1 && d2l <= idx_t(nlist),
                            "d2l = %d outside [1, B^H = %zd]", d2l, nlist);
     std::vector<float> tmp(size_t(n) * d2l);
-    if (assign_rule == DocAssignRule::PROBABILITY) {
+    // A tree over flat k-means cells (assign_nearest) files documents by
+    // the nearest representative, as IVF does: its probing model was
+    // trained on where the documents' cells are, not on its own top leaf.
+    if (assign_rule == DocAssignRule::PROBABILITY && !q->assign_nearest) {
         q->tree.route(n, x, d2l, lists, tmp.data());
         return;
     }
-    if (assign_rule == DocAssignRule::NEAREST_LEAF) {
+    if (assign_rule != DocAssignRule::SOAR) {
         faiss::IndexFlat reps(d, metric_type);
         reps.add(nlist, q->leaf_representatives.data());
         reps.search(n, x, d2l, tmp.data(), lists);
@@ -92,7 +95,13 @@ void IndexEHITree::assign_documents(idx_t n, const float* x,
     idx_t ncand = std::min(idx_t(nlist), std::max(idx_t(4) * d2l, idx_t(16)));
     std::vector<idx_t> cand(size_t(n) * ncand);
     std::vector<float> cprob(size_t(n) * ncand);
-    q->tree.route(n, x, ncand, cand.data(), cprob.data());
+    if (q->assign_nearest) {
+        faiss::IndexFlat reps(d, metric_type);
+        reps.add(nlist, q->leaf_representatives.data());
+        reps.search(n, x, ncand, cprob.data(), cand.data());
+    } else {
+        q->tree.route(n, x, ncand, cand.data(), cprob.data());
+    }
 #pragma omp parallel for if (n > 1)
     for (idx_t i = 0; i < n; i++) {
         const float* xi = x + size_t(i) * d;

@@ -3,10 +3,12 @@
  */
 #include <faiss_ehi/TreeTrainer.h>
 
+#include <cstdio>
 #include <mutex>
 
 #include <faiss_ehi/EHITreeKMeansInit.h>
 #include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/ProbeCalibration.h>
 
 namespace faiss_ehi {
 
@@ -43,10 +45,47 @@ void KMeansTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
     init.temperature = temperature;
     init.leaf_refine_iters = leaf_refine_iters;
     init.verbose = q.verbose;
+    init.flat_leaves = flat_leaves && q.tree.form == NodeForm::PER_NODE;
     std::vector<float> centroids;
     init.init(q.tree, n, x, q.metric_type, &centroids);
+    if (!init.flat_leaves) {
+        q.leaf_representatives.swap(centroids);
+        q.update_is_trained();
+        return;
+    }
+    adopt_flat_leaves(q, centroids);
+    if (calibrate) {
+        calibrate_probing(q, n, x, calib_queries, calib_k, calib_seed,
+                          q.verbose);
+    }
+}
+
+void adopt_flat_leaves(EHITreeQuantizer& q, std::vector<float>& centroids) {
     q.leaf_representatives.swap(centroids);
+    q.assign_nearest = true;
     q.update_is_trained();
+}
+
+void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x,
+                       idx_t nq, int k, uint64_t seed, bool verbose) {
+    if (n < 2 || nq < 1) {
+        return;
+    }
+    KnnSample s = KnnSample::draw(n, q.d, x, q.metric_type, nq, k, seed);
+    std::vector<idx_t> doc_leaf(n);
+    q.nearest_leaf(n, x, doc_leaf.data());
+    ProbeCalibration cal;
+    cal.calibrate(q, s, doc_leaf.data(), n);
+    if (verbose) {
+        std::printf("EHI probe calibration: size penalty %g, recall at "
+                    "%g%% of documents %.4f -> %.4f, groups per beam",
+                    cal.alpha, 100 * cal.budgets[1], cal.recall_before[1],
+                    cal.recall_after[1]);
+        for (int32_t g : q.tree.group_expansion) {
+            std::printf(" %d", g);
+        }
+        std::printf("\n");
+    }
 }
 
 } // namespace faiss_ehi

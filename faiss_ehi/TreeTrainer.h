@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <faiss_ehi/EHITree.h>
 
@@ -31,6 +32,16 @@ void set_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
 /// The registered trainer, or nullptr.
 std::shared_ptr<TreeTrainer> get_tree_trainer();
 
+/** Flat-leaf set-up shared by the k-means and the LibTorch trainers: the
+ * tree's leaves become the quantizer's representatives and documents go to
+ * their nearest leaf (assign_nearest). */
+void adopt_flat_leaves(EHITreeQuantizer& q, std::vector<float>& centroids);
+
+/** ProbeCalibration of a flat-leaf tree on a KnnSample of x; the documents
+ * are x filed at their nearest leaf. Logs what it chose when verbose. */
+void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x,
+                       idx_t nq, int k, uint64_t seed, bool verbose);
+
 /** Built-in trainer without learning: initialises the tree by k-means
  * (EHITreeKMeansInit). Useful on its own as a balanced hierarchical
  * k-means index, and the starting point of the LibTorch trainer. */
@@ -39,6 +50,16 @@ struct KMeansTreeTrainer : TreeTrainer {
     int seed = 1234;    ///< k-means seed
     float temperature = 0; ///< 0: automatic (see EHITreeKMeansInit)
     int leaf_refine_iters = 0; ///< see EHITreeKMeansInit::leaf_refine_iters
+    /** Per-node trees: flat k-means leaves in balanced groups
+     * (EHITreeKMeansInit::flat_leaves), documents at their nearest leaf,
+     * GROUPED routing. false: nested (hierarchical) k-means. */
+    bool flat_leaves = true;
+    /** With flat_leaves: ProbeCalibration on `calib_queries` training
+     * vectors used as queries (their `calib_k` nearest neighbours). */
+    bool calibrate = true;
+    idx_t calib_queries = 2000;
+    int calib_k = 10;
+    uint64_t calib_seed = 4321;
     std::string name() const override;
     void train_tree(EHITreeQuantizer& q, idx_t n, const float* x) override;
 };

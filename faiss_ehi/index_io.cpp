@@ -80,7 +80,7 @@ std::vector<uint8_t> serialize_payload(const faiss::Index* index) {
 
 // ------------------------------------------------------------- reading
 
-void install_tree(faiss::Index** slot, PayloadReader& r) {
+void install_tree(faiss::Index** slot, PayloadReader& r, uint32_t version) {
     auto* ivf = dynamic_cast<faiss::IndexIVF*>(*slot);
     FAISS_THROW_IF_NOT_MSG(ivf, "corrupt EHI index: IVF expected");
     bool has_tree = r.get<uint8_t>() != 0;
@@ -99,7 +99,7 @@ void install_tree(faiss::Index** slot, PayloadReader& r) {
         FAISS_THROW_IF_NOT_MSG(rule >= 0 && rule <= 2,
                                "corrupt EHI index: bad assignment rule");
     }
-    std::unique_ptr<EHITreeQuantizer> q = read_quantizer(r);
+    std::unique_ptr<EHITreeQuantizer> q = read_quantizer(r, version);
     FAISS_THROW_IF_NOT_MSG(q->d == ivf->d && q->ntotal == idx_t(ivf->nlist) &&
                                    q->metric_type == ivf->metric_type,
                            "corrupt EHI index: tree does not match its IVF");
@@ -165,7 +165,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
                     r.get<float>();
                     r.get<uint8_t>();
                 }
-                read_quantizer(r);
+                read_quantizer(r, version);
             }
         }
     }
@@ -193,7 +193,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
                                "corrupt EHI index: IVF count mismatch");
         PayloadReader rr{p, size, records_begin};
         for (faiss::Index** slot : slots) {
-            install_tree(slot, rr);
+            install_tree(slot, rr, version);
         }
         std::vector<faiss::IndexPreTransform*> pts;
         collect_pretransforms(rootp, pts);

@@ -37,7 +37,9 @@ faiss::Index* clone_index(const faiss::Index* index);
  * 1 up to it. Version 2 added the encoder heads (EncoderHead in an
  * IndexPreTransform chain): their parameters follow the tree records and
  * the Faiss part holds a RemapDimensionsTransform of the same dimensions in
- * each head's place. Version 1 files (no heads) still read. */
-constexpr uint32_t kFormatVersion = 2;
+ * each head's place. Version 3 appends to every tree record the grouped
+ * routing fields (group expansion, document rule, adaptive beam). Files of
+ * versions 1 and 2 still read, with those fields at their defaults. */
+constexpr uint32_t kFormatVersion = 3;
 
 } // namespace faiss_ehi

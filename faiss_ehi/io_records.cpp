@@ -3,6 +3,8 @@
  */
 #include <faiss_ehi/io_records.h>
 
+#include <cstring>
+
 #include <faiss/impl/FaissAssert.h>
 
 namespace faiss_ehi {
@@ -27,9 +29,19 @@ void write_quantizer(faiss::IOWriter* w, const EHITreeQuantizer& q) {
         put_floats(w, t.node_b[h]);
     }
     put_floats(w, q.leaf_representatives);
+    // format version 3: the grouped-routing and document-rule fields
+    put_bytes(w, kRoutingExtMagic, 4);
+    put<uint8_t>(w, q.assign_nearest);
+    put<float>(w, q.mass_threshold);
+    put<int32_t>(w, q.min_beam);
+    put<uint32_t>(w, uint32_t(t.group_expansion.size()));
+    for (int32_t g : t.group_expansion) {
+        put<int32_t>(w, g);
+    }
 }
 
-std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r) {
+std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
+                                                 uint32_t version) {
     int d = r.get<int32_t>();
     int metric = r.get<int32_t>();
     int B = r.get<int32_t>();
@@ -49,7 +61,9 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r) {
     t.use_bias = r.get<uint8_t>() != 0;
     int strategy = r.get<int32_t>();
     FAISS_THROW_IF_NOT_MSG(strategy == int(BeamStrategy::BEST_FIRST) ||
-                                   strategy == int(BeamStrategy::LEVEL_BEAM),
+                                   strategy == int(BeamStrategy::LEVEL_BEAM) ||
+                                   (strategy == int(BeamStrategy::GROUPED) &&
+                                    form == int(NodeForm::PER_NODE)),
                            "corrupt EHI index: bad beam strategy");
     t.strategy = BeamStrategy(strategy);
     bool trained = r.get<uint8_t>() != 0;
@@ -61,6 +75,30 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r) {
         t.node_b[h] = r.get_floats();
     }
     q->leaf_representatives = r.get_floats();
+    if (version >= 3) {
+        char magic[4];
+        for (char& c : magic) {
+            c = char(r.get<uint8_t>());
+        }
+        FAISS_THROW_IF_NOT_MSG(std::memcmp(magic, kRoutingExtMagic, 4) == 0,
+                               "corrupt EHI index: bad routing record");
+        uint8_t nearest = r.get<uint8_t>();
+        float mass = r.get<float>();
+        int32_t min_beam = r.get<int32_t>();
+        uint32_t ng = r.get<uint32_t>();
+        FAISS_THROW_IF_NOT_MSG(nearest <= 1 && mass >= 0 && mass < 1 &&
+                                       min_beam >= 0 && ng <= 64,
+                               "corrupt EHI index: bad routing record");
+        q->assign_nearest = nearest != 0;
+        q->mass_threshold = mass;
+        q->min_beam = min_beam;
+        for (uint32_t i = 0; i < ng; i++) {
+            int32_t g = r.get<int32_t>();
+            FAISS_THROW_IF_NOT_MSG(g >= 1 && g <= t.nodes_at_depth(H - 1),
+                                   "corrupt EHI index: bad group expansion");
+            t.group_expansion.push_back(g);
+        }
+    }
     if (trained) {
         t.finalize(); // checks every size
     }

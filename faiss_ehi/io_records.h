@@ -19,8 +19,12 @@ namespace io_detail {
 
 /// Write a tree quantizer (tree parameters and leaf representatives).
 void write_quantizer(faiss::IOWriter* w, const EHITreeQuantizer& q);
-/// Read and validate a record written by write_quantizer.
-std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r);
+/// Marks the routing fields that format version 3 appends to a tree record.
+constexpr char kRoutingExtMagic[4] = {'G', 'R', 'P', '1'};
+/// Read and validate a record written by write_quantizer (of a file of
+/// format `version`).
+std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
+                                                 uint32_t version);
 /// Write an encoder head's sizes, flags and arrays.
 void write_head(faiss::IOWriter* w, const EncoderHead& e);
 /// Read and validate a record written by write_head.

@@ -674,7 +674,7 @@ TEST(EncoderHeadIO, Version1FilesStillRead) {
     uint32_t version;
     std::memcpy(&version, bytes.data() + 4, 4);
     EXPECT_EQ(version, faiss_ehi::kFormatVersion);
-    EXPECT_EQ(version, 2u);
+    EXPECT_EQ(version, 3u);
     std::vector<uint8_t> payload(bytes.begin() + 24, bytes.end());
     payload.erase(payload.begin() + 4, payload.begin() + 8);
     auto v1 = deserialize(with_header(payload, 1));
@@ -694,6 +694,20 @@ TEST(EncoderHeadIO, Version1FilesStillRead) {
     std::memcpy(&nheads, payload.data() + fc - 4, 4);
     ASSERT_EQ(nheads, 0u);
     payload.erase(payload.begin() + fc - 4, payload.begin() + fc);
+    // and the version 3 routing record ends the tree record: magic, u8,
+    // f32, i32, u32 count, count x i32
+    size_t rx = find_bytes(payload, "GRP1", 4);
+    ASSERT_NE(rx, std::string::npos);
+    uint32_t ngroups;
+    std::memcpy(&ngroups, payload.data() + rx + 13, 4);
+    payload.erase(payload.begin() + rx,
+                  payload.begin() + rx + 17 + 4 * size_t(ngroups));
+    // version 1 has no routing record: route as a version 1 reader would
+    auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(
+            dynamic_cast<faiss::IndexIVF*>(tree.get())->quantizer);
+    ASSERT_TRUE(tq);
+    tq->tree.group_expansion.clear();
+    tq->assign_nearest = false;
     auto t1 = deserialize(with_header(payload, 1));
     ASSERT_TRUE(dynamic_cast<IndexEHITree*>(t1.get()));
     EXPECT_BIT_IDENTICAL(search(*tree, xq, 4), search(*t1, xq, 4));

@@ -4,6 +4,7 @@
 #include <faiss_ehi/trainer/TorchTreeTrainer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -13,6 +14,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/ProbeCalibration.h>
 
 namespace faiss_ehi {
 namespace trainer {
@@ -26,6 +28,10 @@ void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
     FAISS_THROW_IF_NOT_MSG(n > 0 && x, "TorchTreeTrainer: no training data");
     FAISS_THROW_IF_NOT_MSG(k > 0 && n_queries >= 0,
                            "TorchTreeTrainer: bad k or n_queries");
+    if (kmeans.flat_leaves && q.tree.form == NodeForm::PER_NODE) {
+        train_probing(q, n, x);
+        return;
+    }
     kmeans.train_tree(q, n, x);
 
     idx_t nq = std::min(n_queries, n);
@@ -86,6 +92,37 @@ void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
         RoutingTrainer rt = routing;
         rt.verbose = rt.verbose || q.verbose;
         last_stats = rt.train(q.tree, nq, xq.data(), targets);
+    }
+    q.update_is_trained();
+}
+
+void TorchTreeTrainer::train_probing(EHITreeQuantizer& q, idx_t n,
+                                     const float* x) {
+    KMeansTreeTrainer start = kmeans;
+    start.calibrate = false;
+    start.train_tree(q, n, x);
+    if (n < 2 || n_queries < 1) {
+        return;
+    }
+    std::vector<idx_t> doc_leaf(n);
+    q.nearest_leaf(n, x, doc_leaf.data());
+    KnnSample s = KnnSample::draw(n, q.d, x, q.metric_type, n_queries, k,
+                                  sample_seed);
+    ProbeTrainer pt = probe;
+    pt.verbose = pt.verbose || q.verbose;
+    last_probe_stats = pt.train(q.tree, s, doc_leaf.data(), n);
+    // calibration on queries the probe trainer did not fit
+    KnnSample c = KnnSample::draw(n, q.d, x, q.metric_type, calib_queries, k,
+                                  sample_seed + 1);
+    ProbeCalibration cal;
+    cal.calibrate(q, c, doc_leaf.data(), n);
+    if (pt.verbose) {
+        std::printf("TorchTreeTrainer: size penalty %g, groups per beam",
+                    cal.alpha);
+        for (int32_t g : q.tree.group_expansion) {
+            std::printf(" %d", g);
+        }
+        std::printf("\n");
     }
     q.update_is_trained();
 }

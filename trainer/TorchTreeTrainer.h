@@ -6,23 +6,29 @@
 #include <string>
 
 #include <faiss_ehi/TreeTrainer.h>
+#include <faiss_ehi/trainer/ProbeTrainer.h>
 #include <faiss_ehi/trainer/RoutingTrainer.h>
 
 namespace faiss_ehi {
 namespace trainer {
 
 /** The LibTorch tree trainer behind EHITreeQuantizer::train (and so every
- * EHI index's train()), for data without separate queries:
- * 1. k-means initialisation (`kmeans`, a KMeansTreeTrainer, in the tree's form;
- *    the leaf centroids become the leaf representatives);
- * 2. training pairs from the data itself: a seeded sample of up to
- *    `n_queries` training vectors as queries, their exact k nearest
- *    neighbours among all training vectors (faiss::IndexFlat in the
- *    quantizer's metric, the query itself excluded);
- * 3. targets = the leaves where the k-means tree routes those neighbours
- *    (top-1, where documents will be stored), weight = share;
- * 4. RoutingTrainer (`routing`) on those pairs.
- * With fewer than 2 training vectors only step 1 is done. */
+ * EHI index's train()), for data without separate queries.
+ *
+ * Default (per-node trees, kmeans.flat_leaves), the learned-probing recipe:
+ * 1. flat k-means leaves in balanced groups, documents at their nearest
+ *    leaf, GROUPED routing started at nearest-centroid (KMeansTreeTrainer);
+ * 2. a KnnSample of up to `n_queries` training vectors as queries with
+ *    their exact k nearest neighbours (self excluded);
+ * 3. ProbeTrainer (`probe`): multi-label probing targets, early stopping
+ *    on held-out training queries;
+ * 4. ProbeCalibration on another sample (size penalty, group expansion).
+ *
+ * Otherwise (paper form, or flat_leaves off), the earlier recipe:
+ * hierarchical k-means, targets at the leaves where the tree (or, with
+ * targets_at_nearest_leaf, the nearest representative) puts the
+ * neighbours, and RoutingTrainer (`routing`) over path probabilities.
+ * With fewer than 2 training vectors only the k-means step is done. */
 struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
     // k-means initialisation (see EHITreeKMeansInit)
     KMeansTreeTrainer kmeans; ///< the starting tree (step 1)
@@ -38,12 +44,18 @@ struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
     bool targets_at_nearest_leaf = false;
 
     RoutingTrainer routing; ///< the learning step; verbose also from q
+    ProbeTrainer probe;     ///< the learned-probing step (default recipe)
+    idx_t calib_queries = 2000; ///< queries of the calibration sample
 
     /// Statistics of the last train_tree call.
     RoutingTrainerStats last_stats;
+    ProbeTrainerStats last_probe_stats; ///< of the default recipe
 
     std::string name() const override;
     void train_tree(EHITreeQuantizer& q, idx_t n, const float* x) override;
+
+  private:
+    void train_probing(EHITreeQuantizer& q, idx_t n, const float* x);
 };
 
 /** Register a default TorchTreeTrainer for every later train()

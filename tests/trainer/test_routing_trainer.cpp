@@ -425,6 +425,7 @@ TEST(TrainerTorchTreeTrainer, TargetsAtNearestLeafTrainAnotherTree) {
     for (bool nearest : {false, true}) {
         faiss_ehi::trainer::TorchTreeTrainer t;
         t.targets_at_nearest_leaf = nearest;
+        t.kmeans.flat_leaves = false; // the nested-k-means recipe
         t.routing.threads = 2;
         EHITreeQuantizer q(d, 8, 2);
         t.train_tree(q, n, x.data());

@@ -1,0 +1,278 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/ProbeCalibration.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/blas.h>
+
+namespace faiss_ehi {
+
+KnnSample KnnSample::draw(idx_t n, int d, const float* x,
+                          faiss::MetricType metric, idx_t nq, int k,
+                          uint64_t seed) {
+    FAISS_THROW_IF_NOT_MSG(n >= 2 && d >= 1 && k >= 1 && nq >= 1,
+                           "KnnSample: needs n >= 2, d, k and nq >= 1");
+    KnnSample s;
+    s.d = d;
+    s.k = int(std::min<idx_t>(k, n - 1));
+    s.nq = std::min(nq, n);
+    std::vector<idx_t> perm(n);
+    std::iota(perm.begin(), perm.end(), idx_t(0));
+    std::mt19937_64 rng(seed);
+    for (idx_t i = 0; i < s.nq; i++) {
+        std::uniform_int_distribution<idx_t> pick(i, n - 1);
+        std::swap(perm[i], perm[pick(rng)]);
+    }
+    s.rows.assign(perm.begin(), perm.begin() + s.nq);
+    std::sort(s.rows.begin(), s.rows.end());
+    s.queries.resize(size_t(s.nq) * d);
+    for (idx_t i = 0; i < s.nq; i++) {
+        std::copy_n(x + size_t(s.rows[i]) * d, d,
+                    s.queries.data() + size_t(i) * d);
+    }
+    int ks = s.k + 1;
+    faiss::IndexFlat flat(d, metric);
+    flat.add(n, x);
+    std::vector<float> dis(size_t(s.nq) * ks);
+    std::vector<idx_t> lab(size_t(s.nq) * ks);
+    flat.search(s.nq, s.queries.data(), ks, dis.data(), lab.data());
+    s.neighbors.assign(size_t(s.nq) * s.k, -1);
+    for (idx_t i = 0; i < s.nq; i++) {
+        int o = 0;
+        for (int j = 0; j < ks && o < s.k; j++) {
+            idx_t l = lab[size_t(i) * ks + j];
+            if (l != s.rows[i]) {
+                s.neighbors[size_t(i) * s.k + o++] = l;
+            }
+        }
+    }
+    return s;
+}
+
+namespace {
+
+constexpr idx_t kBlock = 512; ///< queries per block of leaf logits
+
+/// Per query: its neighbours' leaves (-1 skipped).
+std::vector<idx_t> neighbor_leaves(const KnnSample& s, const idx_t* doc_leaf,
+                                   idx_t q) {
+    std::vector<idx_t> out;
+    for (int j = 0; j < s.k; j++) {
+        idx_t nb = s.neighbors[size_t(q) * s.k + j];
+        if (nb >= 0) {
+            out.push_back(doc_leaf[nb]);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+} // namespace
+
+std::vector<double> budget_recall(const EHITree& tree, const KnnSample& s,
+                                  const idx_t* doc_leaf, idx_t ndocs,
+                                  const std::vector<double>& budgets,
+                                  const float* bias) {
+    const idx_t L = tree.nleaves();
+    std::vector<idx_t> size(L, 0);
+    for (idx_t i = 0; i < ndocs; i++) {
+        size[doc_leaf[i]]++;
+    }
+    std::vector<double> total(budgets.size(), 0.0);
+    double found_max = 0;
+    std::vector<float> logits(size_t(kBlock) * L);
+    for (idx_t q0 = 0; q0 < s.nq; q0 += kBlock) {
+        idx_t nb = std::min(kBlock, s.nq - q0);
+        tree.all_leaf_logits(nb, s.queries.data() + size_t(q0) * s.d,
+                             logits.data());
+        std::vector<std::vector<double>> part(nb);
+#pragma omp parallel for
+        for (idx_t r = 0; r < nb; r++) {
+            const float* z = logits.data() + size_t(r) * L;
+            std::vector<idx_t> nl = neighbor_leaves(s, doc_leaf, q0 + r);
+            part[r].assign(budgets.size(), 0.0);
+            if (nl.empty()) {
+                continue;
+            }
+            std::vector<idx_t> ord(L);
+            std::iota(ord.begin(), ord.end(), idx_t(0));
+            auto score = [&](idx_t l) { return z[l] + (bias ? bias[l] : 0); };
+            std::sort(ord.begin(), ord.end(), [&](idx_t a, idx_t b) {
+                float sa = score(a), sb = score(b);
+                return sa != sb ? sa > sb : a < b;
+            });
+            double taken = 0;
+            size_t bi = 0;
+            std::vector<double> got(budgets.size(), 0.0);
+            double hits_so_far = 0;
+            for (idx_t l : ord) {
+                if (bi == budgets.size()) {
+                    break;
+                }
+                auto range = std::equal_range(nl.begin(), nl.end(), l);
+                double hits = double(range.second - range.first);
+                double sz = double(size[l]);
+                // budgets this leaf crosses get a pro-rata share of it
+                while (bi < budgets.size() &&
+                       taken + sz >= budgets[bi] * double(ndocs)) {
+                    double room = budgets[bi] * double(ndocs) - taken;
+                    got[bi] = hits_so_far + (sz > 0 ? hits * room / sz : 0);
+                    bi++;
+                }
+                hits_so_far += hits;
+                taken += sz;
+            }
+            for (; bi < budgets.size(); bi++) {
+                got[bi] = hits_so_far;
+            }
+            for (size_t b = 0; b < budgets.size(); b++) {
+                part[r][b] = got[b] / double(nl.size());
+            }
+        }
+        for (idx_t r = 0; r < nb; r++) {
+            for (size_t b = 0; b < budgets.size(); b++) {
+                total[b] += part[r][b];
+            }
+        }
+        found_max += double(nb);
+    }
+    for (double& t : total) {
+        t = found_max > 0 ? t / found_max : 0;
+    }
+    return total;
+}
+
+void ProbeCalibration::calibrate(EHITreeQuantizer& q, const KnnSample& s,
+                                 const idx_t* doc_leaf, idx_t ndocs) {
+    EHITree& tree = q.tree;
+    FAISS_THROW_IF_NOT_MSG(tree.form == NodeForm::PER_NODE && tree.is_trained,
+                           "ProbeCalibration: needs a trained per-node tree");
+    FAISS_THROW_IF_NOT_MSG(s.d == tree.m && ndocs > 0,
+                           "ProbeCalibration: sample and tree differ in d");
+    const idx_t L = tree.nleaves();
+    const int hl = tree.H - 1;
+    std::vector<float> logsize(L, 0.0f);
+    {
+        std::vector<idx_t> size(L, 0);
+        for (idx_t i = 0; i < ndocs; i++) {
+            size[doc_leaf[i]]++;
+        }
+        for (idx_t l = 0; l < L; l++) {
+            logsize[l] = std::log1p(float(size[l]));
+        }
+    }
+    auto mean = [](const std::vector<double>& v) {
+        return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+    };
+    // 1. size penalty
+    recall_before = budget_recall(tree, s, doc_leaf, ndocs, budgets);
+    alpha = 0;
+    recall_after = recall_before;
+    std::vector<float> bias(L);
+    for (float a : size_penalties) {
+        if (a == 0) {
+            continue;
+        }
+        for (idx_t l = 0; l < L; l++) {
+            bias[l] = -a * logsize[l];
+        }
+        std::vector<double> r =
+                budget_recall(tree, s, doc_leaf, ndocs, budgets, bias.data());
+        if (mean(r) > mean(recall_after)) {
+            recall_after = r;
+            alpha = a;
+        }
+    }
+    for (idx_t l = 0; l < L; l++) {
+        tree.node_b[hl][l] -= alpha * logsize[l];
+    }
+    // 2. group expansion (height 2: groups are the root's children)
+    tree.group_expansion.clear();
+    if (tree.H != 2) {
+        return;
+    }
+    const int B = tree.B;
+    const idx_t G = B;
+    std::vector<int> lg_beams;
+    for (idx_t b = 1; b <= L / 2; b *= 2) {
+        lg_beams.push_back(int(b));
+    }
+    // need[j][g]: summed coverage of the exact top-beam leaves by the first
+    // g + 1 groups in the root's order
+    std::vector<std::vector<double>> cover(lg_beams.size(),
+                                           std::vector<double>(G, 0.0));
+    std::vector<float> logits(size_t(kBlock) * L), root(size_t(kBlock) * B);
+    for (idx_t q0 = 0; q0 < s.nq; q0 += kBlock) {
+        idx_t nb = std::min(kBlock, s.nq - q0);
+        const float* xq = s.queries.data() + size_t(q0) * s.d;
+        tree.all_leaf_logits(nb, xq, logits.data());
+        gemm_rowmajor_bt(nb, B, tree.m, xq, tree.node_W[0].data(),
+                         root.data());
+        std::vector<std::vector<std::vector<double>>> part(nb);
+#pragma omp parallel for
+        for (idx_t r = 0; r < nb; r++) {
+            const float* z = logits.data() + size_t(r) * L;
+            const float* zr = root.data() + size_t(r) * B;
+            std::vector<idx_t> gord(B), rank(B);
+            std::iota(gord.begin(), gord.end(), idx_t(0));
+            std::sort(gord.begin(), gord.end(), [&](idx_t a, idx_t b) {
+                float sa = zr[a] + tree.node_b[0][a];
+                float sb = zr[b] + tree.node_b[0][b];
+                return sa != sb ? sa > sb : a < b;
+            });
+            for (int i = 0; i < B; i++) {
+                rank[gord[i]] = i;
+            }
+            std::vector<idx_t> ord(L);
+            std::iota(ord.begin(), ord.end(), idx_t(0));
+            idx_t top = lg_beams.back();
+            std::partial_sort(ord.begin(), ord.begin() + top, ord.end(),
+                              [&](idx_t a, idx_t b) {
+                                  return z[a] != z[b] ? z[a] > z[b] : a < b;
+                              });
+            part[r].assign(lg_beams.size(), std::vector<double>(G, 0.0));
+            for (size_t j = 0; j < lg_beams.size(); j++) {
+                int b = lg_beams[j];
+                std::vector<double> cnt(G, 0.0);
+                for (int i = 0; i < b; i++) {
+                    cnt[rank[ord[i] / B]] += 1.0 / b;
+                }
+                double acc = 0;
+                for (idx_t g = 0; g < G; g++) {
+                    acc += cnt[g];
+                    part[r][j][g] = acc;
+                }
+            }
+        }
+        for (idx_t r = 0; r < nb; r++) {
+            for (size_t j = 0; j < lg_beams.size(); j++) {
+                for (idx_t g = 0; g < G; g++) {
+                    cover[j][g] += part[r][j][g];
+                }
+            }
+        }
+    }
+    int prev = 1;
+    for (size_t j = 0; j < lg_beams.size(); j++) {
+        int need = int(G);
+        for (idx_t g = 0; g < G; g++) {
+            if (cover[j][g] / double(s.nq) >= coverage) {
+                need = int(g + 1);
+                break;
+            }
+        }
+        prev = std::max(prev, need);
+        tree.group_expansion.push_back(prev);
+    }
+}
+
+} // namespace faiss_ehi
