@@ -3,13 +3,21 @@
  *
  * bench_routing: the paper's latency ablation on real data. For each tree
  * shape (B, H) an EHI index (faiss_ehi::index_factory "EHI<B>x<H>,Flat",
- * k-means tree) is built over the documents, and for beams 1 to 64:
- * - the routing time per query (the tree quantizer's search, k = beam)
- *   against a Faiss IndexFlat quantizer over the same number of leaves (the
- *   tree's leaf representatives), which is what IVF-Flat routes with;
- * - the whole search time per query at that beam and the share of it spent
- *   routing.
- * One thread (OpenMP and OpenBLAS), median of --runs runs after a warm-up.
+ * KMeansTreeTrainer: flat k-means leaves, GROUPED routing) is built over
+ * the documents, and for beams 1 to 64 the routing time per query (a
+ * coarse quantizer's search, k = beam, distances included) of:
+ * - the EHI tree with the BEST_FIRST and the GROUPED beam strategy (each
+ *   forced per call with SearchParametersEHITree::strategy; GROUPED only
+ *   for per-node trees), and with the tree's own strategy, the one its
+ *   searches use;
+ * - a Faiss IndexFlat over the same L leaves (the tree's leaf
+ *   representatives), which is what IVF-Flat routes with;
+ * - a Faiss IndexHNSWFlat (M = 32) over the same L leaves, IVF<L>_HNSW32's
+ *   quantizer, at efSearch = max(2 beam, 64) (bench_qps's rule), with the
+ *   share of IndexFlat's top-beam lists it returns (its list recall);
+ * then the whole EHI search time per query at that beam and the share of
+ * it spent routing. One thread (OpenMP and OpenBLAS), median of --runs
+ * runs after a warm-up.
  *
  * Usage: bench_routing --data SPEC [--configs 64x1,8x2] [--json FILE]
  */
@@ -21,6 +29,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <omp.h>
@@ -30,6 +39,7 @@
 
 #include <faiss/IVFlib.h>
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 
 #include <faiss_ehi/faiss_ehi.h>
@@ -49,14 +59,41 @@ DEFINE_string(json, "", "write the table as JSON");
 
 namespace fd = faiss_ehi::data;
 using ehi_bench::idx_t;
+using ehi_bench::json_number;
 using ehi_bench::now_s;
+using faiss_ehi::BeamStrategy;
 
 namespace {
+
+/// HNSW quantizer's efSearch for a beam, as bench_qps sets it.
+int hnsw_ef(int beam) {
+    return std::max(2 * beam, 64);
+}
+
+const char* strategy_name(BeamStrategy s) {
+    switch (s) {
+        case BeamStrategy::BEST_FIRST:
+            return "BEST_FIRST";
+        case BeamStrategy::LEVEL_BEAM:
+            return "LEVEL_BEAM";
+        case BeamStrategy::GROUPED:
+            return "GROUPED";
+    }
+    return "?";
+}
 
 struct Row {
     int B = 0, H = 0, beam = 0;
     idx_t leaves = 0;
-    double ehi_route_us = 0, flat_route_us = 0, search_us = 0;
+    std::string strategy;    ///< the tree's own
+    double ehi_route_us = 0; ///< the tree's own strategy
+    double best_first_us = 0;
+    double grouped_us = NAN; ///< NaN: not a per-node tree
+    double flat_route_us = 0;
+    double hnsw_route_us = 0;
+    int hnsw_ef = 0;
+    double hnsw_list_recall = 0; ///< share of IndexFlat's lists returned
+    double search_us = 0;
     double share = 0; ///< ehi_route_us / search_us
 };
 
@@ -70,6 +107,23 @@ double us_per_query(F fn, idx_t nq) {
         t.push_back((now_s() - t0) * 1e6 / double(nq));
     }
     return ehi_bench::median(t);
+}
+
+/// Share of the reference's lists (nq x k, -1 ignored) found in `got`.
+double list_recall(idx_t nq, int k, const idx_t* ref, const idx_t* got) {
+    size_t hits = 0, total = 0;
+    for (idx_t q = 0; q < nq; q++) {
+        std::unordered_set<idx_t> g(got + size_t(q) * k,
+                                    got + size_t(q + 1) * k);
+        for (int j = 0; j < k; j++) {
+            idx_t l = ref[size_t(q) * k + j];
+            if (l >= 0) {
+                total++;
+                hits += g.count(l);
+            }
+        }
+    }
+    return total ? double(hits) / double(total) : NAN;
 }
 
 int run() {
@@ -95,11 +149,19 @@ int run() {
         index->add(t.nd, t.doc_vecs.data());
         LOG(INFO) << key << ": built in " << now_s() - t0 << " s";
         faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(index.get());
+        auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(ivf->quantizer);
+        FAISS_THROW_IF_NOT_MSG(tq, "bench_routing: not an EHI tree");
         const idx_t L = idx_t(ivf->nlist);
         std::vector<float> reps(size_t(L) * t.d);
         ivf->quantizer->reconstruct_n(0, L, reps.data());
         faiss::IndexFlat flat(t.d, t.metric);
         flat.add(L, reps.data());
+        faiss::IndexHNSWFlat hnsw(t.d, 32, t.metric);
+        hnsw.add(L, reps.data()); // graph built with all threads
+        const BeamStrategy own = tq->tree.strategy;
+        const bool per_node = tq->tree.form == faiss_ehi::NodeForm::PER_NODE;
+        LOG(INFO) << key << ": " << L << " leaves, tree strategy "
+                  << strategy_name(own);
         int B = std::stoi(cfg.substr(0, cfg.find('x')));
         int H = std::stoi(cfg.substr(cfg.find('x') + 1));
         ehi_bench::set_num_threads(1);
@@ -107,45 +169,88 @@ int run() {
             if (beam > L) {
                 continue;
             }
-            std::vector<float> D(size_t(nq) * std::max(beam, 10));
-            std::vector<idx_t> I(size_t(nq) * std::max(beam, 10));
+            const size_t sz = size_t(nq) * std::max(beam, 10);
+            std::vector<float> D(sz);
+            std::vector<idx_t> I(sz), I_flat(sz), I_hnsw(sz);
             Row r;
             r.B = B;
             r.H = H;
             r.beam = beam;
             r.leaves = L;
-            r.ehi_route_us = us_per_query(
+            r.strategy = strategy_name(own);
+            auto tree_us = [&](BeamStrategy s) {
+                faiss_ehi::SearchParametersEHITree sp;
+                sp.strategy = int(s);
+                return us_per_query(
+                        [&] {
+                            tq->search(nq, xq, beam, D.data(), I.data(),
+                                       &sp);
+                        },
+                        nq);
+            };
+            r.best_first_us = tree_us(BeamStrategy::BEST_FIRST);
+            if (per_node) {
+                r.grouped_us = tree_us(BeamStrategy::GROUPED);
+            }
+            r.ehi_route_us = own == BeamStrategy::BEST_FIRST ? r.best_first_us
+                           : own == BeamStrategy::GROUPED    ? r.grouped_us
+                                                             : tree_us(own);
+            r.flat_route_us = us_per_query(
                     [&] {
-                        ivf->quantizer->search(nq, xq, beam, D.data(),
-                                               I.data());
+                        flat.search(nq, xq, beam, D.data(), I_flat.data());
                     },
                     nq);
-            r.flat_route_us = us_per_query(
-                    [&] { flat.search(nq, xq, beam, D.data(), I.data()); },
+            r.hnsw_ef = hnsw_ef(beam);
+            hnsw.hnsw.efSearch = r.hnsw_ef;
+            r.hnsw_route_us = us_per_query(
+                    [&] {
+                        hnsw.search(nq, xq, beam, D.data(), I_hnsw.data());
+                    },
                     nq);
+            r.hnsw_list_recall =
+                    list_recall(nq, beam, I_flat.data(), I_hnsw.data());
             ivf->nprobe = size_t(beam);
             r.search_us = us_per_query(
                     [&] { index->search(nq, xq, 10, D.data(), I.data()); },
                     nq);
             r.share = r.ehi_route_us / r.search_us;
-            printf("%dx%d beam %3d: EHI route %8.2f us, flat %8.2f us "
-                   "(EHI/flat %.2f), search %8.2f us, routing share %.1f%%\n",
-                   B, H, beam, r.ehi_route_us, r.flat_route_us,
-                   r.ehi_route_us / r.flat_route_us, r.search_us,
-                   100 * r.share);
+            printf("%dx%d beam %3d: EHI route %s %8.2f us, BEST_FIRST %8.2f "
+                   "us, GROUPED %8.2f us, flat %8.2f us, HNSW32 (ef %d) "
+                   "%8.2f us (list recall %.3f), search %8.2f us, routing "
+                   "share %.1f%%\n",
+                   B, H, beam, r.strategy.c_str(), r.ehi_route_us,
+                   r.best_first_us, r.grouped_us, r.flat_route_us,
+                   r.hnsw_ef, r.hnsw_route_us, r.hnsw_list_recall,
+                   r.search_us, 100 * r.share);
             fflush(stdout);
             rows.push_back(r);
         }
     }
-    printf("\n%s, %lld queries, 1 thread, median of %d runs\n"
-           "| B x H | leaves | beam | EHI routing us | IndexFlat us | "
-           "EHI / flat | EHI search us | routing share |\n"
-           "|---|---|---|---|---|---|---|---|\n",
+    printf("\n%s, %lld queries, 1 thread, median of %d runs; routing us per "
+           "query; ratios to IndexFlat over the same leaves; HNSW32 at "
+           "efSearch max(2 beam, 64)\n"
+           "| B x H | leaves | beam | tree strategy | BEST_FIRST us | "
+           "GROUPED us | IndexFlat us | HNSW32 us | HNSW list recall | "
+           "GROUPED / flat | HNSW / flat | EHI search us | routing share |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
            t.name.c_str(), (long long)nq, FLAGS_runs);
+    auto cell = [](double v, const char* fmt) {
+        char buf[32];
+        if (std::isfinite(v)) {
+            snprintf(buf, sizeof(buf), fmt, v);
+        } else {
+            snprintf(buf, sizeof(buf), "-");
+        }
+        return std::string(buf);
+    };
     for (const Row& r : rows) {
-        printf("| %dx%d | %lld | %d | %.2f | %.2f | %.2f | %.2f | %.1f%% |\n",
-               r.B, r.H, (long long)r.leaves, r.beam, r.ehi_route_us,
-               r.flat_route_us, r.ehi_route_us / r.flat_route_us, r.search_us,
+        printf("| %dx%d | %lld | %d | %s | %.2f | %s | %.2f | %.2f | %.3f | "
+               "%s | %.2f | %.2f | %.1f%% |\n",
+               r.B, r.H, (long long)r.leaves, r.beam, r.strategy.c_str(),
+               r.best_first_us, cell(r.grouped_us, "%.2f").c_str(),
+               r.flat_route_us, r.hnsw_route_us, r.hnsw_list_recall,
+               cell(r.grouped_us / r.flat_route_us, "%.2f").c_str(),
+               r.hnsw_route_us / r.flat_route_us, r.search_us,
                100 * r.share);
     }
     if (!FLAGS_json.empty()) {
@@ -160,10 +265,16 @@ int run() {
             const Row& r = rows[i];
             o << (i ? ",\n    " : "\n    ") << "{\"B\": " << r.B
               << ", \"H\": " << r.H << ", \"leaves\": " << r.leaves
-              << ", \"beam\": " << r.beam << ", \"ehi_route_us\": "
-              << r.ehi_route_us << ", \"flat_route_us\": " << r.flat_route_us
-              << ", \"search_us\": " << r.search_us
-              << ", \"routing_share\": " << r.share << "}";
+              << ", \"beam\": " << r.beam << ", \"strategy\": \""
+              << r.strategy << "\", \"ehi_route_us\": "
+              << json_number(r.ehi_route_us) << ", \"best_first_route_us\": "
+              << json_number(r.best_first_us) << ", \"grouped_route_us\": "
+              << json_number(r.grouped_us) << ", \"flat_route_us\": "
+              << json_number(r.flat_route_us) << ", \"hnsw_route_us\": "
+              << json_number(r.hnsw_route_us) << ", \"hnsw_ef\": " << r.hnsw_ef
+              << ", \"hnsw_list_recall\": " << json_number(r.hnsw_list_recall)
+              << ", \"search_us\": " << json_number(r.search_us)
+              << ", \"routing_share\": " << json_number(r.share) << "}";
         }
         o << "\n  ]\n}\n";
         printf("\nJSON written to %s\n", FLAGS_json.c_str());
@@ -176,7 +287,8 @@ int run() {
 int main(int argc, char** argv) {
     return ehi_bench::bench_main(
             argc, argv,
-            "Routing time per query: EHI tree vs a flat quantizer.\n"
+            "Routing time per query: EHI tree (BEST_FIRST, GROUPED) vs "
+            "IndexFlat and IndexHNSWFlat quantizers.\n"
             "Usage: bench_routing --data SPEC [--configs 64x1,8x2] "
             "[--json FILE]",
             run);

@@ -18,6 +18,7 @@
  * ehi_train's). Hyper-parameters are never chosen on the test queries here.
  */
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -137,8 +138,13 @@ VisitedCurve curve_of(const std::string& name, faiss::Index& index,
     VisitedCurve c;
     c.method = name;
     size_t nlist = faiss::ivflib::extract_index_ivf(&index)->nlist;
+    // the sweep ends once the largest target is covered
+    double top = targets.empty()
+            ? 1.0
+            : *std::max_element(targets.begin(), targets.end());
     c.sweep = ehi_bench::sweep_nprobe(index, xq.data(), t,
-                                      ehi_bench::nprobe_ladder(int(nlist)));
+                                      ehi_bench::nprobe_ladder(int(nlist)),
+                                      top);
     c.targets = ehi_bench::at_visited(c.sweep, targets);
     return c;
 }

@@ -63,7 +63,8 @@ std::map<std::string, double> score(const fd::RetrievalTask& t,
 
 std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
                                        const fd::RetrievalTask& t,
-                                       const std::vector<int>& nprobes) {
+                                       const std::vector<int>& nprobes,
+                                       double stop_at) {
     faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(&index);
     if (ivf->ntotal <= 0) {
         throw std::runtime_error("sweep_nprobe: the index holds no document");
@@ -83,6 +84,9 @@ std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
                                          t.nq_test, ivf->ntotal);
         p.metrics = score(t, I, k);
         out.push_back(std::move(p));
+        if (out.back().visited >= stop_at) {
+            break; // the targets are covered; larger beams cost the most
+        }
     }
     ivf->nprobe = saved;
     return out;

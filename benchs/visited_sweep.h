@@ -42,11 +42,13 @@ std::vector<int> nprobe_ladder(int nlist);
 
 /** Search `xq` (nq rows in `index`'s input space, the task's test queries
  * in order) at each nprobe through `index`, whose IVF part
- * (faiss::extract_index_ivf) gets the nprobe, and score the results. */
+ * (faiss::extract_index_ivf) gets the nprobe, and score the results; stop
+ * after the first point that visits at least `stop_at` of the documents. */
 std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index,
                                        const float* xq,
                                        const faiss_ehi::data::RetrievalTask& t,
-                                       const std::vector<int>& nprobes);
+                                       const std::vector<int>& nprobes,
+                                       double stop_at = 2.0);
 
 /// Exact search (any index that scans everything): one point at 100%.
 VisitedPoint exact_point(faiss::Index& index, const float* xq,

@@ -22,6 +22,8 @@ namespace {
 
 /// Queries per block of the batched per-level precompute (bounds memory).
 constexpr idx_t kRouteBlock = 1024;
+/// GROUPED: mean queries per group from which a GEMM per group pays.
+constexpr idx_t kGemmQueriesPerGroup = 8;
 
 /// In-place log-softmax of B scores.
 void log_softmax(int B, float* s) {
@@ -449,6 +451,32 @@ void EHITree::best_nodes(const float* u, const Precomputed& pre, idx_t q,
         nodes[0] = 0;
         return;
     }
+    if (depth == 1 && form == NodeForm::PER_NODE) {
+        // The root's children: their softmax keeps the order of the raw
+        // scores (precomputed for the whole batch), so no heap is needed.
+        const float* z = pre.row(0, q);
+        std::vector<float> zs(B);
+        for (int c = 0; c < B; c++) {
+            zs[c] = (z ? z[c] : 0.0f) + node_b[0][c];
+        }
+        if (!z) {
+            std::vector<float> mv(B);
+            matvec_rows(B, m, node_W[0].data(), u, mv.data());
+            for (int c = 0; c < B; c++) {
+                zs[c] += mv[c];
+            }
+        }
+        std::vector<idx_t> idx(B);
+        for (int c = 0; c < B; c++) {
+            idx[c] = c;
+        }
+        std::partial_sort(idx.begin(), idx.begin() + count, idx.end(),
+                          [&](idx_t a, idx_t b) {
+                              return zs[a] != zs[b] ? zs[a] > zs[b] : a < b;
+                          });
+        std::copy_n(idx.begin(), count, nodes);
+        return;
+    }
     std::vector<Cand> heap;
     heap.push_back({0.0f, 0, 0});
     std::vector<float> lp(B), scratch(n_input(H - 1));
@@ -478,77 +506,126 @@ void EHITree::route_grouped(idx_t nb, const float* u, const Precomputed& pre,
     const idx_t ngroups = nodes_at_depth(H - 1);
     const size_t GB = size_t(G) * B;
     std::vector<idx_t> groups(size_t(nb) * G);
-#pragma omp parallel for if (nb > 1)
-    for (idx_t q = 0; q < nb; q++) {
-        best_nodes(u + size_t(q) * m, pre, q, H - 1, G,
-                   groups.data() + size_t(q) * G);
-    }
-    // Group-major scoring: the (query, slot) pairs of each group are scored
-    // together, so a group's B x m weights stay in cache while all the
-    // queries that chose it are multiplied by them.
     std::vector<idx_t> start(ngroups + 1, 0);
-    for (idx_t v : groups) {
-        start[v + 1]++;
-    }
-    for (idx_t g = 0; g < ngroups; g++) {
-        start[g + 1] += start[g];
-    }
     std::vector<idx_t> order(groups.size());
-    {
-        std::vector<idx_t> fill(start.begin(), start.end() - 1);
-        for (size_t i = 0; i < groups.size(); i++) {
-            order[fill[groups[i]]++] = idx_t(i);
-        }
-    }
     std::vector<float> scores(size_t(nb) * GB);
     const int hl = H - 1;
-#pragma omp parallel for schedule(dynamic) if (nb > 1)
-    for (idx_t g = 0; g < ngroups; g++) {
-        const float* Wv = node_W[hl].data() + size_t(g) * B * m;
-        const float* bv = node_b[hl].data() + size_t(g) * B;
-        for (idx_t j = start[g]; j < start[g + 1]; j++) {
-            idx_t slot = order[j];
-            idx_t q = slot / G;
-            float* out = scores.data() + size_t(slot) * B;
-            if (const float* p = pre.row(hl, q)) {
-                std::copy(p, p + B, out);
-            } else {
-                matvec_rows(B, m, Wv, u + size_t(q) * m, out);
+    // With enough queries per group on average, each group's queries are
+    // gathered and scored by one BLAS GEMM (called outside the OpenMP
+    // workers, see blas.h); otherwise one matvec per (query, group).
+    const bool batched = hl > 0 && nb * G >= kGemmQueriesPerGroup * ngroups;
+    // One parallel region: its barriers are cheaper than starting a region
+    // per phase when the machine is busy.
+#pragma omp parallel if (nb > 1)
+    {
+#pragma omp for
+        for (idx_t q = 0; q < nb; q++) {
+            best_nodes(u + size_t(q) * m, pre, q, H - 1, G,
+                       groups.data() + size_t(q) * G);
+        }
+        // Group-major scoring: the (query, slot) pairs of each group are
+        // scored together, so a group's B x m weights stay in cache while
+        // all the queries that chose it are multiplied by them.
+#pragma omp single
+        {
+            for (idx_t v : groups) {
+                start[v + 1]++;
             }
-            for (int c = 0; c < B; c++) {
-                out[c] += bv[c];
+            for (idx_t g = 0; g < ngroups; g++) {
+                start[g + 1] += start[g];
+            }
+            std::vector<idx_t> fill(start.begin(), start.end() - 1);
+            for (size_t i = 0; i < groups.size(); i++) {
+                order[fill[groups[i]]++] = idx_t(i);
+            }
+        }
+#pragma omp for schedule(dynamic)
+        for (idx_t g = 0; g < (batched ? 0 : ngroups); g++) {
+            const float* Wv = node_W[hl].data() + size_t(g) * B * m;
+            const float* bv = node_b[hl].data() + size_t(g) * B;
+            for (idx_t j = start[g]; j < start[g + 1]; j++) {
+                idx_t slot = order[j];
+                idx_t q = slot / G;
+                float* out = scores.data() + size_t(slot) * B;
+                if (const float* p = pre.row(hl, q)) {
+                    std::copy(p, p + B, out);
+                } else {
+                    matvec_rows(B, m, Wv, u + size_t(q) * m, out);
+                }
+                for (int c = 0; c < B; c++) {
+                    out[c] += bv[c];
+                }
             }
         }
     }
+    if (batched) {
+        // outside the OpenMP region: a multithreaded BLAS starts its own
+        // threads
+        score_groups_gemm(nb, u, G, start, order, scores);
+    }
 #pragma omp parallel for if (nb > 1)
     for (idx_t q = 0; q < nb; q++) {
-        const float* sq = scores.data() + size_t(q) * GB;
-        const idx_t* gq = groups.data() + size_t(q) * G;
-        std::vector<Cand> cand(GB);
-        float mx = -std::numeric_limits<float>::infinity();
-        for (size_t i = 0; i < GB; i++) {
-            cand[i] = {sq[i], H, gq[i / B] * B + idx_t(i % B)};
-            mx = std::max(mx, sq[i]);
+        select_grouped(scores.data() + size_t(q) * GB,
+                       groups.data() + size_t(q) * G, G, beam,
+                       leaves + size_t(q) * beam, probs + size_t(q) * beam);
+    }
+}
+
+void EHITree::score_groups_gemm(idx_t nb, const float* u, idx_t G,
+                                const std::vector<idx_t>& start,
+                                const std::vector<idx_t>& order,
+                                std::vector<float>& scores) const {
+    const int hl = H - 1;
+    const idx_t ngroups = nodes_at_depth(hl);
+    std::vector<float> xg, zg;
+    for (idx_t g = 0; g < ngroups; g++) {
+        idx_t ng = start[g + 1] - start[g];
+        if (ng == 0) {
+            continue;
         }
-        double sum = 0;
-        for (size_t i = 0; i < GB; i++) {
-            sum += std::exp(double(sq[i]) - mx);
+        xg.resize(size_t(ng) * m);
+        zg.resize(size_t(ng) * B);
+        for (idx_t j = 0; j < ng; j++) {
+            idx_t q = order[start[g] + j] / G;
+            std::copy_n(u + size_t(q) * m, m, xg.data() + size_t(j) * m);
         }
-        const float lse = mx + float(std::log(sum));
-        size_t keep = std::min(size_t(beam), GB);
-        std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(),
-                          cand_before);
-        idx_t* lq = leaves + size_t(q) * beam;
-        float* pq = probs + size_t(q) * beam;
-        size_t i = 0;
-        for (; i < keep; i++) {
-            lq[i] = cand[i].node;
-            pq[i] = std::exp(std::min(cand[i].logp - lse, 0.0f));
+        gemm_rowmajor_bt(ng, B, m, xg.data(),
+                         node_W[hl].data() + size_t(g) * B * m, zg.data());
+        const float* bv = node_b[hl].data() + size_t(g) * B;
+        for (idx_t j = 0; j < ng; j++) {
+            float* out = scores.data() + size_t(order[start[g] + j]) * B;
+            for (int c = 0; c < B; c++) {
+                out[c] = zg[size_t(j) * B + c] + bv[c];
+            }
         }
-        for (; i < size_t(beam); i++) {
-            lq[i] = -1;
-            pq[i] = 0;
-        }
+    }
+}
+
+void EHITree::select_grouped(const float* sq, const idx_t* gq, idx_t G,
+                             idx_t beam, idx_t* lq, float* pq) const {
+    const size_t GB = size_t(G) * B;
+    std::vector<Cand> cand(GB);
+    float mx = -std::numeric_limits<float>::infinity();
+    for (size_t i = 0; i < GB; i++) {
+        cand[i] = {sq[i], H, gq[i / B] * B + idx_t(i % B)};
+        mx = std::max(mx, sq[i]);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < GB; i++) {
+        sum += std::exp(double(sq[i]) - mx);
+    }
+    const float lse = mx + float(std::log(sum));
+    size_t keep = std::min(size_t(beam), GB);
+    std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(),
+                      cand_before);
+    size_t i = 0;
+    for (; i < keep; i++) {
+        lq[i] = cand[i].node;
+        pq[i] = std::exp(std::min(cand[i].logp - lse, 0.0f));
+    }
+    for (; i < size_t(beam); i++) {
+        lq[i] = -1;
+        pq[i] = 0;
     }
 }
 

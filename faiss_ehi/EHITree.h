@@ -183,6 +183,15 @@ struct EHITree {
     /// Best-first down to depth `depth`: the `count` most probable nodes.
     void best_nodes(const float* u, const Precomputed& pre, idx_t q,
                     int depth, idx_t count, idx_t* nodes) const;
+    /// GROUPED: leaf scores of every (query, group) pair, one GEMM per
+    /// group over the queries that chose it.
+    void score_groups_gemm(idx_t nb, const float* u, idx_t G,
+                           const std::vector<idx_t>& start,
+                           const std::vector<idx_t>& order,
+                           std::vector<float>& scores) const;
+    /// GROUPED: the beam best of one query's G*B scored leaves.
+    void select_grouped(const float* scores, const idx_t* groups, idx_t G,
+                        idx_t beam, idx_t* leaves, float* probs) const;
     /// GROUPED routing of a block of nb inputs (group-major scoring).
     void route_grouped(idx_t nb, const float* u, const Precomputed& pre,
                        idx_t beam, idx_t* leaves, float* probs) const;

@@ -88,7 +88,8 @@ void EHITreeQuantizer::search(idx_t n, const float* x, idx_t k,
     if (auto* p = dynamic_cast<const SearchParametersEHITree*>(params)) {
         strategy = p->strategy;
         with_distances = p->compute_distances;
-        if (p->mass_threshold >= 0) {
+        // negative: the quantizer's own; NaN is an error, not "unset"
+        if (!(p->mass_threshold < 0)) {
             threshold = p->mass_threshold;
         }
         if (p->min_beam >= 0) {

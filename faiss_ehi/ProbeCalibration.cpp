@@ -4,6 +4,7 @@
 #include <faiss_ehi/ProbeCalibration.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -58,6 +59,35 @@ KnnSample KnnSample::draw(idx_t n, int d, const float* x,
     return s;
 }
 
+void KnnSample::check(int dim, idx_t ndocs, const char* who) const {
+    FAISS_THROW_IF_NOT_FMT(
+            nq >= 1 && k >= 1 && d == dim &&
+                    rows.size() == size_t(nq) &&
+                    queries.size() == size_t(nq) * d &&
+                    neighbors.size() == size_t(nq) * k,
+            "%s: malformed KnnSample (nq, k, d or array sizes; d must be "
+            "%d)",
+            who, dim);
+    for (idx_t nb : neighbors) {
+        FAISS_THROW_IF_NOT_FMT(nb >= -1 && nb < ndocs,
+                               "%s: KnnSample neighbour id %" PRId64
+                               " outside [0, %" PRId64 ")",
+                               who, nb, ndocs);
+    }
+}
+
+void check_doc_leaves(const idx_t* doc_leaf, idx_t ndocs, idx_t nleaves,
+                      const char* who) {
+    FAISS_THROW_IF_NOT_FMT(doc_leaf && ndocs > 0,
+                           "%s: no documents' leaves", who);
+    for (idx_t i = 0; i < ndocs; i++) {
+        FAISS_THROW_IF_NOT_FMT(doc_leaf[i] >= 0 && doc_leaf[i] < nleaves,
+                               "%s: document %" PRId64 " in leaf %" PRId64
+                               ", outside [0, %" PRId64 ")",
+                               who, i, doc_leaf[i], nleaves);
+    }
+}
+
 namespace {
 
 constexpr idx_t kBlock = 512; ///< queries per block of leaf logits
@@ -83,6 +113,8 @@ std::vector<double> budget_recall(const EHITree& tree, const KnnSample& s,
                                   const std::vector<double>& budgets,
                                   const float* bias) {
     const idx_t L = tree.nleaves();
+    s.check(tree.m, ndocs, "budget_recall");
+    check_doc_leaves(doc_leaf, ndocs, L, "budget_recall");
     std::vector<idx_t> size(L, 0);
     for (idx_t i = 0; i < ndocs; i++) {
         size[doc_leaf[i]]++;
@@ -156,8 +188,8 @@ void ProbeCalibration::calibrate(EHITreeQuantizer& q, const KnnSample& s,
     EHITree& tree = q.tree;
     FAISS_THROW_IF_NOT_MSG(tree.form == NodeForm::PER_NODE && tree.is_trained,
                            "ProbeCalibration: needs a trained per-node tree");
-    FAISS_THROW_IF_NOT_MSG(s.d == tree.m && ndocs > 0,
-                           "ProbeCalibration: sample and tree differ in d");
+    s.check(tree.m, ndocs, "ProbeCalibration");
+    check_doc_leaves(doc_leaf, ndocs, tree.nleaves(), "ProbeCalibration");
     const idx_t L = tree.nleaves();
     const int hl = tree.H - 1;
     std::vector<float> logsize(L, 0.0f);

@@ -30,7 +30,15 @@ struct KnnSample {
     static KnnSample draw(idx_t n, int d, const float* x,
                           faiss::MetricType metric, idx_t nq, int k,
                           uint64_t seed);
+
+    /** Throws unless the arrays have their sizes, d == dim and every
+     * neighbour id is -1 or in [0, ndocs). `who` names the caller. */
+    void check(int dim, idx_t ndocs, const char* who) const;
 };
+
+/** Throws unless every one of the ndocs leaves is in [0, nleaves). */
+void check_doc_leaves(const idx_t* doc_leaf, idx_t ndocs, idx_t nleaves,
+                      const char* who);
 
 /** Share of the sample's neighbours found when each query probes leaves in
  * decreasing raw leaf logit (EHITree::all_leaf_logits, every group) plus
@@ -52,7 +60,7 @@ std::vector<double> budget_recall(const EHITree& tree, const KnnSample& s,
  *    top-beam leaves of the flat ranking, on average. */
 struct ProbeCalibration {
     std::vector<double> budgets = {0.005, 0.01, 0.02, 0.05};
-    std::vector<float> size_penalties = {0, 0.25f, 0.5f, 0.75f, 1, 1.5f};
+    std::vector<float> size_penalties = {0, 0.25f, 0.5f, 0.75f, 1, 1.5f, 2, 3, 4};
     double coverage = 0.995;
 
     // results of the last calibrate()

@@ -57,6 +57,16 @@ DEFINE_int32(refresh, 5, "hard negatives re-mined every r epochs");
 DEFINE_int32(hard_negatives, 1, "hard negatives per query (0: in-batch only)");
 DEFINE_bool(paper_recipe, false, "the paper as written: no balance term, "
             "random init, no routing loss, no warm-up");
+DEFINE_string(recipe, "joint", "training procedure: joint (the paper's "
+              "loop with the flags above; default for relevance data) or "
+              "probe (k-NN data: flat k-means leaves, learned probing "
+              "toward each sampled vector's nearest neighbours; default "
+              "for fmnist, glove100, synthetic and vecs: data)");
+DEFINE_int32(probe_k, 10, "probe recipe: neighbours per training query");
+DEFINE_double(collapse_load, 2.0, "collapse guard: an empty leaf or an "
+              "expected load above this many times ideal is a collapse");
+DEFINE_bool(stop_on_collapse, true, "stop training with an error on a "
+            "collapse (false: only log it)");
 DEFINE_double(heldout_fraction, 0.1, "share of the training queries held out "
               "for the per-epoch recall");
 DEFINE_uint64(seed, 1234, "random seed");
@@ -91,8 +101,8 @@ std::map<std::string, std::string> dataset_defaults(
     // the data's own metric), trees of the mission's shapes.
     std::map<std::string, std::string> m = {
             {"encoder", "identity"}, {"normalize", "false"},
-            {"epochs", "10"},        {"batch", "256"},
-            {"refresh", "2"}};
+            {"epochs", "20"},        {"batch", "256"},
+            {"refresh", "2"},        {"recipe", "probe"}};
     if (t.name == "fashion-mnist") {
         m["B"] = "16";
         m["H"] = "2";
@@ -173,6 +183,32 @@ ft::JointTrainerConfig config_from_flags(
     c.refresh = FLAGS_refresh;
     c.hard_negatives = FLAGS_hard_negatives;
     c.paper_recipe = FLAGS_paper_recipe;
+    c.recipe = ft::train_recipe_from_name(FLAGS_recipe);
+    c.probe_k = FLAGS_probe_k;
+    c.collapse_load = float(FLAGS_collapse_load);
+    c.stop_on_collapse = FLAGS_stop_on_collapse;
+    if (c.recipe == ft::TrainRecipe::PROBE) {
+        // The joint loop's settings mean nothing to the probe recipe: a
+        // user who sets one expects it to act, so say which recipe runs.
+        std::string ignored;
+        for (const char* f :
+             {"batch", "enc_lr", "cl_lr", "weight_decay", "lambda1",
+              "lambda2", "lambda3", "gamma", "tau", "balance", "routing",
+              "init", "warmup_epochs", "joint_enc_lr", "warmup_negatives",
+              "fixed_leaves", "refresh", "hard_negatives", "paper_recipe",
+              "d_out", "hidden", "checkpoint_dir", "resume"}) {
+            if (!is_default(f)) {
+                ignored += std::string(ignored.empty() ? "" : ", ") + "--" + f;
+            }
+        }
+        if (!ignored.empty()) {
+            throw std::invalid_argument(
+                    "bad training flags: " + ignored +
+                    " belong to --recipe joint, but this run uses --recipe "
+                    "probe (the default for k-NN data); add --recipe joint "
+                    "to train with them");
+        }
+    }
     c.heldout_fraction = float(FLAGS_heldout_fraction);
     c.seed = FLAGS_seed;
     c.threads = FLAGS_threads;
@@ -214,6 +250,16 @@ std::string describe_config(const ft::JointTrainerConfig& given) {
       << " warmup_negatives=" << c.warmup_negatives << " refresh=" << c.refresh
       << " hard_negatives=" << c.hard_negatives
       << " paper_recipe=" << c.paper_recipe << " seed=" << c.seed;
+    if (c.recipe == ft::TrainRecipe::PROBE) {
+        // only these shape a probe-recipe model
+        o.str("");
+        o << "recipe=probe B=" << c.B << " H=" << c.H << " beam=" << c.beam
+          << " d2l=" << c.d2l << " normalize=" << c.normalize
+          << " epochs=" << c.epochs << " probe_k=" << c.probe_k
+          << " seed=" << c.seed;
+    } else {
+        o << " recipe=joint";
+    }
     return o.str();
 }
 

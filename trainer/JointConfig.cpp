@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -18,6 +19,21 @@ bool finite_nonneg(float x) {
     return std::isfinite(x) && x >= 0;
 }
 } // namespace
+
+const char* train_recipe_name(TrainRecipe r) {
+    return r == TrainRecipe::PROBE ? "probe" : "joint";
+}
+
+TrainRecipe train_recipe_from_name(const std::string& name) {
+    if (name == "joint") {
+        return TrainRecipe::JOINT;
+    }
+    if (name == "probe") {
+        return TrainRecipe::PROBE;
+    }
+    throw std::invalid_argument("recipe must be joint or probe, not \"" +
+                                name + "\"");
+}
 
 void JointTrainerConfig::check() const {
     FAISS_THROW_IF_NOT_FMT(B >= 2, "JointTrainerConfig: B = %d, must be >= 2",
@@ -110,6 +126,19 @@ void JointTrainerConfig::check() const {
                            threads);
     FAISS_THROW_IF_NOT_MSG(!resume || !checkpoint_dir.empty(),
                            "JointTrainerConfig: resume needs checkpoint_dir");
+    FAISS_THROW_IF_NOT_MSG(recipe != TrainRecipe::PROBE ||
+                                   (encoder == EncoderKind::IDENTITY &&
+                                    form == NodeForm::PER_NODE),
+                           "JointTrainerConfig: the probe recipe needs the "
+                           "identity encoder and the per-node form (k-NN "
+                           "data); use the joint recipe for relevance data");
+    FAISS_THROW_IF_NOT_FMT(probe_k >= 1,
+                           "JointTrainerConfig: probe_k = %d, must be >= 1",
+                           probe_k);
+    FAISS_THROW_IF_NOT_FMT(std::isfinite(collapse_load) && collapse_load > 1,
+                           "JointTrainerConfig: collapse_load = %g, must be "
+                           "> 1 (times the ideal load)",
+                           collapse_load);
     FAISS_THROW_IF_NOT_FMT(stop_after_epoch == -1 || stop_after_epoch >= 1,
                            "JointTrainerConfig: stop_after_epoch = %d, must be "
                            "-1 or >= 1",
@@ -126,6 +155,7 @@ JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
         c.joint_enc_lr = -1;
         c.fixed_leaves = false;
         c.warmup_negatives = false;
+        c.stop_on_collapse = false;
     }
     if (c.d_out == 0 || c.encoder == EncoderKind::IDENTITY) {
         c.d_out = d_in;
@@ -153,6 +183,7 @@ std::string JointTrainerConfig::fingerprint() const {
       << " warmup_negatives=" << warmup_negatives << " refresh=" << refresh
       << " hard_negatives=" << hard_negatives
       << " paper_recipe=" << paper_recipe
+      << " recipe=" << train_recipe_name(recipe) << " probe_k=" << probe_k
       << " heldout_fraction=" << heldout_fraction << " seed=" << seed;
     return s.str();
 }

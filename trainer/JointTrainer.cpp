@@ -122,6 +122,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     const int d_in = is_text ? text->dim : data.d;
     const JointTrainerConfig c = cfg_.resolved(d_in);
     data.check(c.encoder, is_text ? int64_t(text->vocab.size()) : 0);
+    if (c.recipe == TrainRecipe::PROBE) {
+        return train_probe(data, c);
+    }
     ThreadScope threads(c.threads);
 
     const int m = c.d_out;
@@ -556,6 +559,23 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             std::fprintf(stderr, "\r%s\n", line);
         }
         LOG(INFO) << "JointTrainer: " << line;
+        if (st.tree_ready) {
+            std::string collapse = collapse_report(
+                    {es.max_load, es.expected_load, es.empty_leaves},
+                    size_t(L), c.collapse_load);
+            if (!collapse.empty()) {
+                LOG(WARNING) << "JointTrainer: epoch " << es.epoch << ": "
+                             << collapse;
+                FAISS_THROW_IF_NOT_FMT(
+                        !c.stop_on_collapse,
+                        "JointTrainer: stopped at epoch %d: %s. The "
+                        "checkpoint (if any) is the previous epoch's. "
+                        "Balance it (balance > 0, init kmeans, "
+                        "fixed_leaves) or set stop_on_collapse = false "
+                        "(--stop_on_collapse=false) to go on",
+                        es.epoch, collapse.c_str());
+            }
+        }
         if (!ckpt_path.empty()) {
             save_checkpoint(ckpt_path, fingerprint, st, enc, tree,
                             enc_opt.get(), tree_opt);

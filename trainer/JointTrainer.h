@@ -23,6 +23,14 @@
 namespace faiss_ehi {
 namespace trainer {
 
+/// Which training procedure JointTrainer runs (see JointTrainerConfig).
+enum class TrainRecipe : int { JOINT = 0, PROBE = 1 };
+
+/// "joint" / "probe".
+const char* train_recipe_name(TrainRecipe r);
+/// Parses "joint" or "probe"; throws std::invalid_argument otherwise.
+TrainRecipe train_recipe_from_name(const std::string& name);
+
 /** Hyper-parameters of JointTrainer. Defaults: the paper's SciFact row of
  * Table 2 (B = 40, H = 1, lambdas, learning rates) with the two additions
  * of DESIGN.md section 7 switched on (k-means initialisation, balance term).
@@ -96,6 +104,24 @@ struct JointTrainerConfig {
     /// The paper as written: balance 0, random init, routing 0, no warmup
     /// (overrides those four fields).
     bool paper_recipe = false;
+
+    /** JOINT: the paper's joint loop (Algorithm 1) with the fields above.
+     * PROBE: the k-NN recipe (identity encoder, per-node form): flat
+     * k-means leaves in balanced groups, documents at their nearest leaf,
+     * learned probing toward the leaves of each sampled document's
+     * `probe_k` nearest neighbours (ProbeTrainer, `epochs` epochs) and
+     * probe calibration; the TorchTreeTrainer drop-in on the documents. */
+    TrainRecipe recipe = TrainRecipe::JOINT;
+    int probe_k = 10; ///< PROBE: neighbours per training query
+
+    /** Collapse guard, checked on the documents' leaves after every epoch
+     * once the tree trains: any empty leaf, or an expected load above
+     * collapse_load times the ideal N/L, is a collapse. It is logged with
+     * its figures; with stop_on_collapse the run stops there with an
+     * error (the last checkpoint stays the one before). paper_recipe
+     * turns the stop off, so that the paper's collapse can be observed. */
+    float collapse_load = 2.0f;
+    bool stop_on_collapse = true;
 
     float heldout_fraction = 0.1f; ///< of the training queries, in [0, 1)
     uint64_t seed = 1234;
@@ -202,6 +228,9 @@ class JointTrainer {
     }
 
   private:
+    /// The PROBE recipe (ProbeRecipe.cpp).
+    JointModel train_probe(const PairData& data, const JointTrainerConfig& c);
+
     JointTrainerConfig cfg_;
 };
 

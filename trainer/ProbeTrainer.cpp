@@ -9,6 +9,7 @@
 #include <random>
 #include <stdexcept>
 
+#include <faiss/impl/FaissException.h>
 #include <torch/torch.h>
 
 #include <faiss_ehi/trainer/ThreadScope.h>
@@ -122,11 +123,11 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
         throw std::invalid_argument("ProbeTrainer: bad parameters");
     }
     const idx_t L = tree.nleaves();
-    for (idx_t i = 0; i < ndocs; i++) {
-        if (doc_leaf[i] < 0 || doc_leaf[i] >= L) {
-            throw std::invalid_argument("ProbeTrainer: document leaf out of "
-                                        "range");
-        }
+    try {
+        sample.check(tree.m, ndocs, "ProbeTrainer");
+        check_doc_leaves(doc_leaf, ndocs, L, "ProbeTrainer");
+    } catch (const faiss::FaissException& e) {
+        throw std::invalid_argument(e.what());
     }
     TorchThreadScope ts(threads);
     torch::manual_seed(seed);

@@ -3,6 +3,8 @@
  */
 #include <faiss_ehi/trainer/TreeSnapshot.h>
 
+#include <cstdio>
+
 #include <algorithm>
 
 #include <faiss/IndexIVF.h>
@@ -41,12 +43,12 @@ void TreeSnapshot::build(const EHITree& tree, faiss::MetricType metric,
     }
 }
 
-LoadStats TreeSnapshot::loads() const {
+LoadStats load_stats(const std::vector<idx_t>& list_sizes) {
     LoadStats s;
-    const size_t L = index->nlist;
+    const size_t L = list_sizes.size();
     double N = 0, sq = 0, mx = 0;
-    for (size_t l = 0; l < L; l++) {
-        double c = double(index->invlists->list_size(l));
+    for (idx_t n : list_sizes) {
+        double c = double(n);
         N += c;
         sq += c * c;
         mx = std::max(mx, c);
@@ -58,6 +60,28 @@ LoadStats TreeSnapshot::loads() const {
         s.expected_load = (sq / N) / ideal;
     }
     return s;
+}
+
+std::string collapse_report(const LoadStats& s, size_t nleaves,
+                            double limit) {
+    if (s.empty_leaves == 0 && s.expected_load <= limit) {
+        return "";
+    }
+    char buf[256];
+    std::snprintf(buf, sizeof(buf),
+                  "the tree collapsed: %d of %zu leaves empty, expected "
+                  "load %.2fx ideal (limit %.2fx), largest leaf %.2fx ideal",
+                  s.empty_leaves, nleaves, s.expected_load, limit,
+                  s.max_load);
+    return buf;
+}
+
+LoadStats TreeSnapshot::loads() const {
+    std::vector<idx_t> sizes(index->nlist);
+    for (size_t l = 0; l < sizes.size(); l++) {
+        sizes[l] = idx_t(index->invlists->list_size(l));
+    }
+    return load_stats(sizes);
 }
 
 std::vector<idx_t> TreeSnapshot::search(int64_t n, const float* q, int k,

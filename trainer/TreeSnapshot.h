@@ -3,6 +3,9 @@
  */
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -21,6 +24,14 @@ struct LoadStats {
     double expected_load = 0; ///< (sum_l c_l^2 / N) / (N / L)
     int empty_leaves = 0;
 };
+
+/// Load figures of lists with these sizes.
+LoadStats load_stats(const std::vector<idx_t>& list_sizes);
+
+/** "" when the load is healthy (no empty leaf, expected load <= limit
+ * times ideal), else a sentence with the figures (the collapse guard). */
+std::string collapse_report(const LoadStats& s, size_t nleaves,
+                            double limit);
 
 /** The joint trainer's view of its current state through faiss_ehi itself:
  * the tree (TorchTree::to_ehi) as an IndexEHITree holding all encoded

@@ -39,7 +39,10 @@ with open(sys.argv[1] + "/bad.fvecs", "wb") as f:
     f.write(b"\x10\x00\x00\x00garbage")
 PY
 DATA="vecs:$WORK/base.fvecs"
-COMMON=(--data "$DATA" --B 4 --H 2 --epochs 4 --batch 256 --threads 1 --progress=false)
+COMMON=(--data "$DATA" --B 4 --H 2 --epochs 4 --batch 256 --threads 1 --progress=false --recipe joint)
+# k-NN data defaults to the probe recipe, which takes none of the joint
+# loop's flags
+PROBE=(--data "$DATA" --B 4 --H 2 --threads 1 --progress=false)
 
 # ---- 1. errors
 expect_error "--data and --out are required"
@@ -52,6 +55,16 @@ expect_error "--encoder text needs text data" "${COMMON[@]}" --encoder text --ou
 expect_error "resume" "${COMMON[@]}" --resume --out "$WORK/x.fehi"
 expect_error "ERROR: unknown command line flag" "${COMMON[@]}" --no_such_flag 1 --out "$WORK/x.fehi"
 expect_error "cannot" "${COMMON[@]}" --out /nonexistent-dir/x.fehi
+expect_error "--lambda2 belong to --recipe joint" "${PROBE[@]}" --lambda2 0.5 --out "$WORK/x.fehi"
+expect_error "recipe must be joint or probe" "${PROBE[@]}" --recipe other --out "$WORK/x.fehi"
+expect_error "collapse_load" "${PROBE[@]}" --collapse_load 0.5 --out "$WORK/x.fehi"
+
+# ---- 1b. the probe recipe with no recipe flag writes a readable index
+"$EHI_TRAIN" "${PROBE[@]}" --out "$WORK/probe.fehi" > "$WORK/probe.log" 2>&1 ||
+  fail "probe-recipe run failed: $(tail -5 "$WORK/probe.log")"
+grep -q "probe recipe" "$WORK/probe.log" ||
+  fail "the default k-NN run did not use the probe recipe: $(tail -5 "$WORK/probe.log")"
+[[ -s $WORK/probe.fehi ]] || fail "probe-recipe run wrote no index"
 
 # ---- 2. kill and resume
 "$EHI_TRAIN" "${COMMON[@]}" --out "$WORK/straight.fehi" > "$WORK/straight.log" 2>&1 ||

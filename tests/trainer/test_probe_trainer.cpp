@@ -1,0 +1,457 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+// ProbeTrainer (learned probing of a GROUPED tree over flat k-means leaves,
+// multi-label kNN targets, early stopping on held-out budget recall) and
+// the default TorchTreeTrainer recipe built on it.
+#include <gtest/gtest.h>
+
+#include "test_helpers.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVF.h>
+
+#include <faiss_ehi/EHITree.h>
+#include <faiss_ehi/EHITreeKMeansInit.h>
+#include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/ProbeCalibration.h>
+#include <faiss_ehi/TreeTrainer.h>
+#include <faiss_ehi/index_factory.h>
+#include <faiss_ehi/trainer/ProbeTrainer.h>
+#include <faiss_ehi/trainer/TorchTreeTrainer.h>
+
+#include "contrib/data/ground_truth.h"
+#include "contrib/data/metrics.h"
+#include "contrib/data/synthetic.h"
+
+using faiss_ehi::EHITree;
+using faiss_ehi::EHITreeKMeansInit;
+using faiss_ehi::EHITreeQuantizer;
+using faiss_ehi::IndexEHITree;
+using faiss_ehi::KnnSample;
+using faiss_ehi::NodeForm;
+using faiss_ehi::idx_t;
+using faiss_ehi::trainer::ProbeTrainer;
+using faiss_ehi::trainer::ProbeTrainerStats;
+
+namespace {
+
+/// Skewed clustered data (most queries in a few "hot" clusters that hold
+/// few documents), split into training and test queries.
+struct SkewedData {
+    int d = 16, k = 10;
+    idx_t nb = 0, ntrain = 0, ntest = 0;
+    std::vector<float> xb, xtrain, xtest;
+    std::vector<idx_t> gt_test; ///< ntest x k
+};
+
+SkewedData skewed_data(idx_t nb, idx_t ntrain, idx_t ntest, uint64_t seed) {
+    faiss_ehi::data::SkewedSyntheticParams p;
+    p.d = 16;
+    p.nb = nb;
+    p.nq = ntrain + ntest;
+    p.nclusters = 32;
+    p.n_hot = 4;
+    p.hot_doc_share = 0.1f;
+    p.hot_query_share = 0.9f;
+    p.spread = 0.6f;
+    p.seed = seed;
+    faiss_ehi::data::SkewedSynthetic s =
+            faiss_ehi::data::make_skewed_synthetic(p);
+    SkewedData o;
+    o.d = p.d;
+    o.nb = nb;
+    o.ntrain = ntrain;
+    o.ntest = ntest;
+    o.xb = s.ds.xb;
+    o.xtrain.assign(s.ds.xq.begin(), s.ds.xq.begin() + ntrain * p.d);
+    o.xtest.assign(s.ds.xq.begin() + ntrain * p.d, s.ds.xq.end());
+    o.gt_test = faiss_ehi::data::exact_knn(o.d, nb, o.xb.data(), ntest,
+                                           o.xtest.data(), o.k);
+    return o;
+}
+
+/// A KnnSample of external queries: their exact neighbours among xb.
+KnnSample sample_of(const SkewedData& s, const std::vector<float>& xq) {
+    KnnSample o;
+    o.d = s.d;
+    o.k = s.k;
+    o.nq = idx_t(xq.size() / s.d);
+    o.rows.resize(o.nq);
+    std::iota(o.rows.begin(), o.rows.end(), idx_t(0));
+    o.queries = xq;
+    o.neighbors = faiss_ehi::data::exact_knn(s.d, s.nb, s.xb.data(), o.nq,
+                                             xq.data(), s.k);
+    return o;
+}
+
+/// The flat-leaf k-means start and where it files the documents.
+struct FlatStart {
+    EHITree tree;
+    std::vector<float> centroids;
+    std::vector<idx_t> doc_leaf;
+};
+
+FlatStart flat_start(const SkewedData& s, int B, int H) {
+    FlatStart f;
+    f.tree = EHITree(B, H, s.d, NodeForm::PER_NODE);
+    EHITreeKMeansInit init;
+    init.flat_leaves = true;
+    init.init(f.tree, s.nb, s.xb.data(), faiss::METRIC_L2, &f.centroids);
+    faiss::IndexFlatL2 reps(s.d);
+    reps.add(f.tree.nleaves(), f.centroids.data());
+    f.doc_leaf.resize(s.nb);
+    std::vector<float> dis(s.nb);
+    reps.search(s.nb, s.xb.data(), 1, dis.data(), f.doc_leaf.data());
+    return f;
+}
+
+bool same_weights(const EHITree& a, const EHITree& b) {
+    auto eq = [](const std::vector<std::vector<float>>& x,
+                 const std::vector<std::vector<float>>& y) {
+        if (x.size() != y.size()) {
+            return false;
+        }
+        for (size_t i = 0; i < x.size(); i++) {
+            if (x[i].size() != y[i].size() ||
+                (!x[i].empty() &&
+                 std::memcmp(x[i].data(), y[i].data(),
+                             x[i].size() * sizeof(float)) != 0)) {
+                return false;
+            }
+        }
+        return true;
+    };
+    return eq(a.node_W, b.node_W) && eq(a.node_b, b.node_b) && eq(a.W, b.W) &&
+            eq(a.U, b.U) && eq(a.bias, b.bias);
+}
+
+/// The tree with Gaussian noise of std `noise` on its leaf biases.
+EHITree damage(const EHITree& t, float noise, uint64_t seed) {
+    EHITree o = t;
+    ehi_test::Rng rng(seed);
+    for (float& b : o.node_b[o.H - 1]) {
+        b += noise * float(rng.normal());
+    }
+    return o;
+}
+
+double mean(const std::vector<double>& v) {
+    return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+}
+
+/// Restores the registered tree trainer at scope exit.
+struct TrainerScope {
+    std::shared_ptr<faiss_ehi::TreeTrainer> prev =
+            faiss_ehi::get_tree_trainer();
+    ~TrainerScope() {
+        faiss_ehi::set_tree_trainer(prev);
+    }
+};
+
+/// Recall@k at each nprobe with the fraction of documents visited.
+struct Curve {
+    std::vector<double> visited, recall;
+};
+
+Curve curve(const faiss::Index& index, const SkewedData& s,
+            const std::vector<int>& nprobes) {
+    auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&index);
+    Curve c;
+    std::vector<float> D(s.ntest * s.k);
+    std::vector<idx_t> I(s.ntest * s.k);
+    for (int np : nprobes) {
+        faiss::SearchParametersIVF p;
+        p.nprobe = np;
+        faiss::indexIVF_stats.reset();
+        ivf->search(s.ntest, s.xtest.data(), s.k, D.data(), I.data(), &p);
+        c.visited.push_back(faiss_ehi::data::fraction_visited(
+                faiss::indexIVF_stats.ndis, s.ntest, s.nb));
+        c.recall.push_back(faiss_ehi::data::knn_recall_at_k(
+                s.ntest, s.gt_test.data(), s.k, I.data(), s.k, s.k));
+    }
+    return c;
+}
+
+/// Recall interpolated (linearly) at visited fraction v; clamps.
+double recall_at(const Curve& c, double v) {
+    if (v <= c.visited.front()) {
+        return c.recall.front();
+    }
+    for (size_t i = 1; i < c.visited.size(); i++) {
+        if (v <= c.visited[i]) {
+            double t = (v - c.visited[i - 1]) /
+                    (c.visited[i] - c.visited[i - 1]);
+            return c.recall[i - 1] + t * (c.recall[i] - c.recall[i - 1]);
+        }
+    }
+    return c.recall.back();
+}
+
+} // namespace
+
+// Training keeps the best held-out epoch (never below the start) and
+// does not hurt unseen skewed queries.
+TEST(TrainerProbe, HeldOutRecallNeverBelowStart) {
+    SkewedData s = skewed_data(3000, 1500, 400, 21);
+    FlatStart f = flat_start(s, 8, 2);
+    KnnSample train = sample_of(s, s.xtrain);
+    KnnSample test = sample_of(s, s.xtest);
+    ProbeTrainer pt;
+    pt.epochs = 6;
+    pt.batch_size = 128;
+    pt.learning_rate = 5e-3;
+    pt.threads = 2;
+    pt.seed = 5;
+    EHITree learned = f.tree;
+    ProbeTrainerStats st = pt.train(learned, train, f.doc_leaf.data(), s.nb);
+    ASSERT_EQ(st.heldout_recall.size(), size_t(pt.epochs) + 1);
+    ASSERT_EQ(st.train_loss.size(), size_t(pt.epochs));
+    EXPECT_EQ(st.n_heldout, idx_t(0.2 * 1500));
+    EXPECT_EQ(st.n_train + st.n_heldout, 1500);
+    ASSERT_GE(st.best_epoch, 0);
+    ASSERT_LE(st.best_epoch, pt.epochs);
+    double best = st.heldout_recall[st.best_epoch];
+    EXPECT_GE(best, st.heldout_recall[0]);
+    EXPECT_EQ(best, *std::max_element(st.heldout_recall.begin(),
+                                      st.heldout_recall.end()));
+    EXPECT_LT(st.train_loss.back(), st.train_loss.front());
+    // the start is returned unchanged when no epoch beat it
+    EXPECT_EQ(same_weights(learned, f.tree), st.best_epoch == 0);
+    EXPECT_EQ(learned.strategy, faiss_ehi::BeamStrategy::GROUPED);
+    EXPECT_NO_THROW(learned.check_consistent());
+
+    // unseen test queries: at least as good as the start (small tolerance)
+    double r0 = mean(faiss_ehi::budget_recall(f.tree, test, f.doc_leaf.data(),
+                                              s.nb, pt.budgets));
+    double r1 = mean(faiss_ehi::budget_recall(learned, test,
+                                              f.doc_leaf.data(), s.nb,
+                                              pt.budgets));
+    std::printf("ProbeTrainer: held-out %.4f -> %.4f (best epoch %d), test "
+                "budget recall %.4f -> %.4f\n",
+                st.heldout_recall[0], best, st.best_epoch, r0, r1);
+    EXPECT_GE(r1, r0 - 0.01);
+}
+
+// From a damaged start (noise on the leaf biases) training recovers: a
+// later epoch wins on held-out queries and on unseen ones, and the weights
+// returned are exactly those of that epoch (a run stopped there gives them).
+TEST(TrainerProbe, LearnsFromADamagedStartAndKeepsTheBestEpoch) {
+    SkewedData s = skewed_data(3000, 1500, 400, 25);
+    FlatStart f = flat_start(s, 8, 2);
+    KnnSample train = sample_of(s, s.xtrain);
+    KnnSample test = sample_of(s, s.xtest);
+    EHITree damaged = damage(f.tree, 10.0f, 99);
+    ProbeTrainer pt;
+    pt.epochs = 6;
+    pt.batch_size = 128;
+    pt.learning_rate = 0.2; // measured: best epoch 5 of 6
+    pt.threads = 2;
+    pt.seed = 8;
+    EHITree learned = damaged;
+    ProbeTrainerStats st = pt.train(learned, train, f.doc_leaf.data(), s.nb);
+    ASSERT_EQ(st.heldout_recall.size(), size_t(pt.epochs) + 1);
+    double best = st.heldout_recall[st.best_epoch];
+    EXPECT_EQ(best, *std::max_element(st.heldout_recall.begin(),
+                                      st.heldout_recall.end()));
+    EXPECT_GT(st.best_epoch, 0);
+    EXPECT_GT(best, st.heldout_recall[0] + 0.02);
+    double r0 = mean(faiss_ehi::budget_recall(damaged, test,
+                                              f.doc_leaf.data(), s.nb,
+                                              pt.budgets));
+    double r1 = mean(faiss_ehi::budget_recall(learned, test,
+                                              f.doc_leaf.data(), s.nb,
+                                              pt.budgets));
+    std::printf("ProbeTrainer from a damaged start: held-out %.4f -> %.4f "
+                "(best epoch %d), test %.4f -> %.4f\n",
+                st.heldout_recall[0], best, st.best_epoch, r0, r1);
+    EXPECT_GT(r1, r0 + 0.02);
+
+    // a run of best_epoch epochs ends on the same weights
+    if (st.best_epoch > 0) {
+        ProbeTrainer stop = pt;
+        stop.epochs = st.best_epoch;
+        EHITree stopped = damaged;
+        ProbeTrainerStats ss =
+                stop.train(stopped, train, f.doc_leaf.data(), s.nb);
+        EXPECT_EQ(ss.best_epoch, st.best_epoch);
+        EXPECT_TRUE(same_weights(stopped, learned));
+    }
+}
+
+// Same seed and thread count: bit-identical weights and statistics.
+TEST(TrainerProbe, DeterministicForFixedSeed) {
+    SkewedData s = skewed_data(2000, 800, 10, 22);
+    FlatStart f = flat_start(s, 4, 2);
+    KnnSample train = sample_of(s, s.xtrain);
+    ProbeTrainer pt;
+    pt.epochs = 3;
+    pt.batch_size = 64;
+    pt.threads = 2;
+    pt.seed = 17;
+    pt.learning_rate = 1e-2;
+    const EHITree start = damage(f.tree, 10.0f, 7);
+    EHITree a = start, b = start;
+    ProbeTrainerStats sa = pt.train(a, train, f.doc_leaf.data(), s.nb);
+    ProbeTrainerStats sb = pt.train(b, train, f.doc_leaf.data(), s.nb);
+    EXPECT_TRUE(same_weights(a, b));
+    EXPECT_EQ(sa.heldout_recall, sb.heldout_recall);
+    EXPECT_EQ(sa.train_loss, sb.train_loss);
+    EXPECT_EQ(sa.best_epoch, sb.best_epoch);
+    // the run did train, and kept a trained epoch
+    EXPECT_NE(sa.train_loss.front(), sa.train_loss.back());
+    EXPECT_GT(sa.best_epoch, 0);
+    EXPECT_FALSE(same_weights(a, start));
+}
+
+TEST(TrainerProbe, BadInputsThrow) {
+    SkewedData s = skewed_data(600, 100, 1, 23);
+    FlatStart f = flat_start(s, 4, 2);
+    KnnSample train = sample_of(s, s.xtrain);
+    const idx_t* dl = f.doc_leaf.data();
+    ProbeTrainer pt;
+    pt.epochs = 1;
+    pt.threads = 2;
+    EHITree t = f.tree;
+    // untrained tree, paper form
+    EHITree untrained(4, 2, s.d, NodeForm::PER_NODE);
+    EXPECT_THROW(pt.train(untrained, train, dl, s.nb), std::invalid_argument);
+    EHITree paper(4, 2, s.d, NodeForm::PAPER);
+    paper.init_random(3);
+    ASSERT_TRUE(paper.is_trained);
+    EXPECT_THROW(pt.train(paper, train, dl, s.nb), std::invalid_argument);
+    // too few queries, another dimension, no document leaves
+    KnnSample one = train;
+    one.nq = 1;
+    one.rows.resize(1);
+    one.queries.resize(s.d);
+    one.neighbors.resize(one.k);
+    EXPECT_THROW(pt.train(t, one, dl, s.nb), std::invalid_argument);
+    KnnSample other_d = train;
+    other_d.d = s.d + 1;
+    EXPECT_THROW(pt.train(t, other_d, dl, s.nb), std::invalid_argument);
+    EXPECT_THROW(pt.train(t, train, nullptr, s.nb), std::invalid_argument);
+    EXPECT_THROW(pt.train(t, train, dl, 0), std::invalid_argument);
+    // a document leaf out of range
+    for (idx_t bad : {idx_t(-1), t.nleaves()}) {
+        std::vector<idx_t> wrong = f.doc_leaf;
+        wrong[7] = bad;
+        EXPECT_THROW(pt.train(t, train, wrong.data(), s.nb),
+                     std::invalid_argument)
+                << "leaf " << bad;
+    }
+    // a neighbour id outside the documents, arrays of the wrong size
+    for (idx_t bad : {idx_t(-2), s.nb, s.nb + 100000000}) {
+        KnnSample wrong = train;
+        wrong.neighbors[3] = bad;
+        EXPECT_THROW(pt.train(t, wrong, dl, s.nb), std::invalid_argument)
+                << "neighbour " << bad;
+    }
+    {
+        KnnSample cut = train;
+        cut.neighbors.resize(10);
+        cut.queries.resize(10);
+        EXPECT_THROW(pt.train(t, cut, dl, s.nb), std::invalid_argument);
+    }
+    // bad parameters
+    auto with = [&](auto set) {
+        ProbeTrainer p = pt;
+        set(p);
+        EXPECT_THROW(p.train(t, train, dl, s.nb), std::invalid_argument);
+    };
+    with([](ProbeTrainer& p) { p.epochs = -1; });
+    with([](ProbeTrainer& p) { p.batch_size = 0; });
+    with([](ProbeTrainer& p) { p.learning_rate = 0; });
+    with([](ProbeTrainer& p) {
+        p.learning_rate = std::numeric_limits<double>::quiet_NaN();
+    });
+    with([](ProbeTrainer& p) { p.holdout = 0; });
+    with([](ProbeTrainer& p) { p.holdout = 1; });
+    with([](ProbeTrainer& p) { p.budgets.clear(); });
+    // the tree was left alone
+    EXPECT_TRUE(same_weights(t, f.tree));
+    // and the good inputs do train
+    EXPECT_NO_THROW(pt.train(t, train, dl, s.nb));
+}
+
+// The default TorchTreeTrainer (flat leaves, learned probing, calibration)
+// through the factory: no empty leaf, and at a fixed share of documents
+// visited at least the recall of the k-means-only trainer.
+TEST(TrainerTorchTreeTrainer, FlatLeavesDefaultMatchesKMeansAtEqualVisited) {
+    TrainerScope restore;
+    SkewedData s = skewed_data(3000, 1, 500, 24);
+    const std::vector<int> nprobes = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48};
+    std::vector<Curve> curves;
+    std::vector<std::vector<float>> leaves;
+    for (bool torch : {false, true}) {
+        SCOPED_TRACE(torch ? "torch" : "k-means");
+        if (torch) {
+            auto t = std::make_shared<faiss_ehi::trainer::TorchTreeTrainer>();
+            EXPECT_TRUE(t->kmeans.flat_leaves);
+            t->probe.threads = 2;
+            t->probe.seed = 3;
+            t->n_queries = 1500;
+            t->probe.epochs = 8;
+            t->calib_queries = 1000;
+            faiss_ehi::set_tree_trainer(t);
+        } else {
+            auto t = std::make_shared<faiss_ehi::KMeansTreeTrainer>();
+            EXPECT_TRUE(t->flat_leaves);
+            EXPECT_TRUE(t->calibrate);
+            t->calib_queries = 1000;
+            faiss_ehi::set_tree_trainer(t);
+        }
+        std::unique_ptr<faiss::Index> index(
+                faiss_ehi::index_factory(s.d, "EHI16x2"));
+        index->train(s.nb, s.xb.data());
+        ASSERT_TRUE(index->is_trained);
+        index->add(s.nb, s.xb.data());
+        auto* e = dynamic_cast<IndexEHITree*>(index.get());
+        ASSERT_NE(e, nullptr);
+        const EHITreeQuantizer* q = e->tree_quantizer();
+        EXPECT_EQ(q->tree.strategy, faiss_ehi::BeamStrategy::GROUPED);
+        EXPECT_TRUE(q->assign_nearest);
+        EXPECT_FALSE(q->tree.group_expansion.empty());
+        idx_t empty = 0;
+        for (size_t l = 0; l < e->nlist; l++) {
+            empty += e->invlists->list_size(l) == 0;
+        }
+        EXPECT_EQ(empty, 0) << "empty leaves";
+        if (torch) {
+            auto t = std::dynamic_pointer_cast<
+                    faiss_ehi::trainer::TorchTreeTrainer>(
+                    faiss_ehi::get_tree_trainer());
+            const ProbeTrainerStats& st = t->last_probe_stats;
+            ASSERT_FALSE(st.heldout_recall.empty());
+            EXPECT_GE(st.heldout_recall[st.best_epoch],
+                      st.heldout_recall[0]);
+        }
+        curves.push_back(curve(*index, s, nprobes));
+        leaves.push_back(q->leaf_representatives);
+    }
+    // the same k-means leaves: only the probing differs
+    EXPECT_EQ(leaves[0], leaves[1]);
+    const Curve &km = curves[0], &tt = curves[1];
+    for (size_t i = 0; i < nprobes.size(); i++) {
+        std::printf("nprobe %2d: k-means %.4f @ %.2f%%, torch %.4f @ "
+                    "%.2f%%\n",
+                    nprobes[i], km.recall[i], 100 * km.visited[i],
+                    tt.recall[i], 100 * tt.visited[i]);
+    }
+    for (double v : {0.01, 0.02, 0.05}) {
+        double a = recall_at(km, v), b = recall_at(tt, v);
+        std::printf("at %.0f%% visited: k-means %.4f, torch %.4f\n", 100 * v,
+                    a, b);
+        EXPECT_GE(b, a - 0.02) << "visited " << v;
+    }
+}
