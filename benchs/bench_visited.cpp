@@ -38,6 +38,7 @@
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexPreTransform.h>
 
+#include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/TextEncoder.h>
 #include <faiss_ehi/index_io.h>
 
@@ -64,6 +65,8 @@ DEFINE_bool(baselines, true, "measure IVF-Flat (and DE+IVF-Flat, exact for "
 DEFINE_int64(max_test_queries, 0, "use at most this many test queries (0: "
              "all)");
 DEFINE_string(label, "EHI", "name of the EHI curve");
+DEFINE_bool(adaptive, true, "also measure EHI's adaptive beam (mass "
+            "threshold swept, nprobe capped at nlist/8) as its own curve");
 
 namespace ft = faiss_ehi::trainer;
 namespace fd = faiss_ehi::data;
@@ -269,6 +272,55 @@ void print_tables(const std::vector<std::string>& names,
     }
 }
 
+/** Fraction of documents a curve visits to reach `level` of `metric`:
+ * log(visited) interpolated linearly in the metric between the two measured
+ * points around the level; NaN when the sweep never reaches it. */
+double visited_at(const std::vector<VisitedPoint>& sweep,
+                  const std::string& metric, double level) {
+    for (size_t i = 0; i < sweep.size(); i++) {
+        auto it = sweep[i].metrics.find(metric);
+        if (it == sweep[i].metrics.end() || it->second < level) {
+            continue;
+        }
+        if (i == 0) {
+            return sweep[0].visited;
+        }
+        double r0 = sweep[i - 1].metrics.at(metric), r1 = it->second;
+        double v0 = std::log(sweep[i - 1].visited);
+        double v1 = std::log(sweep[i].visited);
+        double f = r1 > r0 ? (level - r0) / (r1 - r0) : 1.0;
+        return std::exp(v0 + f * (v1 - v0));
+    }
+    return NAN;
+}
+
+/// k-NN data: documents visited at recall@10 0.9 and 0.95 per curve, and
+/// each curve's ratio to IVF-Flat's.
+void print_visited_at_recall(const std::vector<VisitedCurve>& curves) {
+    const VisitedCurve* ivf = nullptr;
+    for (const VisitedCurve& c : curves) {
+        if (c.method == "IVF-Flat") {
+            ivf = &c;
+        }
+    }
+    printf("\ndocuments visited to reach recall@10 (ratio to IVF-Flat)\n"
+           "| method | at 0.9 | at 0.95 |\n|---|---|---|\n");
+    for (const VisitedCurve& c : curves) {
+        printf("| %s |", c.method.c_str());
+        for (double level : {0.9, 0.95}) {
+            double v = visited_at(c.sweep, "recall@10", level);
+            double base = ivf ? visited_at(ivf->sweep, "recall@10", level)
+                              : NAN;
+            if (std::isfinite(v)) {
+                printf(" %.3f%% (%.2fx) |", 100 * v, v / base);
+            } else {
+                printf(" - |");
+            }
+        }
+        printf("\n");
+    }
+}
+
 int run() {
     if (FLAGS_data.empty()) {
         throw std::invalid_argument("--data is required (see --help)");
@@ -331,6 +383,23 @@ int run() {
     LOG(INFO) << "EHI lists: " << ehi_tools::describe(info.load);
     std::vector<VisitedCurve> curves;
     curves.push_back(curve_of(FLAGS_label, *ehi, xq, task, targets));
+    if (FLAGS_adaptive) {
+        // the per-query adaptive beam, its own curve (same index)
+        faiss::IndexIVF* e = faiss::ivflib::extract_index_ivf(ehi.get());
+        if (dynamic_cast<faiss_ehi::EHITreeQuantizer*>(e->quantizer)) {
+            VisitedCurve c;
+            c.method = FLAGS_label + " adaptive";
+            int cap = std::max<int>(1, int(e->nlist / 8));
+            double top = *std::max_element(targets.begin(), targets.end());
+            c.sweep = ehi_bench::sweep_mass(
+                    *ehi, xq.data(), task, cap,
+                    {0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03,
+                     0.02, 0.01, 0.005, 0.002, 0.001},
+                    top);
+            c.targets = ehi_bench::at_visited(c.sweep, targets);
+            curves.push_back(std::move(c));
+        }
+    }
 
     if (FLAGS_baselines) {
         // ---- IVF-Flat over the very vectors EHI stores
@@ -408,6 +477,9 @@ int run() {
         printf("\n");
     }
     print_tables(names, targets, curves);
+    if (task.is_knn) {
+        print_visited_at_recall(curves);
+    }
     if (!FLAGS_json.empty()) {
         write_json(FLAGS_json, task, info, curves);
         printf("\nJSON written to %s\n", FLAGS_json.c_str());

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -84,6 +85,10 @@ DEFINE_double(routing_balance, 0.0,
 DEFINE_int32(routing_epochs, 10, "--trainer torch: epochs of routing training");
 DEFINE_bool(flat_leaves, true, "per-node trees: flat k-means leaves in "
             "balanced groups with GROUPED routing (false: nested k-means)");
+DEFINE_int32(heldout_queries, 0, "also report recall at equal visited on "
+             "this many training vectors used as queries (0: none)");
+DEFINE_bool(calibrate, true, "flat-leaf trees: probe calibration (size "
+            "penalty, group expansion)");
 DEFINE_int32(probe_epochs, 20, "--trainer torch: learned-probing epochs");
 DEFINE_double(probe_lr, 2e-3, "--trainer torch: learned-probing Adam rate");
 DEFINE_int32(probe_k, 10, "--trainer torch: neighbours per training query");
@@ -469,6 +474,7 @@ int run() {
         trainer->seed = FLAGS_seed;
         trainer->leaf_refine_iters = FLAGS_kmeans_refine;
         trainer->flat_leaves = FLAGS_flat_leaves;
+        trainer->calibrate = FLAGS_calibrate;
         faiss_ehi::set_tree_trainer(trainer);
         LOG(INFO) << "tree trainer: " << trainer->name();
     } else {
@@ -516,6 +522,12 @@ int run() {
             } else if (FLAGS_ehi_strategy == "grouped") {
                 tq->tree.strategy = faiss_ehi::BeamStrategy::GROUPED;
             }
+            std::string table;
+            for (int32_t g : tq->tree.group_expansion) {
+                table += " " + std::to_string(g);
+            }
+            LOG(INFO) << ehi.name << ": group expansion per beam 2^j:"
+                      << (table.empty() ? " all groups" : table);
             LOG(INFO) << ehi.name << ": " << tq->tree.nparams()
                       << " tree parameters, form "
                       << (tq->tree.form == faiss_ehi::NodeForm::PAPER
@@ -550,8 +562,49 @@ int run() {
     sweep(ehi, ds, gt, FLAGS_k, nprobes);
     sweep(ivf, ds, gt, FLAGS_k, nprobes);
 
-    // ---------------------------------------------- at equal visited
+    // ------------------------------------------- held-out (training) queries
+    // Variants are compared on training vectors used as queries (their own
+    // row counts as a neighbour for every method alike), never on the test
+    // queries: this is the column hyper-parameters are chosen by.
     std::vector<double> targets = {0.01, 0.02, 0.05};
+    if (FLAGS_heldout_queries > 0) {
+        ehi_bench::Dataset hd = ds;
+        idx_t nh = std::min<idx_t>(FLAGS_heldout_queries, ds.nb);
+        hd.xq.resize(size_t(nh) * ds.d);
+        std::mt19937_64 rng(FLAGS_seed + 99);
+        std::uniform_int_distribution<idx_t> pick(0, ds.nb - 1);
+        for (idx_t i = 0; i < nh; i++) {
+            idx_t r = pick(rng);
+            std::copy_n(ds.xb.data() + size_t(r) * ds.d, ds.d,
+                        hd.xq.data() + size_t(i) * ds.d);
+        }
+        hd.nq = nh;
+        std::vector<idx_t> hgt = ehi_bench::exact_knn(
+                ds.d, ds.nb, ds.xb.data(), nh, hd.xq.data(), FLAGS_k,
+                ds.metric);
+        printf("\nheld-out: %ld training vectors as queries, recall@%d at "
+               "equal documents visited\n",
+               long(nh), FLAGS_k);
+        for (Method* m : {&ehi, &ivf}) {
+            std::vector<Point> saved = m->points;
+            m->points.clear();
+            sweep(*m, hd, hgt, FLAGS_k, nprobes);
+            printf("%-12s held-out", m->name.c_str());
+            for (double t : targets) {
+                std::vector<double> xs, ys;
+                for (const Point& p : m->points) {
+                    xs.push_back(visited_of(p));
+                    ys.push_back(p.recall);
+                }
+                printf("  %g%%: %.4f", 100 * t,
+                       ehi_bench::interpolate_log_x(xs, ys, t));
+            }
+            printf("\n");
+            m->points = saved;
+        }
+    }
+
+    // ---------------------------------------------- at equal visited
     std::vector<Method*> methods = {&ehi, &ivf};
     std::vector<std::vector<double>> interp(methods.size());
     printf("\nrecall@%d at equal documents visited (interpolated in "

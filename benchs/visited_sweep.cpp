@@ -4,6 +4,8 @@
 
 #include "visited_sweep.h"
 
+#include <faiss_ehi/EHITreeQuantizer.h>
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -89,6 +91,40 @@ std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
         }
     }
     ivf->nprobe = saved;
+    return out;
+}
+
+std::vector<VisitedPoint> sweep_mass(faiss::Index& index, const float* xq,
+                                     const fd::RetrievalTask& t, int cap,
+                                     const std::vector<double>& thresholds,
+                                     double stop_at) {
+    faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(&index);
+    auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(ivf->quantizer);
+    if (!tq) {
+        throw std::runtime_error("sweep_mass: the index is not routed by an "
+                                 "EHI tree");
+    }
+    const float saved_mass = tq->mass_threshold;
+    const int saved_min = tq->min_beam;
+    tq->min_beam = 1;
+    std::vector<VisitedPoint> out;
+    try {
+        for (double th : thresholds) {
+            tq->mass_threshold = float(th);
+            std::vector<VisitedPoint> p = sweep_nprobe(index, xq, t, {cap});
+            p[0].metrics["mass_threshold"] = th;
+            out.push_back(p[0]);
+            if (out.back().visited >= stop_at) {
+                break;
+            }
+        }
+    } catch (...) {
+        tq->mass_threshold = saved_mass;
+        tq->min_beam = saved_min;
+        throw;
+    }
+    tq->mass_threshold = saved_mass;
+    tq->min_beam = saved_min;
     return out;
 }
 

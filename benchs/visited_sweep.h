@@ -51,6 +51,17 @@ std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index,
                                        double stop_at = 2.0);
 
 /// Exact search (any index that scans everything): one point at 100%.
+/** The adaptive beam's curve: `index`'s EHI tree quantizer gets each
+ * mass threshold in turn (min_beam 1, nprobe = cap), in the order given
+ * (largest first: fewest documents first); the threshold is recorded as the
+ * point's "mass_threshold" metric. Stops like sweep_nprobe. Throws if the
+ * IVF's quantizer is not an EHI tree. */
+std::vector<VisitedPoint> sweep_mass(faiss::Index& index, const float* xq,
+                                     const faiss_ehi::data::RetrievalTask& t,
+                                     int cap,
+                                     const std::vector<double>& thresholds,
+                                     double stop_at = 2.0);
+
 VisitedPoint exact_point(faiss::Index& index, const float* xq,
                          const faiss_ehi::data::RetrievalTask& t);
 

@@ -604,24 +604,37 @@ void EHITree::score_groups_gemm(idx_t nb, const float* u, idx_t G,
 void EHITree::select_grouped(const float* sq, const idx_t* gq, idx_t G,
                              idx_t beam, idx_t* lq, float* pq) const {
     const size_t GB = size_t(G) * B;
-    std::vector<Cand> cand(GB);
     float mx = -std::numeric_limits<float>::infinity();
     for (size_t i = 0; i < GB; i++) {
-        cand[i] = {sq[i], H, gq[i / B] * B + idx_t(i % B)};
         mx = std::max(mx, sq[i]);
     }
-    double sum = 0;
+    float sum = 0;
     for (size_t i = 0; i < GB; i++) {
-        sum += std::exp(double(sq[i]) - mx);
+        sum += std::exp(sq[i] - mx); // float exp: vectorised, enough here
     }
-    const float lse = mx + float(std::log(sum));
+    const float lse = mx + std::log(sum);
+    // indices of the `keep` best scores: linear selection, then a sort of
+    // the few kept (cheaper than a partial sort over all G*B candidates)
     size_t keep = std::min(size_t(beam), GB);
-    std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(),
-                      cand_before);
+    std::vector<uint32_t> idx(GB);
+    for (size_t i = 0; i < GB; i++) {
+        idx[i] = uint32_t(i);
+    }
+    auto better = [&](uint32_t a, uint32_t b) {
+        if (sq[a] != sq[b]) {
+            return sq[a] > sq[b];
+        }
+        return gq[a / B] * B + a % B < gq[b / B] * B + b % B;
+    };
+    if (keep < GB) {
+        std::nth_element(idx.begin(), idx.begin() + keep, idx.end(), better);
+    }
+    std::sort(idx.begin(), idx.begin() + keep, better);
     size_t i = 0;
     for (; i < keep; i++) {
-        lq[i] = cand[i].node;
-        pq[i] = std::exp(std::min(cand[i].logp - lse, 0.0f));
+        uint32_t c = idx[i];
+        lq[i] = gq[c / B] * B + idx_t(c % B);
+        pq[i] = std::exp(std::min(sq[c] - lse, 0.0f));
     }
     for (; i < size_t(beam); i++) {
         lq[i] = -1;

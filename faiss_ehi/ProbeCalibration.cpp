@@ -219,7 +219,8 @@ void ProbeCalibration::calibrate(EHITreeQuantizer& q, const KnnSample& s,
         }
         std::vector<double> r =
                 budget_recall(tree, s, doc_leaf, ndocs, budgets, bias.data());
-        if (mean(r) > mean(recall_after)) {
+        if (mean(r) > mean(recall_after) &&
+            mean(r) > mean(recall_before) + min_gain) {
             recall_after = r;
             alpha = a;
         }
@@ -233,78 +234,150 @@ void ProbeCalibration::calibrate(EHITreeQuantizer& q, const KnnSample& s,
         return;
     }
     const int B = tree.B;
-    const idx_t G = B;
-    std::vector<int> lg_beams;
+    std::vector<int> beams;
     for (idx_t b = 1; b <= L / 2; b *= 2) {
-        lg_beams.push_back(int(b));
+        beams.push_back(int(b));
     }
-    // need[j][g]: summed coverage of the exact top-beam leaves by the first
-    // g + 1 groups in the root's order
-    std::vector<std::vector<double>> cover(lg_beams.size(),
-                                           std::vector<double>(G, 0.0));
-    std::vector<float> logits(size_t(kBlock) * L), root(size_t(kBlock) * B);
+    // Per query: root logits and the exact top leaves of the flat ranking.
+    const idx_t top = beams.back();
+    std::vector<float> root(size_t(s.nq) * B);
+    std::vector<idx_t> best(size_t(s.nq) * top);
+    std::vector<float> logits(size_t(kBlock) * L);
     for (idx_t q0 = 0; q0 < s.nq; q0 += kBlock) {
         idx_t nb = std::min(kBlock, s.nq - q0);
         const float* xq = s.queries.data() + size_t(q0) * s.d;
         tree.all_leaf_logits(nb, xq, logits.data());
         gemm_rowmajor_bt(nb, B, tree.m, xq, tree.node_W[0].data(),
-                         root.data());
-        std::vector<std::vector<std::vector<double>>> part(nb);
+                         root.data() + size_t(q0) * B);
 #pragma omp parallel for
         for (idx_t r = 0; r < nb; r++) {
             const float* z = logits.data() + size_t(r) * L;
-            const float* zr = root.data() + size_t(r) * B;
-            std::vector<idx_t> gord(B), rank(B);
-            std::iota(gord.begin(), gord.end(), idx_t(0));
-            std::sort(gord.begin(), gord.end(), [&](idx_t a, idx_t b) {
-                float sa = zr[a] + tree.node_b[0][a];
-                float sb = zr[b] + tree.node_b[0][b];
-                return sa != sb ? sa > sb : a < b;
-            });
-            for (int i = 0; i < B; i++) {
-                rank[gord[i]] = i;
-            }
             std::vector<idx_t> ord(L);
             std::iota(ord.begin(), ord.end(), idx_t(0));
-            idx_t top = lg_beams.back();
             std::partial_sort(ord.begin(), ord.begin() + top, ord.end(),
                               [&](idx_t a, idx_t b) {
                                   return z[a] != z[b] ? z[a] > z[b] : a < b;
                               });
-            part[r].assign(lg_beams.size(), std::vector<double>(G, 0.0));
-            for (size_t j = 0; j < lg_beams.size(); j++) {
-                int b = lg_beams[j];
-                std::vector<double> cnt(G, 0.0);
-                for (int i = 0; i < b; i++) {
-                    cnt[rank[ord[i] / B]] += 1.0 / b;
-                }
-                double acc = 0;
-                for (idx_t g = 0; g < G; g++) {
-                    acc += cnt[g];
-                    part[r][j][g] = acc;
-                }
-            }
-        }
-        for (idx_t r = 0; r < nb; r++) {
-            for (size_t j = 0; j < lg_beams.size(); j++) {
-                for (idx_t g = 0; g < G; g++) {
-                    cover[j][g] += part[r][j][g];
-                }
+            std::copy_n(ord.begin(), top, best.begin() + (q0 + r) * top);
+            float* zr = root.data() + size_t(q0 + r) * B;
+            for (int g = 0; g < B; g++) {
+                zr[g] += tree.node_b[0][g];
             }
         }
     }
-    int prev = 1;
-    for (size_t j = 0; j < lg_beams.size(); j++) {
-        int need = int(G);
-        for (idx_t g = 0; g < G; g++) {
-            if (cover[j][g] / double(s.nq) >= coverage) {
-                need = int(g + 1);
-                break;
+    // A group's reach: the largest distance from its centre to one of its
+    // leaves' representatives. A wide group may hold a query's best leaf
+    // though its centre ranks low, so its root score gets a bonus
+    // alpha * S * reach / mean reach (S: the root logits' typical spread),
+    // alpha picked by the smallest expansion table.
+    std::vector<float> reach(B, 0.0f);
+    double mean_reach = 0;
+    if (q.leaf_representatives.size() == size_t(L) * q.d) {
+        for (int g = 0; g < B; g++) {
+            std::vector<double> c(q.d, 0.0);
+            for (int j = 0; j < B; j++) {
+                const float* r = q.leaf_representatives.data() +
+                        size_t(g * B + j) * q.d;
+                for (int t = 0; t < q.d; t++) {
+                    c[t] += r[t] / double(B);
+                }
+            }
+            for (int j = 0; j < B; j++) {
+                const float* r = q.leaf_representatives.data() +
+                        size_t(g * B + j) * q.d;
+                double d2 = 0;
+                for (int t = 0; t < q.d; t++) {
+                    d2 += (r[t] - c[t]) * (r[t] - c[t]);
+                }
+                reach[g] = std::max(reach[g], float(std::sqrt(d2)));
+            }
+            mean_reach += reach[g] / double(B);
+        }
+    }
+    double spread = 0;
+    for (idx_t i = 0; i < s.nq; i++) {
+        const float* zr = root.data() + size_t(i) * B;
+        double mu = std::accumulate(zr, zr + B, 0.0) / B, var = 0;
+        for (int g = 0; g < B; g++) {
+            var += (zr[g] - mu) * (zr[g] - mu) / B;
+        }
+        spread += std::sqrt(var) / double(s.nq);
+    }
+    auto table_for = [&](const std::vector<float>& bonus) {
+        // cover[j][g]: summed share of the exact top-beams[j] leaves held
+        // by the first g + 1 groups in the root's order
+        std::vector<std::vector<double>> cover(beams.size(),
+                                               std::vector<double>(B, 0.0));
+        std::vector<std::vector<std::vector<double>>> part(s.nq);
+#pragma omp parallel for
+        for (idx_t i = 0; i < s.nq; i++) {
+            const float* zr = root.data() + size_t(i) * B;
+            std::vector<idx_t> gord(B), rank(B);
+            std::iota(gord.begin(), gord.end(), idx_t(0));
+            std::sort(gord.begin(), gord.end(), [&](idx_t a, idx_t b) {
+                float sa = zr[a] + bonus[a], sb = zr[b] + bonus[b];
+                return sa != sb ? sa > sb : a < b;
+            });
+            for (int g = 0; g < B; g++) {
+                rank[gord[g]] = g;
+            }
+            const idx_t* ord = best.data() + size_t(i) * top;
+            part[i].assign(beams.size(), std::vector<double>(B, 0.0));
+            for (size_t j = 0; j < beams.size(); j++) {
+                int b = beams[j];
+                std::vector<double>& cnt = part[i][j];
+                for (int t = 0; t < b; t++) {
+                    cnt[rank[ord[t] / B]] += 1.0 / b;
+                }
+                for (int g = 1; g < B; g++) {
+                    cnt[g] += cnt[g - 1];
+                }
             }
         }
-        prev = std::max(prev, need);
-        tree.group_expansion.push_back(prev);
+        for (idx_t i = 0; i < s.nq; i++) {
+            for (size_t j = 0; j < beams.size(); j++) {
+                for (int g = 0; g < B; g++) {
+                    cover[j][g] += part[i][j][g];
+                }
+            }
+        }
+        std::vector<int32_t> table;
+        int prev = 1;
+        for (size_t j = 0; j < beams.size(); j++) {
+            int need = B;
+            for (int g = 0; g < B; g++) {
+                if (cover[j][g] / double(s.nq) >= coverage) {
+                    need = g + 1;
+                    break;
+                }
+            }
+            prev = std::max(prev, need);
+            table.push_back(prev);
+        }
+        return table;
+    };
+    std::vector<float> bonus(B, 0.0f), best_bonus = bonus;
+    std::vector<int32_t> best_table = table_for(bonus);
+    reach_bonus = 0;
+    for (float a : reach_bonuses) {
+        if (a == 0 || mean_reach <= 0) {
+            continue;
+        }
+        for (int g = 0; g < B; g++) {
+            bonus[g] = float(a * spread * reach[g] / mean_reach);
+        }
+        std::vector<int32_t> t = table_for(bonus);
+        if (std::accumulate(t.begin(), t.end(), 0) <
+            std::accumulate(best_table.begin(), best_table.end(), 0)) {
+            best_table = t;
+            best_bonus = bonus;
+            reach_bonus = a;
+        }
     }
+    for (int g = 0; g < B; g++) {
+        tree.node_b[0][g] += best_bonus[g];
+    }
+    tree.group_expansion = best_table;
 }
 
 } // namespace faiss_ehi

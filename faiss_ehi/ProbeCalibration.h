@@ -54,17 +54,26 @@ std::vector<double> budget_recall(const EHITree& tree, const KnnSample& s,
  * 1. a size penalty: leaf logits get -alpha * log(1 + size of the leaf),
  *    alpha picked from `size_penalties` by the mean budget_recall over
  *    `budgets` (at equal documents visited a small leaf that holds a
- *    neighbour as often as a big one is the better probe), 0 kept on ties;
+ *    neighbour as often as a big one is the better probe), 0 kept unless
+ *    another gains more than min_gain;
  * 2. the group expansion table (EHITree::group_expansion, height 2): per
  *    beam 2^j the fewest groups whose leaves hold `coverage` of the exact
- *    top-beam leaves of the flat ranking, on average. */
+ *    top-beam leaves of the flat ranking, on average; before it, a bonus
+ *    on each group's root score proportional to the group's reach (the
+ *    distance from its centre to its farthest leaf), its weight picked
+ *    from `reach_bonuses` by the smallest table (0 kept on ties). */
 struct ProbeCalibration {
     std::vector<double> budgets = {0.005, 0.01, 0.02, 0.05};
     std::vector<float> size_penalties = {0, 0.25f, 0.5f, 0.75f, 1, 1.5f, 2, 3, 4};
-    double coverage = 0.995;
+    double coverage = 0.999;
+    /** A size penalty is adopted only if it raises the mean budget recall
+     * by more than this (smaller gains are within the sample's noise). */
+    double min_gain = 0.002;
+    std::vector<float> reach_bonuses = {0, 0.1f, 0.25f, 0.5f, 1, 2};
 
     // results of the last calibrate()
     float alpha = 0;                    ///< chosen size penalty
+    float reach_bonus = 0;              ///< chosen reach-bonus weight
     std::vector<double> recall_before;  ///< budget_recall with alpha = 0
     std::vector<double> recall_after;   ///< with the chosen alpha
 

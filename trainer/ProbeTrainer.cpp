@@ -35,25 +35,11 @@ KnnSample subset(const KnnSample& s, const std::vector<idx_t>& ids) {
     return o;
 }
 
-/// Dense leaf targets (rows x L), each row the share of the query's
-/// neighbours per leaf.
+/// Dense leaf targets as a tensor (see ProbeTrainer::targets).
 torch::Tensor leaf_targets(const KnnSample& s, const idx_t* ids, idx_t nb,
                            const idx_t* doc_leaf, idx_t L) {
-    torch::Tensor t = torch::zeros({nb, L}, torch::kFloat32);
-    float* p = t.data_ptr<float>();
-    for (idx_t r = 0; r < nb; r++) {
-        const idx_t* nn = s.neighbors.data() + size_t(ids[r]) * s.k;
-        int cnt = 0;
-        for (int j = 0; j < s.k; j++) {
-            cnt += nn[j] >= 0;
-        }
-        for (int j = 0; j < s.k; j++) {
-            if (nn[j] >= 0) {
-                p[r * L + doc_leaf[nn[j]]] += 1.0f / float(cnt);
-            }
-        }
-    }
-    return t;
+    std::vector<float> t = ProbeTrainer::targets(s, ids, nb, doc_leaf, L);
+    return torch::from_blob(t.data(), {nb, L}, torch::kFloat32).clone();
 }
 
 torch::Tensor rows(const KnnSample& s, const idx_t* ids, idx_t nb) {
@@ -105,6 +91,25 @@ double mean_of(const std::vector<double>& v) {
 }
 
 } // namespace
+
+std::vector<float> ProbeTrainer::targets(const KnnSample& s,
+                                         const idx_t* ids, idx_t nb,
+                                         const idx_t* doc_leaf, idx_t L) {
+    std::vector<float> t(size_t(nb) * L, 0.0f);
+    for (idx_t r = 0; r < nb; r++) {
+        const idx_t* nn = s.neighbors.data() + size_t(ids[r]) * s.k;
+        int cnt = 0;
+        for (int j = 0; j < s.k; j++) {
+            cnt += nn[j] >= 0;
+        }
+        for (int j = 0; j < s.k; j++) {
+            if (nn[j] >= 0) {
+                t[size_t(r) * L + doc_leaf[nn[j]]] += 1.0f / float(cnt);
+            }
+        }
+    }
+    return t;
+}
 
 ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
                                       const idx_t* doc_leaf,

@@ -54,6 +54,13 @@ struct ProbeTrainer {
      * input. */
     ProbeTrainerStats train(EHITree& tree, const KnnSample& sample,
                             const idx_t* doc_leaf, idx_t ndocs) const;
+
+    /** The multi-label targets of queries `ids` (nb of them) of a sample:
+     * nb x nleaves, row r the share of query ids[r]'s neighbours stored in
+     * each leaf (neighbours of id -1 skipped; a row with none is all 0). */
+    static std::vector<float> targets(const KnnSample& sample,
+                                      const idx_t* ids, idx_t nb,
+                                      const idx_t* doc_leaf, idx_t nleaves);
 };
 
 } // namespace trainer

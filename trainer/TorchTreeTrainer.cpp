@@ -20,7 +20,7 @@ namespace faiss_ehi {
 namespace trainer {
 
 std::string TorchTreeTrainer::name() const {
-    return "torch-routing";
+    return kmeans.flat_leaves ? "torch-probe" : "torch-routing";
 }
 
 void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,

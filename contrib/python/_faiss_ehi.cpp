@@ -592,6 +592,16 @@ bool set_config_field(faiss_ehi::trainer::JointTrainerConfig& c,
     if (k == "refresh") return as_long(c.refresh);
     if (k == "hard_negatives") return as_long(c.hard_negatives);
     if (k == "paper_recipe") return as_bool(c.paper_recipe);
+    if (k == "joint_enc_lr") return as_float(c.joint_enc_lr);
+    if (k == "fixed_leaves") return as_bool(c.fixed_leaves);
+    if (k == "warmup_negatives") return as_bool(c.warmup_negatives);
+    if (k == "recipe")
+        return as_enum(c.recipe,
+                       {{"joint", int(faiss_ehi::trainer::TrainRecipe::JOINT)},
+                        {"probe", int(faiss_ehi::trainer::TrainRecipe::PROBE)}});
+    if (k == "probe_k") return as_long(c.probe_k);
+    if (k == "collapse_load") return as_float(c.collapse_load);
+    if (k == "stop_on_collapse") return as_bool(c.stop_on_collapse);
     if (k == "heldout_fraction") return as_float(c.heldout_fraction);
     if (k == "seed") return as_long(c.seed);
     if (k == "threads") return as_long(c.threads);

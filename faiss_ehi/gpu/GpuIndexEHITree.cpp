@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -300,6 +301,31 @@ struct GpuIndexEHITree::Impl {
     }
 };
 
+/** GROUPED trees (the default of trained trees) route on the host: the
+ * calibrated group expansion and group-major scoring have no device kernel
+ * yet. The leaves and their log-probabilities go to the device buffers the
+ * scan reads, as route_device would leave them. */
+void GpuIndexEHITree::route_on_host(Impl& im, const EHITree& t, int nb,
+                                    const float* x, int beam) {
+    std::vector<idx_t> leaves(size_t(nb) * beam);
+    std::vector<float> lp(size_t(nb) * beam);
+    t.route(nb, x, beam, leaves.data(), lp.data(),
+            int(BeamStrategy::GROUPED));
+    for (float& v : lp) {
+        v = v > 0 ? std::log(v) : -std::numeric_limits<float>::infinity();
+    }
+    im.kept.reserve(leaves.size());
+    im.vals.reserve(lp.size());
+    EHI_CUDA_CHECK(cudaMemcpyAsync(im.kept.ptr, leaves.data(),
+                                   leaves.size() * sizeof(int64_t),
+                                   cudaMemcpyHostToDevice, im.stream));
+    EHI_CUDA_CHECK(cudaMemcpyAsync(im.vals.ptr, lp.data(),
+                                   lp.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, im.stream));
+    // the host vectors die here
+    EHI_CUDA_CHECK(cudaStreamSynchronize(im.stream));
+}
+
 GpuIndexEHITree::GpuIndexEHITree(const IndexEHITree& cpu,
                                  GpuIndexEHITreeConfig config)
         : faiss::Index(cpu.d, cpu.metric_type), config_(config) {
@@ -413,7 +439,8 @@ void GpuIndexEHITree::route(idx_t n, const float* x, idx_t beam,
             ? t.strategy
             : BeamStrategy(strategy_override);
     FAISS_THROW_IF_NOT_MSG(strat == BeamStrategy::BEST_FIRST ||
-                                   strat == BeamStrategy::LEVEL_BEAM,
+                                   strat == BeamStrategy::LEVEL_BEAM ||
+                                   strat == BeamStrategy::GROUPED,
                            "EHITree: unknown beam strategy");
     check_finite(n, d, x, "query vectors");
     DeviceScope scope(config_.device);
@@ -427,7 +454,11 @@ void GpuIndexEHITree::route(idx_t n, const float* x, idx_t beam,
         EHI_CUDA_CHECK(cudaMemcpyAsync(dx, x + size_t(i0) * d,
                                        size_t(nb) * d * sizeof(float),
                                        cudaMemcpyHostToDevice, im.stream));
-        im.route_device(nb, dx, int(beam), strat);
+        if (strat == BeamStrategy::GROUPED) {
+            route_on_host(im, t, nb, x + size_t(i0) * d, int(beam));
+        } else {
+            im.route_device(nb, dx, int(beam), strat);
+        }
         lp.resize(size_t(nb) * beam);
         EHI_CUDA_CHECK(cudaMemcpyAsync(leaves + size_t(i0) * beam, im.kept.ptr,
                                        size_t(nb) * beam * sizeof(int64_t),
@@ -489,7 +520,11 @@ void GpuIndexEHITree::search(idx_t n, const float* x, idx_t k,
         if (collect_timing) {
             EHI_CUDA_CHECK(cudaEventRecord(im.ev[0], im.stream));
         }
-        im.route_device(nb, dx, int(np), strat);
+        if (strat == BeamStrategy::GROUPED) {
+            route_on_host(im, t, nb, x + size_t(i0) * d, int(np));
+        } else {
+            im.route_device(nb, dx, int(np), strat);
+        }
         if (collect_timing) {
             EHI_CUDA_CHECK(cudaEventRecord(im.ev[1], im.stream));
         }

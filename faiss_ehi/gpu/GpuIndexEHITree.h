@@ -120,6 +120,9 @@ struct GpuIndexEHITree : faiss::Index {
     std::unique_ptr<Impl> impl_;
 
     void sync_from_cpu(bool tree, bool lists);
+    /// GROUPED trees: leaves routed on the host, copied to the device.
+    static void route_on_host(Impl& im, const EHITree& t, int nb,
+                              const float* x, int beam);
 };
 
 /// GPU copy of an IndexEHITree (the caller owns it). Throws for any other

@@ -32,6 +32,7 @@
 
 #include "contrib/data/ground_truth.h"
 #include "contrib/data/metrics.h"
+#include "visited_curve.h"
 #include "contrib/data/synthetic.h"
 
 using faiss_ehi::EHITree;
@@ -159,43 +160,14 @@ struct TrainerScope {
     }
 };
 
-/// Recall@k at each nprobe with the fraction of documents visited.
-struct Curve {
-    std::vector<double> visited, recall;
-};
+using ehi_test::recall_at;
+using Curve = ehi_test::VisitedCurve;
 
 Curve curve(const faiss::Index& index, const SkewedData& s,
             const std::vector<int>& nprobes) {
-    auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&index);
-    Curve c;
-    std::vector<float> D(s.ntest * s.k);
-    std::vector<idx_t> I(s.ntest * s.k);
-    for (int np : nprobes) {
-        faiss::SearchParametersIVF p;
-        p.nprobe = np;
-        faiss::indexIVF_stats.reset();
-        ivf->search(s.ntest, s.xtest.data(), s.k, D.data(), I.data(), &p);
-        c.visited.push_back(faiss_ehi::data::fraction_visited(
-                faiss::indexIVF_stats.ndis, s.ntest, s.nb));
-        c.recall.push_back(faiss_ehi::data::knn_recall_at_k(
-                s.ntest, s.gt_test.data(), s.k, I.data(), s.k, s.k));
-    }
-    return c;
-}
-
-/// Recall interpolated (linearly) at visited fraction v; clamps.
-double recall_at(const Curve& c, double v) {
-    if (v <= c.visited.front()) {
-        return c.recall.front();
-    }
-    for (size_t i = 1; i < c.visited.size(); i++) {
-        if (v <= c.visited[i]) {
-            double t = (v - c.visited[i - 1]) /
-                    (c.visited[i] - c.visited[i - 1]);
-            return c.recall[i - 1] + t * (c.recall[i] - c.recall[i - 1]);
-        }
-    }
-    return c.recall.back();
+    return ehi_test::measure_curve(dynamic_cast<const faiss::IndexIVF&>(index),
+                                   s.ntest, s.xtest.data(), s.k,
+                                   s.gt_test.data(), s.nb, nprobes);
 }
 
 } // namespace
@@ -453,5 +425,29 @@ TEST(TrainerTorchTreeTrainer, FlatLeavesDefaultMatchesKMeansAtEqualVisited) {
         std::printf("at %.0f%% visited: k-means %.4f, torch %.4f\n", 100 * v,
                     a, b);
         EXPECT_GE(b, a - 0.02) << "visited " << v;
+    }
+}
+
+// Multi-label targets on a hand-made case: 3 queries, k = 4, six documents
+// in leaves 0 0 1 2 2 2 (L = 4); a missing neighbour (-1) is skipped.
+TEST(TrainerProbe, MultiLabelTargetsHandMade) {
+    KnnSample s;
+    s.nq = 3;
+    s.k = 4;
+    s.d = 1;
+    s.rows = {0, 1, 2};
+    s.queries = {0.f, 1.f, 2.f};
+    s.neighbors = {0, 1, 2, 3,   // leaves 0 0 1 2
+                   3, 4, 5, -1,  // leaves 2 2 2, one missing
+                   2, 2, 0, 5};  // leaves 1 1 0 2
+    const idx_t doc_leaf[6] = {0, 0, 1, 2, 2, 2};
+    const idx_t ids[3] = {2, 0, 1}; // rows in this order
+    std::vector<float> t = ProbeTrainer::targets(s, ids, 3, doc_leaf, 4);
+    const std::vector<float> want = {0.25f, 0.5f, 0.25f, 0.f,  // query 2
+                                     0.5f, 0.25f, 0.25f, 0.f,  // query 0
+                                     0.f, 0.f, 1.f, 0.f};      // query 1
+    ASSERT_EQ(t.size(), want.size());
+    for (size_t i = 0; i < want.size(); i++) {
+        EXPECT_FLOAT_EQ(t[i], want[i]) << "entry " << i;
     }
 }

@@ -42,6 +42,8 @@ using faiss_ehi::trainer::RoutingTargets;
 using faiss_ehi::trainer::RoutingTrainer;
 using faiss_ehi::trainer::RoutingTrainerStats;
 
+#include "visited_curve.h"
+
 namespace {
 
 /// Skewed clustered data, split into training and test queries, with the
@@ -96,10 +98,8 @@ RoutingSetup make_setup(int B, int H, idx_t nb = 6000, idx_t ntrain = 3000,
     return st;
 }
 
-/// (fraction visited, recall@10) at each nprobe.
-struct Curve {
-    std::vector<double> visited, recall;
-};
+using ehi_test::recall_at;
+using Curve = ehi_test::VisitedCurve;
 
 /** Documents stored where `doc_tree` routes them (top-1), queries routed by
  * `query_tree` (same shape). */
@@ -111,35 +111,10 @@ Curve evaluate(const RoutingSetup& s, const EHITree& doc_tree,
     index.train(s.nb, s.xb.data());
     index.add(s.nb, s.xb.data());
     q->tree = query_tree;
-    Curve c;
-    std::vector<float> D(s.ntest * s.k);
-    std::vector<idx_t> I(s.ntest * s.k);
-    for (int np : nprobes) {
-        index.nprobe = np;
-        faiss::indexIVF_stats.reset();
-        index.search(s.ntest, s.xtest.data(), s.k, D.data(), I.data());
-        c.visited.push_back(faiss_ehi::data::fraction_visited(
-                faiss::indexIVF_stats.ndis, s.ntest, s.nb));
-        c.recall.push_back(faiss_ehi::data::knn_recall_at_k(
-                s.ntest, s.gt_test.data(), s.k, I.data(), s.k, s.k));
-    }
-    return c;
+    return ehi_test::measure_curve(index, s.ntest, s.xtest.data(), s.k,
+                                   s.gt_test.data(), s.nb, nprobes);
 }
 
-/// Recall of `c` interpolated (linearly) at visited fraction v; clamps.
-double recall_at(const Curve& c, double v) {
-    if (v <= c.visited.front()) {
-        return c.recall.front();
-    }
-    for (size_t i = 1; i < c.visited.size(); i++) {
-        if (v <= c.visited[i]) {
-            double t = (v - c.visited[i - 1]) /
-                    (c.visited[i] - c.visited[i - 1]);
-            return c.recall[i - 1] + t * (c.recall[i] - c.recall[i - 1]);
-        }
-    }
-    return c.recall.back();
-}
 
 bool same_weights(const EHITree& a, const EHITree& b) {
     auto eq = [](const std::vector<std::vector<float>>& x,
@@ -328,7 +303,7 @@ TEST(TrainerTorchTreeTrainer, FactoryTrainsAndFullBeamIsExact) {
     TrainerScope restore;
     faiss_ehi::trainer::register_torch_trainer();
     ASSERT_TRUE(faiss_ehi::get_tree_trainer());
-    EXPECT_EQ(faiss_ehi::get_tree_trainer()->name(), "torch-routing");
+    EXPECT_EQ(faiss_ehi::get_tree_trainer()->name(), "torch-probe");
     const int d = 12;
     const idx_t n = 1500, nq = 50;
     std::vector<float> x = faiss_ehi::data::random_gaussian(n, d, 3);
