@@ -34,6 +34,7 @@
 #include <faiss_ehi/index_io.h>
 #include <faiss_ehi/trainer/Encoder.h>
 #include <faiss_ehi/trainer/JointTrainer.h>
+#include <faiss_ehi/trainer/TreeSnapshot.h>
 
 #include "contrib/data/ground_truth.h"
 #include "contrib/data/synthetic.h"
@@ -749,4 +750,53 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     c.encoder = EncoderKind::TEXT;
     expect_error([&] { JointTrainer(c).train(s.data); }, "TextInit");
     expect_error([] { encoder_kind_from_name("bert"); }, "bert");
+}
+
+// The collapse guard: the load figures and the report are exact on a
+// hand-made case, and a run whose leaves break the limit stops with the
+// figures (joint and probe recipes), unless told to go on; the paper's
+// recipe only reports.
+TEST(TrainerJoint, CollapseGuardStopsAndReports) {
+    using faiss_ehi::trainer::collapse_report;
+    using faiss_ehi::trainer::load_stats;
+    using faiss_ehi::trainer::LoadStats;
+    LoadStats ls = load_stats({0, 10, 10, 20});
+    EXPECT_EQ(ls.empty_leaves, 1);
+    EXPECT_DOUBLE_EQ(ls.expected_load, 1.5); // (100+100+400)/40 over 40/4
+    EXPECT_DOUBLE_EQ(ls.max_load, 2.0);
+    std::string r = collapse_report(ls, 4, 2.0);
+    EXPECT_NE(r.find("1 of 4 leaves empty"), std::string::npos) << r;
+    EXPECT_NE(r.find("1.50x"), std::string::npos) << r;
+    EXPECT_EQ(collapse_report(load_stats({10, 10, 10, 10}), 4, 2.0), "");
+    EXPECT_NE(collapse_report(load_stats({5, 10, 10, 15}), 4, 1.1), "");
+
+    SkewedPairs s = small_data();
+    // A limit just above 1: any real tree is over it.
+    JointTrainerConfig c = small_config();
+    c.collapse_load = 1.0001f;
+    expect_error([&] { JointTrainer(c).train(s.data); }, "collapsed");
+    c.stop_on_collapse = false;
+    JointModel m = JointTrainer(c).train(s.data);
+    ASSERT_TRUE(m.index);
+    EXPECT_GT(m.history.back().expected_load, 1.0001);
+    c = small_config();
+    c.collapse_load = 1.0001f;
+    c.paper_recipe = true;
+    EXPECT_TRUE(JointTrainer(c).train(s.data).index);
+
+    JointTrainerConfig p = small_config();
+    p.recipe = faiss_ehi::trainer::TrainRecipe::PROBE;
+    p.encoder = faiss_ehi::trainer::EncoderKind::IDENTITY;
+    p.hidden = 0;
+    p.B = 4;
+    p.H = 2;
+    p.normalize = false;
+    p.collapse_load = 1.0001f;
+    expect_error([&] { JointTrainer(p).train(s.data); }, "collapsed");
+    p.collapse_load = 2.0f;
+    JointModel pm = JointTrainer(p).train(s.data);
+    ASSERT_TRUE(pm.index);
+    ASSERT_EQ(pm.history.size(), 1u);
+    EXPECT_EQ(pm.history[0].empty_leaves, 0);
+    EXPECT_LE(pm.history[0].expected_load, 2.0);
 }
