@@ -454,19 +454,18 @@ void EHITree::best_nodes(const float* u, const Precomputed& pre, idx_t q,
     if (depth == 1 && form == NodeForm::PER_NODE) {
         // The root's children: their softmax keeps the order of the raw
         // scores (precomputed for the whole batch), so no heap is needed.
+        // per-thread scratch: this runs once per query on the search path
+        thread_local std::vector<float> zs;
+        thread_local std::vector<idx_t> idx;
+        zs.resize(B);
+        idx.resize(B);
         const float* z = pre.row(0, q);
-        std::vector<float> zs(B);
-        for (int c = 0; c < B; c++) {
-            zs[c] = (z ? z[c] : 0.0f) + node_b[0][c];
-        }
         if (!z) {
-            std::vector<float> mv(B);
-            matvec_rows(B, m, node_W[0].data(), u, mv.data());
-            for (int c = 0; c < B; c++) {
-                zs[c] += mv[c];
-            }
+            matvec_rows(B, m, node_W[0].data(), u, zs.data());
         }
-        std::vector<idx_t> idx(B);
+        for (int c = 0; c < B; c++) {
+            zs[c] = (z ? z[c] : zs[c]) + node_b[0][c];
+        }
         for (int c = 0; c < B; c++) {
             idx[c] = c;
         }
@@ -616,7 +615,8 @@ void EHITree::select_grouped(const float* sq, const idx_t* gq, idx_t G,
     // indices of the `keep` best scores: linear selection, then a sort of
     // the few kept (cheaper than a partial sort over all G*B candidates)
     size_t keep = std::min(size_t(beam), GB);
-    std::vector<uint32_t> idx(GB);
+    thread_local std::vector<uint32_t> idx; // once per query: no allocation
+    idx.resize(GB);
     for (size_t i = 0; i < GB; i++) {
         idx[i] = uint32_t(i);
     }

@@ -67,15 +67,20 @@ void adopt_flat_leaves(EHITreeQuantizer& q, std::vector<float>& centroids) {
 }
 
 void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x,
-                       idx_t nq, int k, uint64_t seed, bool verbose) {
+                       idx_t nq, int k, uint64_t seed, bool verbose,
+                       const idx_t* doc_leaf) {
     if (n < 2 || nq < 1) {
         return;
     }
     KnnSample s = KnnSample::draw(n, q.d, x, q.metric_type, nq, k, seed);
-    std::vector<idx_t> doc_leaf(n);
-    q.nearest_leaf(n, x, doc_leaf.data());
+    std::vector<idx_t> own;
+    if (!doc_leaf) {
+        own.resize(n);
+        q.nearest_leaf(n, x, own.data());
+        doc_leaf = own.data();
+    }
     ProbeCalibration cal;
-    cal.calibrate(q, s, doc_leaf.data(), n);
+    cal.calibrate(q, s, doc_leaf, n);
     if (verbose) {
         std::printf("EHI probe calibration: size penalty %g, recall at "
                     "%g%% of documents %.4f -> %.4f, groups per beam",

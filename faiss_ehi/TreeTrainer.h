@@ -38,9 +38,12 @@ std::shared_ptr<TreeTrainer> get_tree_trainer();
 void adopt_flat_leaves(EHITreeQuantizer& q, std::vector<float>& centroids);
 
 /** ProbeCalibration of a flat-leaf tree on a KnnSample of x; the documents
- * are x filed at their nearest leaf. Logs what it chose when verbose. */
+ * are x filed at their nearest leaf (doc_leaf, n entries, when the caller
+ * has them already; nullptr: computed here). Logs what it chose when
+ * verbose. */
 void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x,
-                       idx_t nq, int k, uint64_t seed, bool verbose);
+                       idx_t nq, int k, uint64_t seed, bool verbose,
+                       const idx_t* doc_leaf = nullptr);
 
 /** Built-in trainer without learning: initialises the tree by k-means
  * (EHITreeKMeansInit). Useful on its own as a balanced hierarchical

@@ -57,12 +57,8 @@ JointModel JointTrainer::train_probe(const PairData& data,
     index->assign_rule = c.doc_assign;
     index->nprobe = std::min<size_t>(c.beam, index->nlist);
 
-    std::vector<idx_t> leaf(nd), sizes(index->nlist, 0);
-    q->nearest_leaf(nd, docs.data(), leaf.data());
-    for (idx_t l : leaf) {
-        sizes[l]++;
-    }
-    LoadStats ls = load_stats(sizes);
+    // the trainer filed every document already: no second routing pass
+    LoadStats ls = load_stats(tt.last_leaf_sizes);
     EpochStats es;
     es.epoch = tt.last_probe_stats.best_epoch;
     es.max_load = ls.max_load;

@@ -15,6 +15,7 @@
 
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/ProbeCalibration.h>
+#include <faiss_ehi/TreeTrainer.h>
 
 namespace faiss_ehi {
 namespace trainer {
@@ -98,6 +99,7 @@ void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
 
 void TorchTreeTrainer::train_probing(EHITreeQuantizer& q, idx_t n,
                                      const float* x) {
+    last_leaf_sizes.clear();
     KMeansTreeTrainer start = kmeans;
     start.calibrate = false;
     start.train_tree(q, n, x);
@@ -112,17 +114,11 @@ void TorchTreeTrainer::train_probing(EHITreeQuantizer& q, idx_t n,
     pt.verbose = pt.verbose || q.verbose;
     last_probe_stats = pt.train(q.tree, s, doc_leaf.data(), n);
     // calibration on queries the probe trainer did not fit
-    KnnSample c = KnnSample::draw(n, q.d, x, q.metric_type, calib_queries, k,
-                                  sample_seed + 1);
-    ProbeCalibration cal;
-    cal.calibrate(q, c, doc_leaf.data(), n);
-    if (pt.verbose) {
-        std::printf("TorchTreeTrainer: size penalty %g, groups per beam",
-                    cal.alpha);
-        for (int32_t g : q.tree.group_expansion) {
-            std::printf(" %d", g);
-        }
-        std::printf("\n");
+    calibrate_probing(q, n, x, calib_queries, k, sample_seed + 1, pt.verbose,
+                      doc_leaf.data());
+    last_leaf_sizes.assign(q.ntotal, 0);
+    for (idx_t l : doc_leaf) {
+        last_leaf_sizes[l]++;
     }
     q.update_is_trained();
 }

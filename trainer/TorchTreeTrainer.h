@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <faiss_ehi/TreeTrainer.h>
 #include <faiss_ehi/trainer/ProbeTrainer.h>
@@ -50,6 +51,9 @@ struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
     /// Statistics of the last train_tree call.
     RoutingTrainerStats last_stats;
     ProbeTrainerStats last_probe_stats; ///< of the default recipe
+    /// Default recipe: documents per leaf of the training vectors, as
+    /// filed (nearest leaf) in the last train_tree call.
+    std::vector<idx_t> last_leaf_sizes;
 
     std::string name() const override;
     void train_tree(EHITreeQuantizer& q, idx_t n, const float* x) override;

@@ -47,40 +47,8 @@ using faiss_ehi::trainer::ProbeTrainerStats;
 
 namespace {
 
-/// Skewed clustered data (most queries in a few "hot" clusters that hold
-/// few documents), split into training and test queries.
-struct SkewedData {
-    int d = 16, k = 10;
-    idx_t nb = 0, ntrain = 0, ntest = 0;
-    std::vector<float> xb, xtrain, xtest;
-    std::vector<idx_t> gt_test; ///< ntest x k
-};
-
-SkewedData skewed_data(idx_t nb, idx_t ntrain, idx_t ntest, uint64_t seed) {
-    faiss_ehi::data::SkewedSyntheticParams p;
-    p.d = 16;
-    p.nb = nb;
-    p.nq = ntrain + ntest;
-    p.nclusters = 32;
-    p.n_hot = 4;
-    p.hot_doc_share = 0.1f;
-    p.hot_query_share = 0.9f;
-    p.spread = 0.6f;
-    p.seed = seed;
-    faiss_ehi::data::SkewedSynthetic s =
-            faiss_ehi::data::make_skewed_synthetic(p);
-    SkewedData o;
-    o.d = p.d;
-    o.nb = nb;
-    o.ntrain = ntrain;
-    o.ntest = ntest;
-    o.xb = s.ds.xb;
-    o.xtrain.assign(s.ds.xq.begin(), s.ds.xq.begin() + ntrain * p.d);
-    o.xtest.assign(s.ds.xq.begin() + ntrain * p.d, s.ds.xq.end());
-    o.gt_test = faiss_ehi::data::exact_knn(o.d, nb, o.xb.data(), ntest,
-                                           o.xtest.data(), o.k);
-    return o;
-}
+using ehi_test::SkewedData;
+using ehi_test::skewed_data;
 
 /// A KnnSample of external queries: their exact neighbours among xb.
 KnnSample sample_of(const SkewedData& s, const std::vector<float>& xq) {

@@ -61,29 +61,18 @@ struct RoutingSetup {
 
 RoutingSetup make_setup(int B, int H, idx_t nb = 6000, idx_t ntrain = 3000,
                  idx_t ntest = 1000) {
-    faiss_ehi::data::SkewedSyntheticParams p;
-    p.d = 16;
-    p.nb = nb;
-    p.nq = ntrain + ntest;
-    p.nclusters = 32;
-    p.n_hot = 4;
-    p.hot_doc_share = 0.1f;
-    p.hot_query_share = 0.9f;
-    p.spread = 0.6f;
-    p.seed = 11;
-    faiss_ehi::data::SkewedSynthetic s = faiss_ehi::data::make_skewed_synthetic(p);
+    ehi_test::SkewedData sk = ehi_test::skewed_data(nb, ntrain, ntest, 11);
     RoutingSetup st;
-    st.d = p.d;
+    st.d = sk.d;
     st.B = B;
     st.H = H;
     st.nb = nb;
     st.ntrain = ntrain;
     st.ntest = ntest;
-    st.xb = s.ds.xb;
-    st.xtrain.assign(s.ds.xq.begin(), s.ds.xq.begin() + ntrain * p.d);
-    st.xtest.assign(s.ds.xq.begin() + ntrain * p.d, s.ds.xq.end());
-    st.gt_test = faiss_ehi::data::exact_knn(st.d, nb, st.xb.data(), ntest,
-                                            st.xtest.data(), st.k);
+    st.xb = std::move(sk.xb);
+    st.xtrain = std::move(sk.xtrain);
+    st.xtest = std::move(sk.xtest);
+    st.gt_test = std::move(sk.gt_test);
     std::vector<idx_t> gt_train = faiss_ehi::data::exact_knn(
             st.d, nb, st.xb.data(), ntrain, st.xtrain.data(), st.k);
     st.km = EHITree(B, H, st.d, NodeForm::PER_NODE);

@@ -1,8 +1,9 @@
 /**
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  *
- * Recall@k against the fraction of documents visited, for the trainer
- * tests that compare routers at equal documents visited.
+ * Skewed k-NN test data and recall@k against the fraction of documents
+ * visited, for the trainer tests that compare routers at equal documents
+ * visited.
  */
 #pragma once
 
@@ -10,7 +11,9 @@
 
 #include <faiss/IndexIVF.h>
 
+#include "contrib/data/ground_truth.h"
 #include "contrib/data/metrics.h"
+#include "contrib/data/synthetic.h"
 
 namespace ehi_test {
 
@@ -55,6 +58,41 @@ inline double recall_at(const VisitedCurve& c, double v) {
         }
     }
     return c.recall.back();
+}
+
+/// Skewed clustered data (most queries in a few "hot" clusters that hold
+/// few documents), split into training and test queries.
+struct SkewedData {
+    int d = 16, k = 10;
+    idx_t nb = 0, ntrain = 0, ntest = 0;
+    std::vector<float> xb, xtrain, xtest;
+    std::vector<idx_t> gt_test; ///< ntest x k
+};
+
+inline SkewedData skewed_data(idx_t nb, idx_t ntrain, idx_t ntest, uint64_t seed) {
+    faiss_ehi::data::SkewedSyntheticParams p;
+    p.d = 16;
+    p.nb = nb;
+    p.nq = ntrain + ntest;
+    p.nclusters = 32;
+    p.n_hot = 4;
+    p.hot_doc_share = 0.1f;
+    p.hot_query_share = 0.9f;
+    p.spread = 0.6f;
+    p.seed = seed;
+    faiss_ehi::data::SkewedSynthetic s =
+            faiss_ehi::data::make_skewed_synthetic(p);
+    SkewedData o;
+    o.d = p.d;
+    o.nb = nb;
+    o.ntrain = ntrain;
+    o.ntest = ntest;
+    o.xb = s.ds.xb;
+    o.xtrain.assign(s.ds.xq.begin(), s.ds.xq.begin() + ntrain * p.d);
+    o.xtest.assign(s.ds.xq.begin() + ntrain * p.d, s.ds.xq.end());
+    o.gt_test = faiss_ehi::data::exact_knn(o.d, nb, o.xb.data(), ntest,
+                                           o.xtest.data(), o.k);
+    return o;
 }
 
 } // namespace ehi_test
