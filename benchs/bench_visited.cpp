@@ -421,6 +421,10 @@ int run() {
             de.warmup_epochs = 0;
             de.joint_enc_lr = -1.0f;
             de.fixed_leaves = false;
+            de.recluster = false;
+            // Its tree only mines negatives; the baseline's lists are
+            // Faiss k-means over its output, so its loads do not matter.
+            de.stop_on_collapse = false;
             de.checkpoint_dir.clear();
             de.resume = false;
             LOG(INFO) << "training the siamese-only dual encoder";

@@ -31,28 +31,41 @@ DEFINE_int32(hidden, 0, "hidden units of the head's residual MLP (0: none)");
 DEFINE_bool(normalize, true, "L2-normalise the encoder output (inner "
             "product index); false: L2 index");
 // Optimisation
-DEFINE_int32(epochs, 100, "training epochs");
+DEFINE_int32(epochs, -1, "training epochs (-1: auto, about 100,000 "
+             "pairs seen, within [10, 120] epochs; 20 for the probe recipe)");
 DEFINE_int32(batch, 64, "relevance pairs per step");
 DEFINE_double(enc_lr, 4e-4, "AdamW learning rate of the encoder");
 DEFINE_double(cl_lr, 0.016, "AdamW learning rate of the tree (classifiers)");
 DEFINE_double(weight_decay, 0.01, "AdamW weight decay");
-DEFINE_double(lambda1, 0.2, "weight of the siamese loss");
+DEFINE_double(lambda1, 1.0, "weight of the siamese loss");
 DEFINE_double(lambda2, 0.8, "weight of the indexing loss");
 DEFINE_double(lambda3, 0.2, "weight of the intra-leaf loss");
 DEFINE_double(gamma, 0.3, "triplet margin");
 DEFINE_double(tau, 0.9, "intra-leaf cosine gate");
-DEFINE_double(balance, 1.0, "weight of the load-balance term (not in the "
+DEFINE_double(balance, 0.0, "weight of the load-balance term (not in the "
               "paper; DESIGN.md section 7)");
-DEFINE_double(routing, 0.0, "weight of the learned query-routing loss (not "
+DEFINE_double(routing, 1.0, "weight of the learned query-routing loss (not "
               "in the paper; DESIGN.md section 7)");
+DEFINE_double(doc_routing, 1.0, "with --routing: weight (times --routing) "
+              "of the same loss for documents toward their own leaves");
 DEFINE_string(init, "kmeans", "tree initialisation: kmeans or random");
-DEFINE_int32(warmup_epochs, 0, "siamese-only epochs before the tree trains");
+DEFINE_int32(warmup_epochs, -1, "siamese-only epochs before the tree "
+             "trains (-1: auto, half of the epochs)");
 DEFINE_double(joint_enc_lr, -1, "encoder learning rate once the tree trains "
               "(after the warm-up); negative: --enc_lr; 0: frozen");
 DEFINE_bool(warmup_negatives, false, "mine hard negatives during the "
             "warm-up too (from a k-means tree on the current encoder)");
-DEFINE_bool(fixed_leaves, false, "documents stay at their k-means leaves; "
+DEFINE_bool(fixed_leaves, true, "documents stay at their k-means leaves; "
             "the tree learns the query routing to them");
+DEFINE_bool(recluster, true, "with --fixed_leaves: re-fit the leaves to "
+            "the moving encoder's documents by balanced k-means every "
+            "--refresh epochs once the tree trains");
+DEFINE_double(leaf_slack, 1.1, "re-clustering: largest leaf at most this "
+              "many times the ideal N/L");
+DEFINE_double(tree_grad, 0.0, "share of the tree losses' gradient that "
+              "reaches the encoder (1: the paper; 0: stop-gradient)");
+DEFINE_int32(de_negatives, 1, "hard negatives per query from the "
+             "encoder's own exact top ranks (0: none)");
 DEFINE_int32(refresh, 5, "hard negatives re-mined every r epochs");
 DEFINE_int32(hard_negatives, 1, "hard negatives per query (0: in-batch only)");
 DEFINE_bool(paper_recipe, false, "the paper as written: no balance term, "
@@ -91,11 +104,9 @@ bool is_default(const char* name) {
 std::map<std::string, std::string> dataset_defaults(
         const faiss_ehi::data::RetrievalTask& t) {
     if (t.is_text) {
-        // The paper's Table 2, SciFact row (epochs 100, r 5 as its caption).
-        return {{"B", "40"},       {"H", "1"},         {"batch", "64"},
-                {"enc_lr", "4e-4"}, {"cl_lr", "0.016"}, {"lambda1", "0.2"},
-                {"lambda2", "0.8"}, {"lambda3", "0.2"}, {"epochs", "100"},
-                {"refresh", "5"},   {"encoder", "text"}};
+        // The relevance recipe is the flags' own defaults (those of
+        // JointTrainerConfig); text data only needs the text encoder.
+        return {{"encoder", "text"}};
     }
     // k-NN data: the Faiss drop-in's setting (identity encoder, ranking in
     // the data's own metric), trees of the mission's shapes.
@@ -175,6 +186,7 @@ ft::JointTrainerConfig config_from_flags(
     c.tau = float(FLAGS_tau);
     c.balance = float(FLAGS_balance);
     c.routing = float(FLAGS_routing);
+    c.doc_routing = float(FLAGS_doc_routing);
     c.init = FLAGS_init;
     c.warmup_epochs = FLAGS_warmup_epochs;
     c.joint_enc_lr = float(FLAGS_joint_enc_lr);
@@ -182,6 +194,10 @@ ft::JointTrainerConfig config_from_flags(
     c.warmup_negatives = FLAGS_warmup_negatives;
     c.refresh = FLAGS_refresh;
     c.hard_negatives = FLAGS_hard_negatives;
+    c.de_negatives = FLAGS_de_negatives;
+    c.recluster = FLAGS_recluster;
+    c.leaf_slack = float(FLAGS_leaf_slack);
+    c.tree_grad = float(FLAGS_tree_grad);
     c.paper_recipe = FLAGS_paper_recipe;
     c.recipe = ft::train_recipe_from_name(FLAGS_recipe);
     c.probe_k = FLAGS_probe_k;
@@ -196,6 +212,8 @@ ft::JointTrainerConfig config_from_flags(
               "lambda2", "lambda3", "gamma", "tau", "balance", "routing",
               "init", "warmup_epochs", "joint_enc_lr", "warmup_negatives",
               "fixed_leaves", "refresh", "hard_negatives", "paper_recipe",
+              "de_negatives", "recluster", "leaf_slack", "tree_grad",
+              "doc_routing",
               "d_out", "hidden", "checkpoint_dir", "resume"}) {
             if (!is_default(f)) {
                 ignored += std::string(ignored.empty() ? "" : ", ") + "--" + f;
@@ -224,6 +242,13 @@ ft::JointTrainerConfig config_from_flags(
     return c;
 }
 
+namespace {
+/// An epoch count, "auto" for -1 (resolved by the trainer).
+std::string epochs_text(int e) {
+    return e < 0 ? std::string("auto") : std::to_string(e);
+}
+} // namespace
+
 std::string describe_config(const ft::JointTrainerConfig& given) {
     // What training will use: the paper recipe overrides some fields.
     ft::JointTrainerConfig c = given.resolved(1);
@@ -237,25 +262,28 @@ std::string describe_config(const ft::JointTrainerConfig& given) {
                   : "probability")
       << " encoder=" << ft::encoder_kind_name(c.encoder)
       << " d_out=" << c.d_out << " hidden=" << c.hidden
-      << " normalize=" << c.normalize << " epochs=" << c.epochs
-      << " batch=" << c.batch << " enc_lr=" << c.enc_lr
+      << " normalize=" << c.normalize
+      << " epochs=" << epochs_text(c.epochs) << " batch=" << c.batch << " enc_lr=" << c.enc_lr
       << " cl_lr=" << c.cl_lr << " weight_decay=" << c.weight_decay
       << " lambda1=" << c.lambda1 << " lambda2=" << c.lambda2
       << " lambda3=" << c.lambda3 << " gamma=" << c.gamma
       << " tau=" << c.tau << " balance=" << c.balance
-      << " routing=" << c.routing << " init=" << c.init
-      << " warmup_epochs=" << c.warmup_epochs
+      << " routing=" << c.routing << " doc_routing=" << c.doc_routing
+      << " init=" << c.init
+      << " warmup_epochs=" << epochs_text(c.warmup_epochs)
       << " joint_enc_lr=" << c.joint_enc_lr
       << " fixed_leaves=" << c.fixed_leaves
       << " warmup_negatives=" << c.warmup_negatives << " refresh=" << c.refresh
       << " hard_negatives=" << c.hard_negatives
+      << " de_negatives=" << c.de_negatives << " recluster=" << c.recluster
+      << " leaf_slack=" << c.leaf_slack << " tree_grad=" << c.tree_grad
       << " paper_recipe=" << c.paper_recipe << " seed=" << c.seed;
     if (c.recipe == ft::TrainRecipe::PROBE) {
         // only these shape a probe-recipe model
         o.str("");
         o << "recipe=probe B=" << c.B << " H=" << c.H << " beam=" << c.beam
           << " d2l=" << c.d2l << " normalize=" << c.normalize
-          << " epochs=" << c.epochs << " probe_k=" << c.probe_k
+          << " epochs=" << epochs_text(c.epochs) << " probe_k=" << c.probe_k
           << " seed=" << c.seed;
     } else {
         o << " recipe=joint";

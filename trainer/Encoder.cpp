@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <unordered_map>
 
 #include <torch/torch.h>
 
@@ -47,6 +48,10 @@ EncoderImpl::EncoderImpl(EncoderKind kind_in, int d_in_in, int d_out_in,
                 torch::from_blob(const_cast<float*>(text->embeddings.data()),
                                  {int64_t(text->vocab.size()), d_in})
                         .clone());
+        emb_m = register_buffer("emb_m", torch::zeros_like(emb));
+        emb_v = register_buffer("emb_v", torch::zeros_like(emb));
+        emb_steps = register_buffer("emb_steps",
+                                    torch::zeros({1}, torch::kLong));
     }
     if (kind == EncoderKind::IDENTITY) {
         FAISS_THROW_IF_NOT_FMT(d_out == d_in,
@@ -98,35 +103,121 @@ torch::Tensor EncoderImpl::head(const torch::Tensor& x) const {
 torch::Tensor EncoderImpl::bag(const std::vector<std::vector<int64_t>>& tokens,
                                const std::vector<int64_t>& rows) const {
     const int64_t V = emb.size(0);
-    std::vector<int64_t> flat, owner;
-    std::vector<float> count(rows.size(), 0.0f);
+    const bool grad = torch::GradMode::is_enabled();
+    // With gradient: the distinct rows used become a small leaf tensor, so
+    // that backward and the optimizer touch only them (sparse_step).
+    std::vector<int64_t> flat, offsets, distinct;
+    std::unordered_map<int64_t, int64_t> slot;
+    offsets.reserve(rows.size());
     for (size_t r = 0; r < rows.size(); r++) {
+        offsets.push_back(int64_t(flat.size()));
         for (int64_t t : tokens[rows[r]]) {
             FAISS_THROW_IF_NOT_FMT(t >= 0 && t < V,
                                    "token id %zd out of [0, %zd)", size_t(t),
                                    size_t(V));
+            if (grad) {
+                auto it = slot.emplace(t, int64_t(distinct.size())).first;
+                if (it->second == int64_t(distinct.size())) {
+                    distinct.push_back(t);
+                }
+                t = it->second;
+            }
             flat.push_back(t);
-            owner.push_back(int64_t(r));
         }
-        count[r] = std::max<float>(1.0f, float(tokens[rows[r]].size()));
     }
-    torch::Tensor sum = torch::zeros({int64_t(rows.size()), d_in});
-    if (!flat.empty()) {
-        // Cloned: autograd keeps the index tensors for the backward pass,
-        // after the vectors here are gone.
+    // Cloned: autograd keeps the index tensors for the backward pass,
+    // after the vectors here are gone. Mean mode gives an empty bag the
+    // zero vector.
+    auto opt = torch::TensorOptions().dtype(torch::kLong);
+    auto as_tensor = [&](const std::vector<int64_t>& v) {
+        return torch::from_blob(const_cast<int64_t*>(v.data()),
+                                {int64_t(v.size())}, opt)
+                .clone();
+    };
+    torch::Tensor table = emb;
+    if (grad) {
+        UsedRows u;
+        u.rows = as_tensor(distinct);
+        {
+            torch::NoGradGuard ng;
+            u.leaf = emb.index_select(0, u.rows);
+        }
+        u.leaf.requires_grad_(true);
+        table = u.leaf;
+        used_.push_back(u);
+    }
+    return std::get<0>(torch::embedding_bag(table, as_tensor(flat),
+                                            as_tensor(offsets),
+                                            /*scale_grad_by_freq=*/false,
+                                            /*mode=mean*/ 1));
+}
+
+std::vector<torch::Tensor> EncoderImpl::dense_parameters() const {
+    std::vector<torch::Tensor> out;
+    for (const auto& p : parameters()) {
+        if (!(emb.defined() && p.is_same(emb))) {
+            out.push_back(p);
+        }
+    }
+    return out;
+}
+
+void EncoderImpl::sparse_step(double lr, double weight_decay) {
+    std::vector<UsedRows> used;
+    used.swap(used_);
+    if (!emb.defined()) {
+        return;
+    }
+    torch::NoGradGuard ng;
+    // Merge the uses: one gradient row per distinct table row.
+    std::unordered_map<int64_t, int64_t> slot;
+    std::vector<int64_t> distinct;
+    std::vector<torch::Tensor> where, grads;
+    for (const auto& u : used) {
+        if (!u.leaf.grad().defined()) {
+            continue; // not part of the loss
+        }
+        const int64_t* r = u.rows.data_ptr<int64_t>();
+        std::vector<int64_t> w(u.rows.numel());
+        for (size_t i = 0; i < w.size(); i++) {
+            auto it = slot.emplace(r[i], int64_t(distinct.size())).first;
+            if (it->second == int64_t(distinct.size())) {
+                distinct.push_back(r[i]);
+            }
+            w[i] = it->second;
+        }
         auto opt = torch::TensorOptions().dtype(torch::kLong);
-        torch::Tensor ids =
-                torch::from_blob(flat.data(), {int64_t(flat.size())}, opt)
-                        .clone();
-        torch::Tensor own =
-                torch::from_blob(owner.data(), {int64_t(owner.size())}, opt)
-                        .clone();
-        sum = sum.index_add(0, own, emb.index_select(0, ids));
+        where.push_back(
+                torch::from_blob(w.data(), {int64_t(w.size())}, opt).clone());
+        grads.push_back(u.leaf.grad());
     }
-    torch::Tensor cnt = torch::from_blob(count.data(),
-                                         {int64_t(rows.size()), 1})
-                                .clone();
-    return sum / cnt;
+    if (distinct.empty()) {
+        return;
+    }
+    const int64_t U = int64_t(distinct.size());
+    torch::Tensor rows = torch::from_blob(distinct.data(), {U},
+                                          torch::TensorOptions().dtype(
+                                                  torch::kLong))
+                                 .clone();
+    torch::Tensor g = torch::zeros({U, emb.size(1)});
+    for (size_t k = 0; k < grads.size(); k++) {
+        g.index_add_(0, where[k], grads[k]);
+    }
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    int64_t t = emb_steps.data_ptr<int64_t>()[0] + 1;
+    emb_steps.data_ptr<int64_t>()[0] = t;
+    torch::Tensor p = emb.index_select(0, rows);
+    torch::Tensor m = emb_m.index_select(0, rows).mul_(b1).add_(g, 1 - b1);
+    torch::Tensor v =
+            emb_v.index_select(0, rows).mul_(b2).addcmul_(g, g, 1 - b2);
+    p.mul_(1 - lr * weight_decay);
+    const double bc1 = 1 - std::pow(b1, double(t));
+    const double bc2 = 1 - std::pow(b2, double(t));
+    torch::Tensor denom = (v / bc2).sqrt_().add_(eps);
+    p.addcdiv_(m, denom, -lr / bc1);
+    emb.index_copy_(0, rows, p);
+    emb_m.index_copy_(0, rows, m);
+    emb_v.index_copy_(0, rows, v);
 }
 
 torch::Tensor EncoderImpl::forward(const EncoderInput& in,

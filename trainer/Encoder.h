@@ -44,6 +44,16 @@ struct EncoderInput {
  * IDENTITY: the vectors as they are, no parameters (normalize is ignored:
  * the index has no transform to apply it; pass normalised vectors). */
 class EncoderImpl : public torch::nn::Module {
+  private:
+    /** Rows of `emb` a differentiable bag() used since the last
+     * sparse_step, and the leaf tensor (those rows' copies) that got
+     * their gradient: the token table itself is never in the graph. */
+    struct UsedRows {
+        torch::Tensor rows; ///< (U) row ids, distinct
+        torch::Tensor leaf; ///< (U, d_in), requires grad
+    };
+    mutable std::vector<UsedRows> used_;
+
   public:
     EncoderKind kind = EncoderKind::HEAD;
     int d_in = 0;  ///< input of the head (the token vector size for TEXT)
@@ -52,6 +62,9 @@ class EncoderImpl : public torch::nn::Module {
     bool normalize = false;
 
     torch::Tensor emb;                  ///< TEXT: (|V|, d_in)
+    /** TEXT: AdamW moments of `emb` and the step count (buffers, so that
+     * checkpoints keep them); see sparse_step. */
+    torch::Tensor emb_m, emb_v, emb_steps;
     torch::Tensor A, b, W1, c1, W2, c2; ///< HEAD and TEXT
 
     /** @param text  TEXT only: vocabulary and start of the token table
@@ -59,6 +72,20 @@ class EncoderImpl : public torch::nn::Module {
     EncoderImpl(EncoderKind kind, int d_in, int d_out, int hidden,
                 bool normalize, uint64_t seed,
                 const TextInit* text = nullptr);
+
+    /** The parameters a dense optimizer updates: all but the token table,
+     * which gets sparse gradients and sparse_step (a step touches a few
+     * thousand of its rows; a dense AdamW would rewrite all of them and
+     * cost more than the rest of the step). */
+    std::vector<torch::Tensor> dense_parameters() const;
+
+    /** TEXT: one AdamW step (decoupled weight decay, betas 0.9 / 0.999,
+     * eps 1e-8, as torch::optim::AdamW) on the rows of `emb` used by the
+     * differentiable bag() calls since the last step, with the gradients
+     * their last backward pass left; then those uses are forgotten. Rows
+     * not used keep their value and moments (lazy, as SparseAdam); the
+     * bias correction uses the count of steps taken. */
+    void sparse_step(double lr, double weight_decay);
 
     /// The head on input vectors (n, d_in) -> (n, d_out).
     torch::Tensor head(const torch::Tensor& x) const;

@@ -56,8 +56,9 @@ void JointTrainerConfig::check() const {
     FAISS_THROW_IF_NOT_MSG(encoder != EncoderKind::IDENTITY || hidden == 0,
                            "JointTrainerConfig: hidden > 0 needs a HEAD or "
                            "TEXT encoder, not IDENTITY");
-    FAISS_THROW_IF_NOT_FMT(epochs >= 0,
-                           "JointTrainerConfig: epochs = %d, must be >= 0",
+    FAISS_THROW_IF_NOT_FMT(epochs >= -1,
+                           "JointTrainerConfig: epochs = %d, must be >= 0 "
+                           "(or -1: auto)",
                            epochs);
     FAISS_THROW_IF_NOT_FMT(batch >= 2,
                            "JointTrainerConfig: batch = %d, must be >= 2 "
@@ -87,6 +88,10 @@ void JointTrainerConfig::check() const {
     FAISS_THROW_IF_NOT_FMT(finite_nonneg(balance),
                            "JointTrainerConfig: balance = %g, must be >= 0",
                            balance);
+    FAISS_THROW_IF_NOT_FMT(finite_nonneg(doc_routing),
+                           "JointTrainerConfig: doc_routing = %g, must be "
+                           ">= 0",
+                           doc_routing);
     FAISS_THROW_IF_NOT_FMT(finite_nonneg(routing),
                            "JointTrainerConfig: routing = %g, must be >= 0",
                            routing);
@@ -104,9 +109,9 @@ void JointTrainerConfig::check() const {
                            "JointTrainerConfig: fixed_leaves needs init = "
                            "\"kmeans\" (the leaves are the k-means "
                            "centroids)");
-    FAISS_THROW_IF_NOT_FMT(warmup_epochs >= 0,
+    FAISS_THROW_IF_NOT_FMT(warmup_epochs >= -1,
                            "JointTrainerConfig: warmup_epochs = %d, must be "
-                           ">= 0",
+                           ">= 0 (or -1: auto)",
                            warmup_epochs);
     FAISS_THROW_IF_NOT_FMT(refresh >= 1,
                            "JointTrainerConfig: refresh = %d, must be >= 1",
@@ -115,6 +120,22 @@ void JointTrainerConfig::check() const {
                            "JointTrainerConfig: hard_negatives = %d, must be "
                            ">= 0",
                            hard_negatives);
+    FAISS_THROW_IF_NOT_FMT(de_negatives >= 0,
+                           "JointTrainerConfig: de_negatives = %d, must be "
+                           ">= 0",
+                           de_negatives);
+    FAISS_THROW_IF_NOT_MSG(!recluster || fixed_leaves || paper_recipe,
+                           "JointTrainerConfig: recluster needs fixed_leaves "
+                           "(it re-fits the leaves the documents are kept "
+                           "at)");
+    FAISS_THROW_IF_NOT_FMT(std::isfinite(tree_grad) && tree_grad >= 0 &&
+                                   tree_grad <= 1,
+                           "JointTrainerConfig: tree_grad = %g outside [0, 1]",
+                           tree_grad);
+    FAISS_THROW_IF_NOT_FMT(std::isfinite(leaf_slack) && leaf_slack >= 1,
+                           "JointTrainerConfig: leaf_slack = %g, must be >= 1 "
+                           "(times the ideal load)",
+                           leaf_slack);
     FAISS_THROW_IF_NOT_FMT(std::isfinite(heldout_fraction) &&
                                    heldout_fraction >= 0 &&
                                    heldout_fraction < 1,
@@ -148,6 +169,12 @@ void JointTrainerConfig::check() const {
 JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
     JointTrainerConfig c = *this;
     if (c.paper_recipe) {
+        c.lambda1 = 0.2f;
+        c.lambda2 = 0.8f;
+        c.lambda3 = 0.2f;
+        if (c.epochs < 0) {
+            c.epochs = 100;
+        }
         c.balance = 0;
         c.init = "random";
         c.routing = 0;
@@ -155,10 +182,32 @@ JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
         c.joint_enc_lr = -1;
         c.fixed_leaves = false;
         c.warmup_negatives = false;
+        c.recluster = false;
+        c.tree_grad = 1.0f;
+        c.de_negatives = 0;
         c.stop_on_collapse = false;
     }
     if (c.d_out == 0 || c.encoder == EncoderKind::IDENTITY) {
         c.d_out = d_in;
+    }
+    return c;
+}
+
+JointTrainerConfig JointTrainerConfig::scheduled(size_t train_pairs) const {
+    JointTrainerConfig c = *this;
+    if (c.epochs < 0) {
+        if (c.recipe == TrainRecipe::PROBE) {
+            c.epochs = 20;
+        } else {
+            // About 100,000 pairs seen (1,560 steps of 64): what the
+            // dual encoder needed to converge on the development
+            // collections (900 to 1,600 pairs, 100 to 120 epochs).
+            double e = 1e5 / double(std::max<size_t>(train_pairs, 1));
+            c.epochs = int(std::lround(std::min(120.0, std::max(10.0, e))));
+        }
+    }
+    if (c.warmup_epochs < 0) {
+        c.warmup_epochs = c.epochs / 2;
     }
     return c;
 }
@@ -177,11 +226,14 @@ std::string JointTrainerConfig::fingerprint() const {
       << " weight_decay=" << weight_decay << " lambda1=" << lambda1
       << " lambda2=" << lambda2 << " lambda3=" << lambda3
       << " gamma=" << gamma << " tau=" << tau << " balance=" << balance
-      << " routing=" << routing << " init=" << init
+      << " routing=" << routing << " doc_routing=" << doc_routing
+      << " init=" << init
       << " warmup_epochs=" << warmup_epochs
       << " joint_enc_lr=" << joint_enc_lr << " fixed_leaves=" << fixed_leaves
       << " warmup_negatives=" << warmup_negatives << " refresh=" << refresh
       << " hard_negatives=" << hard_negatives
+      << " de_negatives=" << de_negatives << " recluster=" << recluster
+      << " leaf_slack=" << leaf_slack << " tree_grad=" << tree_grad
       << " paper_recipe=" << paper_recipe
       << " recipe=" << train_recipe_name(recipe) << " probe_k=" << probe_k
       << " heldout_fraction=" << heldout_fraction << " seed=" << seed;

@@ -21,11 +21,13 @@
 #include <glog/logging.h>
 #include <torch/torch.h>
 
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_ehi/EHITreeKMeansInit.h>
 #include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/trainer/BalancedAssign.h>
 #include <faiss_ehi/trainer/Checkpoint.h>
 #include <faiss_ehi/trainer/Encoder.h>
 #include <faiss_ehi/trainer/Losses.h>
@@ -96,15 +98,48 @@ uint64_t data_hash(const PairData& d) {
     return h;
 }
 
+/** For each of the nq encoded queries, its `count` best-scoring documents
+ * over all nd encoded documents (exact search) that are not relevant to it
+ * (relevant[i] sorted). */
+std::vector<std::vector<int64_t>> exact_negatives(
+        int m, faiss::MetricType metric, int64_t nd, const float* docs,
+        int64_t nq, const float* q,
+        const std::vector<std::vector<int64_t>>& relevant, int count) {
+    faiss::IndexFlat flat(m, metric);
+    flat.add(nd, docs);
+    size_t most = 0;
+    for (const auto& r : relevant) {
+        most = std::max(most, r.size());
+    }
+    const int64_t k = std::min<int64_t>(nd, int64_t(count + most));
+    std::vector<float> D(size_t(nq) * k);
+    std::vector<faiss::Index::idx_t> I(size_t(nq) * k);
+    flat.search(nq, q, k, D.data(), I.data());
+    std::vector<std::vector<int64_t>> out(nq);
+    for (int64_t i = 0; i < nq; i++) {
+        const auto& r = relevant[i];
+        for (int64_t j = 0; j < k && int(out[i].size()) < count; j++) {
+            int64_t id = I[i * k + j];
+            if (id >= 0 && !std::binary_search(r.begin(), r.end(), id)) {
+                out[i].push_back(id);
+            }
+        }
+    }
+    return out;
+}
+
 /// One line of progress on stderr, redrawn in place.
 void draw_progress(int epoch, int epochs, int64_t step, int64_t steps,
-                   double loss) {
+                   double loss, double eta_s) {
     const int width = 30;
     int filled = steps ? int(width * step / steps) : width;
     std::string bar(filled, '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld loss %.4f", epoch,
-                 epochs, bar.c_str(), (long long)step, (long long)steps, loss);
+    long eta = std::lround(std::max(0.0, eta_s));
+    std::fprintf(stderr,
+                 "\repoch %d/%d [%s] %lld/%lld loss %.4f, %ldm%02lds left ",
+                 epoch, epochs, bar.c_str(), (long long)step,
+                 (long long)steps, loss, eta / 60, eta % 60);
     std::fflush(stderr);
 }
 
@@ -120,10 +155,10 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     FAISS_THROW_IF_NOT_MSG(!is_text || text,
                            "JointTrainer: the TEXT encoder needs a TextInit");
     const int d_in = is_text ? text->dim : data.d;
-    const JointTrainerConfig c = cfg_.resolved(d_in);
+    JointTrainerConfig c = cfg_.resolved(d_in);
     data.check(c.encoder, is_text ? int64_t(text->vocab.size()) : 0);
     if (c.recipe == TrainRecipe::PROBE) {
-        return train_probe(data, c);
+        return train_probe(data, c.scheduled(data.pairs.size()));
     }
     ThreadScope threads(c.threads);
 
@@ -174,6 +209,10 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                            "JointTrainer: %zd training pairs after the "
                            "held-out split; need at least 2",
                            train_pairs.size());
+    c = c.scheduled(train_pairs.size());
+    LOG(INFO) << "JointTrainer: " << train_pairs.size()
+              << " training pairs, " << c.epochs << " epochs ("
+              << c.warmup_epochs << " of them warm-up)";
 
     EncoderInput qin, din;
     qin.n = data.nq;
@@ -192,9 +231,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     Encoder enc(c.encoder, d_in, m, c.hidden, c.normalize, c.seed, text);
     TorchTree tree(c.B, c.H, m, c.form, c.use_bias);
     std::unique_ptr<torch::optim::AdamW> enc_opt;
-    if (!enc->parameters().empty()) {
+    if (!enc->dense_parameters().empty()) {
         enc_opt.reset(new torch::optim::AdamW(
-                enc->parameters(), torch::optim::AdamWOptions(c.enc_lr)
+                enc->dense_parameters(), torch::optim::AdamWOptions(c.enc_lr)
                                            .weight_decay(c.weight_decay)));
     }
     torch::optim::AdamW tree_opt(
@@ -269,6 +308,12 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             rt.fit_temperature = true;
             rt.threads = c.threads > 0 ? c.threads : omp_get_num_procs();
             rt.train(ehi, idx_t(nn.size()), qx.data_ptr<float>(), tg);
+            if (c.recluster) {
+                // balanced from the start (k-means alone may leave a leaf
+                // several times the ideal)
+                balanced_kmeans(data.nd, m, docs.data(), L, start_reps,
+                                metric, c.normalize, c.leaf_slack, 5);
+            }
         }
         TorchTree fresh = TorchTree::from_ehi(ehi);
         copy_state(*tree, *fresh);
@@ -288,24 +333,55 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         return std::vector<float>(t.data_ptr<float>(),
                                   t.data_ptr<float>() + t.numel());
     };
-    auto mine = [&]() {
-        TreeSnapshot snap;
+    // Hard negatives: from the leaves the beam reaches in the current
+    // index (from_index, needs the tree) and from the encoder's own exact
+    // top ranks (de_negatives); each query's pool is their union.
+    auto mine = [&](bool from_index) {
         std::vector<float> docs;
-        snapshot(snap, docs);
+        TreeSnapshot snap;
+        if (from_index) {
+            snapshot(snap, docs);
+        } else {
+            docs = enc->encode_all(din);
+        }
         std::vector<float> qx = encode_rows(train_queries);
         std::vector<std::vector<int64_t>> relv;
         for (int64_t q : train_queries) {
             relv.push_back(rel[q]);
         }
-        auto neg = mine_hard_negatives(snap, int64_t(train_queries.size()),
-                                       qx.data(), relv, c.beam,
-                                       c.hard_negatives);
+        const int64_t nt = int64_t(train_queries.size());
+        std::vector<std::vector<int64_t>> neg(nt);
+        if (from_index && c.hard_negatives > 0) {
+            neg = mine_hard_negatives(snap, nt, qx.data(), relv, c.beam,
+                                      c.hard_negatives);
+        }
+        if (c.de_negatives > 0) {
+            auto ex = exact_negatives(m, metric, data.nd, docs.data(), nt,
+                                      qx.data(), relv, c.de_negatives);
+            for (int64_t i = 0; i < nt; i++) {
+                for (int64_t id : ex[i]) {
+                    if (std::find(neg[i].begin(), neg[i].end(), id) ==
+                        neg[i].end()) {
+                        neg[i].push_back(id);
+                    }
+                }
+            }
+        }
         for (auto& h : st.hard) {
             h.clear();
         }
-        for (size_t i = 0; i < train_queries.size(); i++) {
+        for (int64_t i = 0; i < nt; i++) {
             st.hard[train_queries[i]] = std::move(neg[i]);
         }
+    };
+    // Re-fit the leaves to the moving encoder's documents (recluster).
+    auto refit_leaves = [&]() {
+        std::vector<float> docs = enc->encode_all(din);
+        balanced_kmeans(data.nd, m, docs.data(), L, start_reps, metric,
+                        c.normalize, c.leaf_slack, 3);
+        fixed_reps = torch::from_blob(start_reps.data(),
+                                      {int64_t(L), int64_t(m)})
+                             .clone();
     };
 
     const bool tree_loss = c.lambda2 > 0 || c.lambda3 > 0 || c.balance > 0 ||
@@ -315,6 +391,18 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             (int64_t(train_pairs.size()) % c.batch >= 2 ? 1 : 0);
     auto lopt = torch::TensorOptions().dtype(torch::kLong);
 
+    const int first_epoch = st.epoch;
+    const auto run_start = std::chrono::steady_clock::now();
+    // Time left from the pace so far (tree epochs cost more than warm-up
+    // ones, so the estimate rises a little when the tree starts).
+    auto eta = [&](int epoch, int64_t step) {
+        double done = double(epoch - first_epoch) * steps + double(step);
+        double total = double(c.epochs - first_epoch) * steps;
+        double el = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - run_start)
+                            .count();
+        return done > 0 ? el * (total - done) / done : 0.0;
+    };
     for (int epoch = st.epoch; epoch < c.epochs; epoch++) {
         auto t0 = std::chrono::steady_clock::now();
         if (!st.tree_ready && epoch >= c.warmup_epochs) {
@@ -322,11 +410,13 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             st.tree_ready = true;
         }
         const bool tree_on = st.tree_ready && tree_loss;
+        // The encoder's rate for this phase (set every epoch, so that a
+        // resumed run gets it too).
+        const double enc_lr = st.tree_ready && c.joint_enc_lr >= 0
+                ? c.joint_enc_lr
+                : c.enc_lr;
         if (enc_opt) {
-            // The encoder's rate for this phase (set every epoch, so that a
-            // resumed run gets it too).
-            double lr = st.tree_ready && c.joint_enc_lr >= 0 ? c.joint_enc_lr
-                                                              : c.enc_lr;
+            const double lr = enc_lr;
             for (auto& g : enc_opt->param_groups()) {
                 static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
             }
@@ -336,15 +426,24 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                                           {int64_t(L), int64_t(m)})
                                  .clone();
         }
-        if (st.tree_ready && c.hard_negatives > 0 &&
-            (epoch - c.warmup_epochs) % c.refresh == 0) {
-            mine();
-        } else if (!st.tree_ready && c.warmup_negatives &&
-                   c.hard_negatives > 0 && epoch % c.refresh == 0) {
-            // Warm-up: a k-means tree on the current encoder, only to mine
-            // negatives from (the tree proper starts after the warm-up).
-            init_tree();
-            mine();
+        const bool negatives = c.hard_negatives > 0 || c.de_negatives > 0;
+        if (st.tree_ready && (epoch - c.warmup_epochs) % c.refresh == 0) {
+            if (c.recluster && epoch > c.warmup_epochs) {
+                refit_leaves();
+            }
+            if (negatives) {
+                mine(true);
+            }
+        } else if (!st.tree_ready && epoch % c.refresh == 0) {
+            if (c.warmup_negatives && c.hard_negatives > 0) {
+                // Warm-up: a k-means tree on the current encoder, only to
+                // mine negatives from (the tree proper starts after the
+                // warm-up).
+                init_tree();
+                mine(true);
+            } else if (c.de_negatives > 0) {
+                mine(false);
+            }
         }
         std::vector<size_t> order(train_pairs.size());
         std::iota(order.begin(), order.end(), size_t(0));
@@ -352,6 +451,7 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         std::shuffle(order.begin(), order.end(), rng);
 
         double acc[6] = {0, 0, 0, 0, 0, 0};
+        const auto steps_start = std::chrono::steady_clock::now();
         for (int64_t s = 0; s < steps; s++) {
             size_t i0 = size_t(s) * c.batch;
             size_t i1 = std::min(order.size(), i0 + c.batch);
@@ -396,9 +496,21 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             if (tree_on) {
                 torch::Tensor mask = torch::from_blob(negmask.data(), {n})
                                              .clone();
+                // The tree terms see the embeddings with their gradient
+                // into the encoder scaled by tree_grad (same values).
+                auto to_tree = [&](const torch::Tensor& e) {
+                    if (c.tree_grad >= 1.0f) {
+                        return e;
+                    }
+                    torch::Tensor fixed = e.detach();
+                    return c.tree_grad > 0.0f
+                            ? fixed + c.tree_grad * (e - fixed)
+                            : fixed;
+                };
+                const torch::Tensor tEq = to_tree(Eq);
                 if (c.lambda2 > 0 || c.lambda3 > 0) {
                     torch::Tensor T = tree->path_embedding(
-                            torch::cat({Eq, Ed}, 0));
+                            torch::cat({tEq, to_tree(Ed)}, 0));
                     torch::Tensor Tq = T.narrow(0, 0, n);
                     torch::Tensor Tdp = T.narrow(0, n, n);
                     torch::Tensor Tdn = T.narrow(0, 2 * n, n);
@@ -420,40 +532,54 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                         r = int64_t(rng() % uint64_t(data.nd));
                     }
                     bal = balance_kl(tree->leaf_log_probs(
-                            enc->forward(din, sample)));
+                            to_tree(enc->forward(din, sample))));
                     loss = loss + c.balance * bal;
                 }
                 if (c.routing > 0) {
-                    // CE toward the leaf the tree stores d+ in, summed
-                    // over the levels of its path (factorised, exact).
-                    std::vector<int64_t> leaf =
-                            c.fixed_leaves
-                            ? nearest_fixed_leaf(Edp.detach())
-                            : tree->argmax_leaf(Edp.detach());
-                    rout = torch::zeros({n});
-                    int64_t below = L;
-                    for (int h = 0; h < c.H; h++) {
-                        int64_t span = below / c.B;
-                        std::vector<int64_t> node(n), child(n);
-                        for (int64_t i = 0; i < n; i++) {
-                            node[i] = leaf[i] / below;
-                            child[i] = (leaf[i] / span) % c.B;
+                    // Mean CE of the rows of x toward their leaves, summed
+                    // over the levels of the path (factorised, exact).
+                    auto route_ce = [&](const std::vector<int64_t>& leaf,
+                                        const torch::Tensor& x) {
+                        const int64_t r = int64_t(leaf.size());
+                        torch::Tensor ce = torch::zeros({r});
+                        int64_t below = L;
+                        for (int h = 0; h < c.H; h++) {
+                            int64_t span = below / c.B;
+                            std::vector<int64_t> node(r), child(r);
+                            for (int64_t i = 0; i < r; i++) {
+                                node[i] = leaf[i] / below;
+                                child[i] = (leaf[i] / span) % c.B;
+                            }
+                            torch::Tensor lp = tree->child_log_probs(
+                                    h,
+                                    torch::from_blob(node.data(), {r}, lopt)
+                                            .clone(),
+                                    x);
+                            ce = ce -
+                                    lp.gather(1,
+                                              torch::from_blob(child.data(),
+                                                               {r, 1}, lopt)
+                                                      .clone())
+                                            .squeeze(1);
+                            below = span;
                         }
-                        torch::Tensor lp = tree->child_log_probs(
-                                h,
-                                torch::from_blob(node.data(), {n}, lopt)
-                                        .clone(),
-                                Eq);
-                        rout = rout -
-                                lp.gather(1,
-                                          torch::from_blob(child.data(),
-                                                           {n, 1}, lopt)
-                                                  .clone())
-                                        .squeeze(1);
-                        below = span;
-                    }
-                    rout = rout.mean();
+                        return ce.mean();
+                    };
+                    auto leaves_of = [&](const torch::Tensor& e) {
+                        return c.fixed_leaves ? nearest_fixed_leaf(e.detach())
+                                              : tree->argmax_leaf(e.detach());
+                    };
+                    // Queries toward the leaf the tree stores d+ in.
+                    rout = route_ce(leaves_of(Edp), tEq);
                     loss = loss + c.routing * rout;
+                    if (c.doc_routing > 0) {
+                        // The step's documents toward their own leaves: a
+                        // prior that keeps the router near nearest-leaf
+                        // routing where training queries are few.
+                        torch::Tensor dr =
+                                route_ce(leaves_of(Ed), to_tree(Ed));
+                        loss = loss + c.routing * c.doc_routing * dr;
+                    }
                 }
             }
             double lv = loss.item<double>();
@@ -486,6 +612,7 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                 if (enc_opt) {
                     enc_opt->step();
                 }
+                enc->sparse_step(enc_lr, c.weight_decay);
                 if (tree_on) {
                     tree_opt.step();
                 }
@@ -498,7 +625,7 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             acc[5] += rout.defined() ? rout.item<double>() : 0;
             if (c.progress && (s % 8 == 0 || s + 1 == steps)) {
                 draw_progress(epoch + 1, c.epochs, s + 1, steps,
-                              acc[0] / (s + 1));
+                              acc[0] / (s + 1), eta(epoch, s + 1));
             }
         }
         FAISS_THROW_IF_NOT_FMT(
@@ -512,6 +639,10 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                                   .c_str()
                         : "no checkpoint was written by this run");
 
+        const double step_s = std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() -
+                                      steps_start)
+                                      .count();
         EpochStats es;
         es.epoch = epoch + 1;
         double ns = double(std::max<int64_t>(steps, 1));
@@ -545,16 +676,17 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                              .count();
         st.history.push_back(es);
         st.epoch = epoch + 1;
-        char line[320];
+        char line[400];
         std::snprintf(line, sizeof(line),
                       "epoch %d/%d loss %.4f (siamese %.4f indexing %.4f "
                       "intra %.4f balance %.4f routing %.4f) max_load %.2f "
                       "expected_load %.2f empty %d heldout R@100 %.4f "
-                      "%.1fs",
+                      "%.2fs (steps %.0f pairs/s)",
                       es.epoch, c.epochs, es.loss, es.siamese, es.indexing,
                       es.intra_leaf, es.balance_term, es.routing_term,
                       es.max_load, es.expected_load, es.empty_leaves,
-                      es.heldout_recall, es.seconds);
+                      es.heldout_recall, es.seconds,
+                      double(train_pairs.size()) / std::max(step_s, 1e-9));
         if (c.progress) {
             std::fprintf(stderr, "\r%s\n", line);
         }
@@ -590,6 +722,11 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     }
     if (!st.tree_ready) {
         init_tree(); // all epochs were warm-up
+    } else if (c.recluster) {
+        // The documents moved since the last re-fit: fit the leaves to
+        // where they are now, or their nearest-leaf placement in the
+        // built index may be less balanced than training saw.
+        refit_leaves();
     }
 
     // ---- the trained, empty index

@@ -31,10 +31,14 @@ const char* train_recipe_name(TrainRecipe r);
 /// Parses "joint" or "probe"; throws std::invalid_argument otherwise.
 TrainRecipe train_recipe_from_name(const std::string& name);
 
-/** Hyper-parameters of JointTrainer. Defaults: the paper's SciFact row of
- * Table 2 (B = 40, H = 1, lambdas, learning rates) with the two additions
- * of DESIGN.md section 7 switched on (k-means initialisation, balance term).
- * paper_recipe = true runs the paper as written. */
+/** Hyper-parameters of JointTrainer. Defaults: the relevance recipe
+ * (docs/DESIGN.md, "Relevance data"), chosen on held-out training queries
+ * of the development collections: the paper's shapes and rates (B = 40,
+ * H = 1, batch 64, enc_lr 4e-4, cl_lr 0.016), a dual-encoder warm-up,
+ * then k-means leaves re-clustered (balanced) as the encoder keeps
+ * training, the tree learning the query routing with its gradient stopped
+ * at the encoder; epochs from the data's size. paper_recipe = true runs
+ * the paper as written (its Table 2 SciFact row). */
 struct JointTrainerConfig {
     // tree
     int B = 40;                         ///< branching factor
@@ -54,14 +58,18 @@ struct JointTrainerConfig {
     bool normalize = true; ///< L2-normalise E(x); index metric IP, else L2
 
     // optimisation
-    int epochs = 100;
+    /** Passes over the training pairs. -1: auto, about 100,000 pairs seen
+     * (100000 / pairs epochs, within [10, 120]): small collections get many
+     * epochs, a large one a few, so that training time follows the data
+     * (see scheduled()). */
+    int epochs = -1;
     int batch = 64;              ///< relevance pairs per step
     float enc_lr = 4e-4f;        ///< AdamW, encoder parameters
     float cl_lr = 0.016f;        ///< AdamW, tree parameters
     float weight_decay = 0.01f;  ///< AdamW decoupled weight decay (both)
 
     // loss (DESIGN.md section 2, paper eq. 2-6)
-    float lambda1 = 0.2f; ///< siamese
+    float lambda1 = 1.0f; ///< siamese
     float lambda2 = 0.8f; ///< indexing (triplet on path embeddings)
     float lambda3 = 0.2f; ///< intra-leaf
     float gamma = 0.3f;   ///< triplet margin
@@ -69,17 +77,25 @@ struct JointTrainerConfig {
     /** bal * KL(mean joint leaf distribution || uniform) (DESIGN.md 7.2),
      * the mean taken over a uniform sample of `batch` corpus documents per
      * step (the stored documents decide the leaf loads). */
-    float balance = 1.0f;
+    float balance = 0.0f;
     /** Weight of a cross-entropy of each query's leaf distribution toward
      * the leaf its relevant document is routed to (DESIGN.md 7, learned
      * query routing). 0: off. */
-    float routing = 0.0f;
+    float routing = 1.0f;
+    /** With routing: the same cross-entropy for the step's documents
+     * (positives and negatives) toward their own leaves, weighted by
+     * routing * doc_routing. It pulls the router toward nearest-leaf
+     * routing, which generalises, so that a collection with few training
+     * queries does not end with a router fitted to them alone. 0: off. */
+    float doc_routing = 1.0f;
 
     /** "kmeans": the tree from (hierarchical) k-means on the encoded
      * documents, per-level temperatures fitted on the training pairs;
      * "random": seeded random tree (the paper). */
     std::string init = "kmeans";
-    int warmup_epochs = 0;  ///< siamese-only epochs before the tree starts
+    /// siamese-only epochs before the tree starts; -1: auto, half of the
+    /// epochs (the other half train the tree and the encoder together)
+    int warmup_epochs = -1;
     /** During the warm-up, mine hard negatives every `refresh` epochs too,
      * from a k-means tree fitted to the current encoder (the tree proper is
      * initialised again when the warm-up ends). */
@@ -95,14 +111,38 @@ struct JointTrainerConfig {
      * at the nearest one (doc_assign is then NEAREST_LEAF), and the routing
      * loss targets the leaf of that centroid, so the tree learns where the
      * queries must go rather than moving the documents. */
-    bool fixed_leaves = false;
+    bool fixed_leaves = true;
+    /** With fixed_leaves: every `refresh` epochs once the tree trains,
+     * the leaves are fitted again to the moving encoder's documents by
+     * balanced k-means (started from the current leaves, so that each leaf
+     * keeps its identity for the tree's classifiers; no leaf above
+     * leaf_slack times N / L while training), so that the encoder can keep
+     * learning (joint_enc_lr != 0) without the leaves collapsing. */
+    bool recluster = true;
+    /** Share of the tree terms' gradient (indexing, intra-leaf, balance,
+     * routing) that reaches the encoder, in [0, 1]; the tree itself always
+     * gets all of it. 1: the paper (fully end-to-end). 0: stop-gradient,
+     * the encoder learns from the siamese term and the index-mined
+     * negatives only. With the routing term and a moving encoder, a full
+     * gradient lets the encoder gather every document in one leaf, which
+     * makes routing trivial (a collapse within one epoch). */
+    float tree_grad = 0.0f;
+    float leaf_slack = 1.1f; ///< capacity of a leaf in re-clustering, >= 1
     int refresh = 5;        ///< hard negatives re-mined every r epochs
     /** Per training query, from the leaves its beam reaches (mined from
      * the first tree epoch on). A pair whose query has none uses the next
      * pair's document of the step as its row-aligned negative. */
     int hard_negatives = 1;
-    /// The paper as written: balance 0, random init, routing 0, no warmup
-    /// (overrides those four fields).
+    /** Per training query, hard negatives from the encoder's own top ranks
+     * (exact search over all documents, relevant ones skipped), re-mined
+     * every `refresh` epochs from the first epoch on, warm-up included:
+     * they sharpen the dual encoder's top ranks, where the index-mined
+     * ones only reach the documents of the probed leaves. 0: off. */
+    int de_negatives = 1;
+    /** The paper as written, its Table 2 SciFact row: lambdas 0.2 / 0.8 /
+     * 0.2, random init, no balance, routing, warm-up, fixed leaves,
+     * re-clustering or DE negatives, the full gradient, 100 epochs when
+     * epochs is auto (overrides those fields). */
     bool paper_recipe = false;
 
     /** JOINT: the paper's joint loop (Algorithm 1) with the fields above.
@@ -137,6 +177,9 @@ struct JointTrainerConfig {
 
     /// Throws faiss::FaissException naming the first bad field.
     void check() const;
+    /** The config with epochs and warmup_epochs resolved (auto values)
+     * for `train_pairs` training pairs. */
+    JointTrainerConfig scheduled(size_t train_pairs) const;
     /** The config with paper_recipe applied and d_out resolved against
      * the input dimension d_in. */
     JointTrainerConfig resolved(int d_in) const;

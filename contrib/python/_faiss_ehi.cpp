@@ -595,6 +595,11 @@ bool set_config_field(faiss_ehi::trainer::JointTrainerConfig& c,
     if (k == "joint_enc_lr") return as_float(c.joint_enc_lr);
     if (k == "fixed_leaves") return as_bool(c.fixed_leaves);
     if (k == "warmup_negatives") return as_bool(c.warmup_negatives);
+    if (k == "de_negatives") return as_long(c.de_negatives);
+    if (k == "recluster") return as_bool(c.recluster);
+    if (k == "leaf_slack") return as_float(c.leaf_slack);
+    if (k == "tree_grad") return as_float(c.tree_grad);
+    if (k == "doc_routing") return as_float(c.doc_routing);
     if (k == "recipe")
         return as_enum(c.recipe,
                        {{"joint", int(faiss_ehi::trainer::TrainRecipe::JOINT)},

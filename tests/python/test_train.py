@@ -79,6 +79,23 @@ def test_train_pairs(capfd):
 
 
 @needs_torch
+def test_train_pairs_relevance_recipe_settings():
+    # the re-clustering and negative settings are keyword arguments too
+    queries, docs, pairs = _pairs(seed=2)
+    index, history = faiss_ehi.train_pairs(
+        queries, docs, pairs, B=8, H=1, epochs=4, warmup_epochs=2,
+        encoder="head", recluster=True, leaf_slack=1.2, tree_grad=0.0,
+        de_negatives=2, refresh=1, threads=1, progress=False,
+        return_history=True)
+    assert len(history) == 4
+    last = history[-1]
+    assert last["empty_leaves"] == 0 and last["max_load"] < 3.0
+    with pytest.raises(Exception, match="tree_grad"):
+        faiss_ehi.train_pairs(queries, docs, pairs, tree_grad=2.0,
+                              epochs=1, progress=False)
+
+
+@needs_torch
 def test_train_pairs_releases_the_gil():
     queries, docs, pairs = _pairs(seed=1, nq=4000, nd=8000)
     ticks = []

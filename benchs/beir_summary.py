@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026 faiss-ehi authors. MIT licence (see LICENSE).
+"""Summarise bench_visited runs on relevance data (run_beir_variants.sh).
+
+Each run is a pair NAME.json (bench_visited --json) and NAME.txt (its log).
+Prints one markdown row per run: the held-out Recall@100 at the training
+beam (last tree epoch, from the log), EHI's load, and the test Recall@100 of
+EHI and DE+IVF-Flat at 5/10/20% visited, exact search, and nDCG@10 at 100%
+of EHI and the DE; then, for names NAME_sN (seeds), the mean and spread.
+
+    python3 benchs/beir_summary.py DIR [DIR ...]
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+
+def heldout(txt):
+    """Held-out R@100 of EHI's last epoch (EHI trains before the DE)."""
+    last = None
+    with open(txt) as f:
+        for line in f:
+            if "siamese-only dual encoder" in line:
+                break
+            m = re.search(r"heldout R@100 (-?[0-9.]+)", line)
+            if m and "JointTrainer: epoch" in line:
+                last = float(m.group(1))
+    return last
+
+
+def at(method, visited, metric):
+    for p in method["points"]:
+        if abs(p["visited"] - visited) < 1e-9:
+            return p[metric]
+    return None
+
+
+def row(base):
+    with open(base + ".json") as f:
+        d = json.load(f)
+    m = d["methods"]
+    ehi, de = m.get("EHI"), m.get("DE+IVF-Flat")
+    ex = m.get("exact")
+    r = {
+        "heldout": heldout(base + ".txt"),
+        "expected": d["ehi_load"]["expected_over_ideal"],
+        "largest": d["ehi_load"]["largest_over_ideal"],
+        "empty": d["ehi_load"]["empty"],
+        "train_s": d["train_seconds"].get("EHI"),
+    }
+    for v in (0.05, 0.1, 0.2):
+        r["ehi%g" % v] = at(ehi, v, "recall@100")
+        r["de%g" % v] = at(de, v, "recall@100") if de else None
+    r["exact"] = at(ex, 1, "recall@100") if ex else None
+    r["ehi_ndcg"] = at(ehi, 1, "ndcg@10")
+    r["de_ndcg"] = at(ex, 1, "ndcg@10") if ex else None
+    return r
+
+
+COLS = ["heldout", "ehi0.05", "ehi0.1", "de0.1", "ehi0.2", "exact",
+        "ehi_ndcg", "de_ndcg", "expected", "largest", "empty", "train_s"]
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    return "%.3f" % v if abs(v) < 10 else "%.0f" % v
+
+
+def main():
+    print("| run | " + " | ".join(COLS) + " | gap@10% |")
+    print("|---" * (len(COLS) + 2) + "|")
+    groups = {}
+    for d in sys.argv[1:]:
+        for js in sorted(glob.glob(os.path.join(d, "*.json"))):
+            base = js[:-5]
+            if not os.path.exists(base + ".txt"):
+                continue
+            name = os.path.relpath(base)
+            try:
+                r = row(base)
+            except (KeyError, ValueError, TypeError) as e:
+                print("| %s | unreadable: %s |" % (name, e))
+                continue
+            gap = (r["ehi0.1"] - r["de0.1"]
+                   if r["ehi0.1"] is not None and r["de0.1"] is not None
+                   else None)
+            r["gap"] = gap
+            print("| %s | " % name + " | ".join(fmt(r[c]) for c in COLS) +
+                  " | %s |" % (("%+.1f" % (100 * gap)) if gap is not None
+                               else "-"))
+            g = re.sub(r"_s[0-9]+$", "", name)
+            groups.setdefault(g, []).append(r)
+    print()
+    print("| recipe (seeds) | EHI R@100 10% | DE+IVF 10% | gap (min) | "
+          "EHI 20% | exact | EHI nDCG@10 | DE nDCG@10 | expected load (max) "
+          "| empty |")
+    print("|---" * 10 + "|")
+    for g, rs in groups.items():
+        if len(rs) < 2:
+            continue
+
+        def ms(key, scale=1.0):
+            xs = [r[key] * scale for r in rs if r[key] is not None]
+            if not xs:
+                return "-"
+            sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+            return "%.3f ± %.3f" % (statistics.mean(xs), sd)
+        gaps = [100 * r["gap"] for r in rs if r["gap"] is not None]
+        print("| %s (%d) | %s | %s | %+.1f (%+.1f) | %s | %s | %s | %s | "
+              "%.2f (%.2f) | %d |" % (
+                  g, len(rs), ms("ehi0.1"), ms("de0.1"),
+                  statistics.mean(gaps), min(gaps), ms("ehi0.2"),
+                  ms("exact"), ms("ehi_ndcg"), ms("de_ndcg"),
+                  statistics.mean(r["expected"] for r in rs),
+                  max(r["expected"] for r in rs),
+                  max(r["empty"] for r in rs)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 faiss-ehi authors. MIT licence (see LICENSE).
+#
+# The table of relevance-data recipe variants in benchs/RESULTS.md: each
+# variant of the joint trainer on one BEIR-format collection, trained on
+# 70% of the training queries (the other 30% are the held-out column the
+# default recipe is chosen by), with bench_visited's test columns and the
+# load balance of EHI's lists. Then the summary (benchs/beir_summary.py).
+#   bash benchs/run_beir_variants.sh [DATA_DIR] [OUT_DIR] [extra flags]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+DATA=${1:-../shared/data/scifact}
+OUT=${2:-build/beir_variants/$(basename "$DATA")}
+shift 2 || shift $# || true
+mkdir -p "$OUT"
+BENCH=${BENCH:-build/benchs/bench_visited}
+[[ -x $BENCH ]] || { echo "build first: bash scripts/setup.sh" >&2; exit 1; }
+COMMON=(--data "beir:$DATA" --heldout_fraction 0.3 --progress=false
+        --plot "" "$@")
+# The recipe before this table (frozen encoder): its flags, spelled out.
+# Every variant names each recipe setting, so that the defaults' choice
+# does not leak into the others.
+BASE=(--epochs 120 --batch 64 --lambda1 1 --lambda2 0.8 --lambda3 0.2
+      --balance 0 --routing 1 --fixed_leaves --refresh 5 --de_negatives 0
+      --hard_negatives 1)
+FROZEN=("${BASE[@]}" --warmup_epochs 100 --joint_enc_lr 0 --recluster=false
+        --tree_grad 1)
+E2E=("${BASE[@]}" --warmup_epochs 100 --joint_enc_lr -1 --recluster
+     --tree_grad 0)
+run() {
+  local name=$1
+  shift
+  if [[ -s $OUT/$name.json ]]; then
+    printf '[variants] %s: done before\n' "$name"
+    return
+  fi
+  printf '[variants] %s: %s\n' "$name" "$*"
+  "$BENCH" "${COMMON[@]}" "$@" --json "$OUT/$name.json" \
+    > "$OUT/$name.txt" 2>&1 || printf '[variants] %s failed (see %s)\n' \
+    "$name" "$OUT/$name.txt"
+}
+VARIANTS=${VARIANTS:-all}
+want() { [[ $VARIANTS == all || " $VARIANTS " == *" $1 "* ]]; }
+want paper_table2 && run paper_table2 --stop_on_collapse=false --epochs 100 --batch 64 \
+  --lambda1 0.2 --lambda2 0.8 --lambda3 0.2 --balance 1 --routing 0 \
+  --fixed_leaves=false --recluster=false --warmup_epochs 0 --joint_enc_lr -1 \
+  --de_negatives 0 --refresh 5
+want frozen && run frozen "${FROZEN[@]}"
+want frozen_deneg && run frozen_deneg "${FROZEN[@]}" --de_negatives 5
+want e2e_no_recluster && run e2e_no_recluster "${E2E[@]}" \
+  --recluster=false --de_negatives 5 --stop_on_collapse=false
+want e2e_deneg_tg1 && run e2e_deneg_tg1 "${E2E[@]}" --de_negatives 5 \
+  --tree_grad 1 --stop_on_collapse=false
+want e2e_deneg_tg0.1 && run e2e_deneg_tg0.1 "${E2E[@]}" --de_negatives 5 \
+  --tree_grad 0.1 --stop_on_collapse=false
+want e2e && run e2e "${E2E[@]}"
+want e2e_deneg && run e2e_deneg "${E2E[@]}" --de_negatives 5
+want e2e_deneg_r1 && run e2e_deneg_r1 "${E2E[@]}" --de_negatives 5 --refresh 1
+want e2e_deneg_routing_only && run e2e_deneg_routing_only "${E2E[@]}" \
+  --de_negatives 5 --lambda2 0 --lambda3 0
+want e2e_deneg_w60 && run e2e_deneg_w60 "${E2E[@]}" --de_negatives 5 \
+  --warmup_epochs 60
+want e2e_deneg_b256 && run e2e_deneg_b256 "${E2E[@]}" --de_negatives 5 \
+  --batch 256
+want e2e_deneg_routing3 && run e2e_deneg_routing3 "${E2E[@]}" \
+  --de_negatives 5 --routing 3
+want e2e_w60 && run e2e_w60 "${E2E[@]}" --warmup_epochs 60
+want e2e_w60_r1 && run e2e_w60_r1 "${E2E[@]}" --warmup_epochs 60 --refresh 1
+want e2e_deneg1_w60 && run e2e_deneg1_w60 "${E2E[@]}" --warmup_epochs 60 \
+  --de_negatives 1
+want default && run default
+want default_no_doc_routing && run default_no_doc_routing --doc_routing 0
+want default_doc_routing3 && run default_doc_routing3 --doc_routing 3
+python3 benchs/beir_summary.py "$OUT"
