@@ -569,12 +569,25 @@ TEST(TrainerJoint, NonFiniteLossStopsAndKeepsCheckpoint) {
     EXPECT_EQ(slurp(path), before);
 }
 
-TEST(TrainerJoint, TextEncoderEndToEnd) {
-    // 8 topics of 20 words; a document is 6 words of its topic, a query 3
-    // other words of the same topic; relevant = the documents of its topic
-    // that share a word with it.
-    const int ntopic = 8, per = 20, dim = 8;
+namespace {
+
+/** 8 topics of 20 words; a document is 6 words of its topic, a query 3
+ * other words of the same topic; relevant = the documents of its topic
+ * that share a word with it. Pretrained vectors for half the words. */
+struct TopicText {
     std::vector<std::string> vocab;
+    PairData d;
+    std::vector<int> dtopic, qtopic;
+    TextInit ti;
+};
+
+TopicText topic_text() {
+    TopicText t;
+    const int ntopic = 8, per = 20, dim = 8;
+    std::vector<std::string>& vocab = t.vocab;
+    PairData& d = t.d;
+    std::vector<int>& dtopic = t.dtopic;
+    std::vector<int>& qtopic = t.qtopic;
     for (int w = 0; w < ntopic * per; w++) {
         vocab.push_back("w" + std::to_string(w));
     }
@@ -586,10 +599,10 @@ TEST(TrainerJoint, TextEncoderEndToEnd) {
         }
         return ids;
     };
-    PairData d;
     d.nd = 400;
     d.nq = 160;
-    std::vector<int> dtopic(d.nd), qtopic(d.nq);
+    dtopic.resize(d.nd);
+    qtopic.resize(d.nq);
     for (int64_t i = 0; i < d.nd; i++) {
         dtopic[i] = int(i % ntopic);
         d.doc_tokens.push_back(words(dtopic[i], 6));
@@ -616,7 +629,20 @@ TEST(TrainerJoint, TextEncoderEndToEnd) {
     for (auto& v : pre) {
         v = g(rng);
     }
-    TextInit ti = make_text_init(vocab, dim, pre_words, pre, 3);
+    t.ti = make_text_init(vocab, dim, pre_words, pre, 3);
+    return t;
+}
+
+} // namespace
+
+TEST(TrainerJoint, TextEncoderEndToEnd) {
+    TopicText tt = topic_text();
+    const std::vector<std::string>& vocab = tt.vocab;
+    const PairData& d = tt.d;
+    const std::vector<int>& dtopic = tt.dtopic;
+    const std::vector<int>& qtopic = tt.qtopic;
+    const int dim = 8;
+    const TextInit& ti = tt.ti;
 
     JointTrainerConfig c = small_config();
     c.encoder = EncoderKind::TEXT;
@@ -890,4 +916,42 @@ TEST(TrainerJoint, DefaultRecipeDeterministicAndBalanced) {
     frozen.joint_enc_lr = 0.0f;
     JointModel f = JointTrainer(frozen).train(s.data);
     EXPECT_NE(head_of(a.index.get())->A, head_of(f.index.get())->A);
+}
+
+// The default recipe with the text encoder, killed and resumed across the
+// warm-up's end and a re-clustering: the token table's sparse optimizer
+// state and the re-fitted leaves come back from the checkpoint, so the
+// resumed run ends with the same model, token table included.
+TEST(TrainerJoint, DefaultRecipeTextResumeIsBitIdentical) {
+    TopicText tt = topic_text();
+    JointTrainerConfig c;
+    c.encoder = EncoderKind::TEXT;
+    c.B = 4;
+    c.d_out = 6;
+    c.epochs = 6; // warm-up: auto, 3
+    c.refresh = 1;
+    c.threads = 1;
+    c.progress = false;
+    ScratchDir d1, d2;
+    c.checkpoint_dir = d1.path;
+    JointModel full = JointTrainer(c).train(tt.d, &tt.ti);
+    ASSERT_TRUE(full.index && full.text_encoder);
+
+    c.checkpoint_dir = d2.path;
+    c.stop_after_epoch = 2;
+    EXPECT_FALSE(JointTrainer(c).train(tt.d, &tt.ti).index);
+    c.resume = true;
+    c.stop_after_epoch = 5;
+    EXPECT_FALSE(JointTrainer(c).train(tt.d, &tt.ti).index);
+    c.stop_after_epoch = -1;
+    JointModel resumed = JointTrainer(c).train(tt.d, &tt.ti);
+    ASSERT_TRUE(resumed.index && resumed.text_encoder);
+    EXPECT_EQ(model_params(full), model_params(resumed));
+    std::vector<std::string> texts = {"w1 w2 w3", "w40 w41", "w150"};
+    EXPECT_EQ(full.text_encoder->encode(texts),
+              resumed.text_encoder->encode(texts));
+    EXPECT_EQ(ivf_of(full.index.get())->tree_quantizer()->leaf_representatives,
+              ivf_of(resumed.index.get())
+                      ->tree_quantizer()
+                      ->leaf_representatives);
 }
