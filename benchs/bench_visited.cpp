@@ -422,6 +422,7 @@ int run() {
             de.joint_enc_lr = -1.0f;
             de.fixed_leaves = false;
             de.recluster = false;
+            de.balanced_targets = false;
             // Its tree only mines negatives; the baseline's lists are
             // Faiss k-means over its output, so its loads do not matter.
             de.stop_on_collapse = false;

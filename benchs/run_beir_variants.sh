@@ -71,4 +71,10 @@ want e2e_deneg1_w60 && run e2e_deneg1_w60 "${E2E[@]}" --warmup_epochs 60 \
 want default && run default
 want default_no_doc_routing && run default_no_doc_routing --doc_routing 0
 want default_doc_routing3 && run default_doc_routing3 --doc_routing 3
+want default_d2l2 && run default_d2l2 --d2l 2
+want balanced_targets && run balanced_targets --balanced_targets
+want balanced_targets_tg0.1 && run balanced_targets_tg0.1 --balanced_targets \
+  --tree_grad 0.1 --stop_on_collapse=false
+want balanced_targets_tg1 && run balanced_targets_tg1 --balanced_targets \
+  --tree_grad 1 --stop_on_collapse=false
 python3 benchs/beir_summary.py "$OUT"

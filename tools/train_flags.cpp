@@ -64,6 +64,9 @@ DEFINE_double(leaf_slack, 1.1, "re-clustering: largest leaf at most this "
               "many times the ideal N/L");
 DEFINE_double(tree_grad, 0.0, "share of the tree losses' gradient that "
               "reaches the encoder (1: the paper; 0: stop-gradient)");
+DEFINE_bool(balanced_targets, false, "with --recluster: route toward the "
+            "documents' leaves of the last balanced re-fit, not their "
+            "nearest leaf now");
 DEFINE_int32(de_negatives, 1, "hard negatives per query from the "
              "encoder's own exact top ranks (0: none)");
 DEFINE_int32(refresh, 5, "hard negatives re-mined every r epochs");
@@ -198,6 +201,7 @@ ft::JointTrainerConfig config_from_flags(
     c.recluster = FLAGS_recluster;
     c.leaf_slack = float(FLAGS_leaf_slack);
     c.tree_grad = float(FLAGS_tree_grad);
+    c.balanced_targets = FLAGS_balanced_targets;
     c.paper_recipe = FLAGS_paper_recipe;
     c.recipe = ft::train_recipe_from_name(FLAGS_recipe);
     c.probe_k = FLAGS_probe_k;
@@ -213,7 +217,7 @@ ft::JointTrainerConfig config_from_flags(
               "init", "warmup_epochs", "joint_enc_lr", "warmup_negatives",
               "fixed_leaves", "refresh", "hard_negatives", "paper_recipe",
               "de_negatives", "recluster", "leaf_slack", "tree_grad",
-              "doc_routing",
+              "doc_routing", "balanced_targets",
               "d_out", "hidden", "checkpoint_dir", "resume"}) {
             if (!is_default(f)) {
                 ignored += std::string(ignored.empty() ? "" : ", ") + "--" + f;
@@ -277,6 +281,7 @@ std::string describe_config(const ft::JointTrainerConfig& given) {
       << " hard_negatives=" << c.hard_negatives
       << " de_negatives=" << c.de_negatives << " recluster=" << c.recluster
       << " leaf_slack=" << c.leaf_slack << " tree_grad=" << c.tree_grad
+      << " balanced_targets=" << c.balanced_targets
       << " paper_recipe=" << c.paper_recipe << " seed=" << c.seed;
     if (c.recipe == ft::TrainRecipe::PROBE) {
         // only these shape a probe-recipe model

@@ -101,6 +101,11 @@ void load_checkpoint_archive(const std::string& path,
     reps = reps.contiguous();
     st.start_reps.assign(reps.data_ptr<float>(),
                          reps.data_ptr<float>() + reps.numel());
+    torch::Tensor dl;
+    ar.read("doc_leaf", dl);
+    dl = dl.contiguous();
+    st.doc_leaf.assign(dl.data_ptr<int64_t>(),
+                       dl.data_ptr<int64_t>() + dl.numel());
 }
 
 } // namespace
@@ -145,6 +150,10 @@ void save_checkpoint(const std::string& path, const std::string& fingerprint,
     ar.write("start_reps",
              torch::from_blob(const_cast<float*>(st.start_reps.data()),
                               {int64_t(st.start_reps.size())})
+                     .clone());
+    ar.write("doc_leaf",
+             torch::from_blob(const_cast<int64_t*>(st.doc_leaf.data()),
+                              {int64_t(st.doc_leaf.size())}, lopt)
                      .clone());
     std::ostringstream os;
     ar.save_to(os);

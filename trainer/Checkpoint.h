@@ -27,6 +27,8 @@ struct RunState {
     /// k-means leaf centroids: representatives of leaves that get no
     /// document (they steer NEAREST_LEAF placement, so they are saved)
     std::vector<float> start_reps;
+    /// recluster: each document's leaf in the last balanced assignment
+    std::vector<int64_t> doc_leaf;
 };
 
 /** Write the checkpoint to `path`: one torch archive (parameters,

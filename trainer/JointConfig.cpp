@@ -128,6 +128,9 @@ void JointTrainerConfig::check() const {
                            "JointTrainerConfig: recluster needs fixed_leaves "
                            "(it re-fits the leaves the documents are kept "
                            "at)");
+    FAISS_THROW_IF_NOT_MSG(!balanced_targets || recluster || paper_recipe,
+                           "JointTrainerConfig: balanced_targets needs "
+                           "recluster (the targets are its assignment)");
     FAISS_THROW_IF_NOT_FMT(std::isfinite(tree_grad) && tree_grad >= 0 &&
                                    tree_grad <= 1,
                            "JointTrainerConfig: tree_grad = %g outside [0, 1]",
@@ -184,6 +187,7 @@ JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
         c.warmup_negatives = false;
         c.recluster = false;
         c.tree_grad = 1.0f;
+        c.balanced_targets = false;
         c.de_negatives = 0;
         c.stop_on_collapse = false;
     }
@@ -234,6 +238,7 @@ std::string JointTrainerConfig::fingerprint() const {
       << " hard_negatives=" << hard_negatives
       << " de_negatives=" << de_negatives << " recluster=" << recluster
       << " leaf_slack=" << leaf_slack << " tree_grad=" << tree_grad
+      << " balanced_targets=" << balanced_targets
       << " paper_recipe=" << paper_recipe
       << " recipe=" << train_recipe_name(recipe) << " probe_k=" << probe_k
       << " heldout_fraction=" << heldout_fraction << " seed=" << seed;

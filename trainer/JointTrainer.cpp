@@ -311,8 +311,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             if (c.recluster) {
                 // balanced from the start (k-means alone may leave a leaf
                 // several times the ideal)
-                balanced_kmeans(data.nd, m, docs.data(), L, start_reps,
-                                metric, c.normalize, c.leaf_slack, 5);
+                st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L,
+                                              start_reps, metric, c.normalize,
+                                              c.leaf_slack, 5);
             }
         }
         TorchTree fresh = TorchTree::from_ehi(ehi);
@@ -377,8 +378,8 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     // Re-fit the leaves to the moving encoder's documents (recluster).
     auto refit_leaves = [&]() {
         std::vector<float> docs = enc->encode_all(din);
-        balanced_kmeans(data.nd, m, docs.data(), L, start_reps, metric,
-                        c.normalize, c.leaf_slack, 3);
+        st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L, start_reps,
+                                      metric, c.normalize, c.leaf_slack, 3);
         fixed_reps = torch::from_blob(start_reps.data(),
                                       {int64_t(L), int64_t(m)})
                              .clone();
@@ -565,19 +566,28 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                         }
                         return ce.mean();
                     };
-                    auto leaves_of = [&](const torch::Tensor& e) {
+                    // Leaves of documents drows[0, count) embedded as e.
+                    auto leaves_of = [&](const torch::Tensor& e,
+                                         int64_t count) {
+                        if (c.balanced_targets && !st.doc_leaf.empty()) {
+                            std::vector<int64_t> l(count);
+                            for (int64_t i = 0; i < count; i++) {
+                                l[i] = st.doc_leaf[drows[i]];
+                            }
+                            return l;
+                        }
                         return c.fixed_leaves ? nearest_fixed_leaf(e.detach())
                                               : tree->argmax_leaf(e.detach());
                     };
                     // Queries toward the leaf the tree stores d+ in.
-                    rout = route_ce(leaves_of(Edp), tEq);
+                    rout = route_ce(leaves_of(Edp, n), tEq);
                     loss = loss + c.routing * rout;
                     if (c.doc_routing > 0) {
                         // The step's documents toward their own leaves: a
                         // prior that keeps the router near nearest-leaf
                         // routing where training queries are few.
                         torch::Tensor dr =
-                                route_ce(leaves_of(Ed), to_tree(Ed));
+                                route_ce(leaves_of(Ed, 2 * n), to_tree(Ed));
                         loss = loss + c.routing * c.doc_routing * dr;
                     }
                 }

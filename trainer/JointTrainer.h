@@ -128,6 +128,12 @@ struct JointTrainerConfig {
      * makes routing trivial (a collapse within one epoch). */
     float tree_grad = 0.0f;
     float leaf_slack = 1.1f; ///< capacity of a leaf in re-clustering, >= 1
+    /** With recluster: the routing targets are the documents' leaves in
+     * the last balanced assignment (fixed until the next re-fit) rather
+     * than their nearest leaf under the current encoder, so that an
+     * encoder that gets the tree's gradient (tree_grad > 0) cannot make
+     * routing easy by moving the documents. */
+    bool balanced_targets = false;
     int refresh = 5;        ///< hard negatives re-mined every r epochs
     /** Per training query, from the leaves its beam reaches (mined from
      * the first tree epoch on). A pair whose query has none uses the next

@@ -600,6 +600,7 @@ bool set_config_field(faiss_ehi::trainer::JointTrainerConfig& c,
     if (k == "leaf_slack") return as_float(c.leaf_slack);
     if (k == "tree_grad") return as_float(c.tree_grad);
     if (k == "doc_routing") return as_float(c.doc_routing);
+    if (k == "balanced_targets") return as_bool(c.balanced_targets);
     if (k == "recipe")
         return as_enum(c.recipe,
                        {{"joint", int(faiss_ehi::trainer::TrainRecipe::JOINT)},

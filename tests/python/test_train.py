@@ -84,8 +84,9 @@ def test_train_pairs_relevance_recipe_settings():
     queries, docs, pairs = _pairs(seed=2)
     index, history = faiss_ehi.train_pairs(
         queries, docs, pairs, B=8, H=1, epochs=4, warmup_epochs=2,
-        encoder="head", recluster=True, leaf_slack=1.2, tree_grad=0.0,
-        de_negatives=2, refresh=1, threads=1, progress=False,
+        encoder="head", recluster=True, leaf_slack=1.2, tree_grad=0.5,
+        balanced_targets=True, doc_routing=0.5, de_negatives=2, refresh=1,
+        threads=1, progress=False,
         return_history=True)
     assert len(history) == 4
     last = history[-1]

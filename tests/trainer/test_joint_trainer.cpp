@@ -772,6 +772,11 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     bad([](JointTrainerConfig& c) { c.tree_grad = 1.5f; }, "tree_grad");
     bad([](JointTrainerConfig& c) { c.leaf_slack = 0.9f; }, "leaf_slack");
     bad([](JointTrainerConfig& c) {
+        c.recluster = false;
+        c.balanced_targets = true;
+    },
+        "balanced_targets needs recluster");
+    bad([](JointTrainerConfig& c) {
         c.fixed_leaves = false;
         c.recluster = true;
     },
@@ -954,4 +959,35 @@ TEST(TrainerJoint, DefaultRecipeTextResumeIsBitIdentical) {
               ivf_of(resumed.index.get())
                       ->tree_quantizer()
                       ->leaf_representatives);
+}
+
+// Fully end-to-end (the tree's whole gradient in the encoder) with the
+// routing targets fixed by the balanced re-fits: the leaves stay balanced
+// and the routing term trains.
+TEST(TrainerJoint, BalancedTargetsWithFullGradientStayBalanced) {
+    SkewedPairs s = small_data();
+    JointTrainerConfig c;
+    c.B = 8;
+    c.epochs = 8;
+    c.refresh = 2;
+    c.balanced_targets = true;
+    c.tree_grad = 1.0f;
+    c.threads = 1;
+    c.progress = false;
+    JointModel m = JointTrainer(c).train(s.data);
+    ASSERT_TRUE(m.index);
+    for (size_t e = 4; e < m.history.size(); e++) {
+        EXPECT_EQ(m.history[e].empty_leaves, 0) << "epoch " << e + 1;
+        EXPECT_LE(m.history[e].expected_load, 1.3) << "epoch " << e + 1;
+        EXPECT_GT(m.history[e].routing_term, 0.0f);
+    }
+    m.index->add(s.data.nd, s.data.doc_vecs.data());
+    std::vector<idx_t> sizes;
+    auto* ivf = ivf_of(m.index.get());
+    for (size_t l = 0; l < ivf->nlist; l++) {
+        sizes.push_back(idx_t(ivf->invlists->list_size(l)));
+    }
+    LoadStats ls = load_stats(sizes);
+    EXPECT_EQ(ls.empty_leaves, 0);
+    EXPECT_LE(ls.expected_load, 1.3);
 }
