@@ -413,21 +413,7 @@ int run() {
 
         // ---- siamese-only dual encoder: + IVF-Flat, exact
         if (!task.is_knn) {
-            ft::JointTrainerConfig de = cfg;
-            de.lambda1 = 1.0f;
-            de.lambda2 = de.lambda3 = de.balance = de.routing = 0.0f;
-            de.paper_recipe = false;
-            // the encoder trains with enc_lr for all epochs
-            de.warmup_epochs = 0;
-            de.joint_enc_lr = -1.0f;
-            de.fixed_leaves = false;
-            de.recluster = false;
-            de.balanced_targets = false;
-            // Its tree only mines negatives; the baseline's lists are
-            // Faiss k-means over its output, so its loads do not matter.
-            de.stop_on_collapse = false;
-            de.checkpoint_dir.clear();
-            de.resume = false;
+            ft::JointTrainerConfig de = cfg.dual_encoder();
             LOG(INFO) << "training the siamese-only dual encoder";
             double t0 = ehi_bench::now_s();
             ft::JointModel m = ft::JointTrainer(de).train(

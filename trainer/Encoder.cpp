@@ -23,6 +23,21 @@ std::vector<float> to_vec(const torch::Tensor& t) {
                               c.data_ptr<float>() + c.numel());
 }
 
+/// Numbers the distinct values seen, in order of first appearance.
+struct DistinctRows {
+    std::unordered_map<int64_t, int64_t> slot_of;
+    std::vector<int64_t> rows; ///< rows[slot] = value
+
+    /// The slot of `row`, a new one the first time it is seen.
+    int64_t slot(int64_t row) {
+        auto it = slot_of.emplace(row, int64_t(rows.size())).first;
+        if (it->second == int64_t(rows.size())) {
+            rows.push_back(row);
+        }
+        return it->second;
+    }
+};
+
 } // namespace
 
 EncoderImpl::EncoderImpl(EncoderKind kind_in, int d_in_in, int d_out_in,
@@ -106,8 +121,8 @@ torch::Tensor EncoderImpl::bag(const std::vector<std::vector<int64_t>>& tokens,
     const bool grad = torch::GradMode::is_enabled();
     // With gradient: the distinct rows used become a small leaf tensor, so
     // that backward and the optimizer touch only them (sparse_step).
-    std::vector<int64_t> flat, offsets, distinct;
-    std::unordered_map<int64_t, int64_t> slot;
+    std::vector<int64_t> flat, offsets;
+    DistinctRows distinct;
     offsets.reserve(rows.size());
     for (size_t r = 0; r < rows.size(); r++) {
         offsets.push_back(int64_t(flat.size()));
@@ -115,14 +130,7 @@ torch::Tensor EncoderImpl::bag(const std::vector<std::vector<int64_t>>& tokens,
             FAISS_THROW_IF_NOT_FMT(t >= 0 && t < V,
                                    "token id %zd out of [0, %zd)", size_t(t),
                                    size_t(V));
-            if (grad) {
-                auto it = slot.emplace(t, int64_t(distinct.size())).first;
-                if (it->second == int64_t(distinct.size())) {
-                    distinct.push_back(t);
-                }
-                t = it->second;
-            }
-            flat.push_back(t);
+            flat.push_back(grad ? distinct.slot(t) : t);
         }
     }
     // Cloned: autograd keeps the index tensors for the backward pass,
@@ -137,7 +145,7 @@ torch::Tensor EncoderImpl::bag(const std::vector<std::vector<int64_t>>& tokens,
     torch::Tensor table = emb;
     if (grad) {
         UsedRows u;
-        u.rows = as_tensor(distinct);
+        u.rows = as_tensor(distinct.rows);
         {
             torch::NoGradGuard ng;
             u.leaf = emb.index_select(0, u.rows);
@@ -170,8 +178,7 @@ void EncoderImpl::sparse_step(double lr, double weight_decay) {
     }
     torch::NoGradGuard ng;
     // Merge the uses: one gradient row per distinct table row.
-    std::unordered_map<int64_t, int64_t> slot;
-    std::vector<int64_t> distinct;
+    DistinctRows distinct;
     std::vector<torch::Tensor> where, grads;
     for (const auto& u : used) {
         if (!u.leaf.grad().defined()) {
@@ -180,22 +187,18 @@ void EncoderImpl::sparse_step(double lr, double weight_decay) {
         const int64_t* r = u.rows.data_ptr<int64_t>();
         std::vector<int64_t> w(u.rows.numel());
         for (size_t i = 0; i < w.size(); i++) {
-            auto it = slot.emplace(r[i], int64_t(distinct.size())).first;
-            if (it->second == int64_t(distinct.size())) {
-                distinct.push_back(r[i]);
-            }
-            w[i] = it->second;
+            w[i] = distinct.slot(r[i]);
         }
         auto opt = torch::TensorOptions().dtype(torch::kLong);
         where.push_back(
                 torch::from_blob(w.data(), {int64_t(w.size())}, opt).clone());
         grads.push_back(u.leaf.grad());
     }
-    if (distinct.empty()) {
+    if (distinct.rows.empty()) {
         return;
     }
-    const int64_t U = int64_t(distinct.size());
-    torch::Tensor rows = torch::from_blob(distinct.data(), {U},
+    const int64_t U = int64_t(distinct.rows.size());
+    torch::Tensor rows = torch::from_blob(distinct.rows.data(), {U},
                                           torch::TensorOptions().dtype(
                                                   torch::kLong))
                                  .clone();

@@ -216,6 +216,23 @@ JointTrainerConfig JointTrainerConfig::scheduled(size_t train_pairs) const {
     return c;
 }
 
+JointTrainerConfig JointTrainerConfig::dual_encoder() const {
+    JointTrainerConfig de = *this;
+    de.lambda1 = 1.0f;
+    de.lambda2 = de.lambda3 = de.balance = de.routing = 0.0f;
+    de.paper_recipe = false;
+    de.warmup_epochs = 0;
+    de.joint_enc_lr = -1.0f;
+    de.fixed_leaves = false;
+    de.recluster = false;
+    de.balanced_targets = false;
+    de.stop_on_collapse = false;
+    de.checkpoint_dir.clear();
+    de.resume = false;
+    de.stop_after_epoch = -1;
+    return de;
+}
+
 std::string JointTrainerConfig::fingerprint() const {
     // epochs, threads, progress and the checkpoint fields may change
     // between runs; everything else shapes the model.

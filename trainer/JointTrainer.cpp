@@ -321,8 +321,8 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     };
 
     // ---- snapshot through faiss_ehi: loads, held-out recall, negatives
-    auto snapshot = [&](TreeSnapshot& snap, std::vector<float>& docs) {
-        docs = enc->encode_all(din);
+    // (docs: all documents under the current encoder)
+    auto snapshot = [&](TreeSnapshot& snap, const std::vector<float>& docs) {
         EHITree ehi = tree->to_ehi();
         snap.build(ehi, metric, data.nd, docs.data(), doc_assign, c.d2l,
                    start_reps.empty() ? nullptr : &start_reps,
@@ -337,13 +337,10 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     // Hard negatives: from the leaves the beam reaches in the current
     // index (from_index, needs the tree) and from the encoder's own exact
     // top ranks (de_negatives); each query's pool is their union.
-    auto mine = [&](bool from_index) {
-        std::vector<float> docs;
+    auto mine = [&](bool from_index, const std::vector<float>& docs) {
         TreeSnapshot snap;
         if (from_index) {
             snapshot(snap, docs);
-        } else {
-            docs = enc->encode_all(din);
         }
         std::vector<float> qx = encode_rows(train_queries);
         std::vector<std::vector<int64_t>> relv;
@@ -376,8 +373,7 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         }
     };
     // Re-fit the leaves to the moving encoder's documents (recluster).
-    auto refit_leaves = [&]() {
-        std::vector<float> docs = enc->encode_all(din);
+    auto refit_leaves = [&](const std::vector<float>& docs) {
         st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L, start_reps,
                                       metric, c.normalize, c.leaf_slack, 3);
         fixed_reps = torch::from_blob(start_reps.data(),
@@ -428,12 +424,15 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                                  .clone();
         }
         const bool negatives = c.hard_negatives > 0 || c.de_negatives > 0;
-        if (st.tree_ready && (epoch - c.warmup_epochs) % c.refresh == 0) {
-            if (c.recluster && epoch > c.warmup_epochs) {
-                refit_leaves();
+        const bool refit = c.recluster && epoch > c.warmup_epochs;
+        if (st.tree_ready && (epoch - c.warmup_epochs) % c.refresh == 0 &&
+            (refit || negatives)) {
+            const std::vector<float> docs = enc->encode_all(din);
+            if (refit) {
+                refit_leaves(docs);
             }
             if (negatives) {
-                mine(true);
+                mine(true, docs);
             }
         } else if (!st.tree_ready && epoch % c.refresh == 0) {
             if (c.warmup_negatives && c.hard_negatives > 0) {
@@ -441,9 +440,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
                 // mine negatives from (the tree proper starts after the
                 // warm-up).
                 init_tree();
-                mine(true);
+                mine(true, enc->encode_all(din));
             } else if (c.de_negatives > 0) {
-                mine(false);
+                mine(false, enc->encode_all(din));
             }
         }
         std::vector<size_t> order(train_pairs.size());
@@ -664,8 +663,7 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         es.routing_term = float(acc[5] / ns);
         if (st.tree_ready) {
             TreeSnapshot snap;
-            std::vector<float> docs;
-            snapshot(snap, docs);
+            snapshot(snap, enc->encode_all(din));
             LoadStats ls = snap.loads();
             es.max_load = ls.max_load;
             es.expected_load = ls.expected_load;
@@ -732,11 +730,13 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     }
     if (!st.tree_ready) {
         init_tree(); // all epochs were warm-up
-    } else if (c.recluster) {
+    }
+    const std::vector<float> docs = enc->encode_all(din);
+    if (st.tree_ready && c.recluster) {
         // The documents moved since the last re-fit: fit the leaves to
         // where they are now, or their nearest-leaf placement in the
         // built index may be less balanced than training saw.
-        refit_leaves();
+        refit_leaves(docs);
     }
 
     // ---- the trained, empty index
@@ -744,7 +744,6 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     model.history = st.history;
     {
         torch::NoGradGuard ng;
-        std::vector<float> docs = enc->encode_all(din);
         EHITree ehi = tree->to_ehi();
         auto* q = new EHITreeQuantizer(m, c.B, c.H, metric, c.form);
         q->tree = ehi;

@@ -186,6 +186,12 @@ struct JointTrainerConfig {
     /** The config with epochs and warmup_epochs resolved (auto values)
      * for `train_pairs` training pairs. */
     JointTrainerConfig scheduled(size_t train_pairs) const;
+    /** The same run as a siamese-only dual encoder (the paper's DE
+     * baseline): the same encoder, negatives, epochs, seed and held-out
+     * split, every tree term and tree-only setting off, the encoder at
+     * enc_lr throughout, no checkpoints. Its tree only mines negatives, so
+     * the collapse guard does not stop it. */
+    JointTrainerConfig dual_encoder() const;
     /** The config with paper_recipe applied and d_out resolved against
      * the input dimension d_in. */
     JointTrainerConfig resolved(int d_in) const;

@@ -865,6 +865,8 @@ TEST(TrainerJoint, DefaultsAreTheRelevanceRecipe) {
     EXPECT_TRUE(c.fixed_leaves);
     EXPECT_TRUE(c.recluster);
     EXPECT_EQ(c.tree_grad, 0.0f);
+    EXPECT_FALSE(c.balanced_targets);
+    EXPECT_EQ(c.doc_routing, 1.0f);
     EXPECT_EQ(c.de_negatives, 1);
     EXPECT_LT(c.joint_enc_lr, 0.0f); // the encoder keeps training
     // epochs from the data: ~100,000 pairs seen, within [10, 120]
@@ -888,6 +890,16 @@ TEST(TrainerJoint, DefaultsAreTheRelevanceRecipe) {
     EXPECT_FALSE(p.recluster);
     EXPECT_EQ(p.tree_grad, 1.0f);
     EXPECT_EQ(p.de_negatives, 0);
+    // the DE baseline: same run, no tree term, no tree-only setting
+    JointTrainerConfig de = c.dual_encoder();
+    EXPECT_NO_THROW(de.check());
+    EXPECT_EQ(de.lambda1, 1.0f);
+    EXPECT_EQ(de.lambda2 + de.lambda3 + de.balance + de.routing, 0.0f);
+    EXPECT_EQ(de.warmup_epochs, 0);
+    EXPECT_FALSE(de.recluster || de.fixed_leaves || de.balanced_targets);
+    EXPECT_EQ(de.de_negatives, c.de_negatives);
+    EXPECT_EQ(de.epochs, c.epochs);
+    EXPECT_EQ(de.seed, c.seed);
 }
 
 // The default recipe end to end (warm-up with DE negatives, then the tree
