@@ -215,7 +215,7 @@ int run() {
         std::ofstream o(FLAGS_json);
         o << "{\n  \"data\": \"" << ehi_bench::json_escape(task.name)
           << "\",\n  \"config\": \""
-          << ehi_bench::json_escape(ehi_tools::describe_config(cfg))
+          << ehi_bench::json_escape(cfg.describe())
           << "\",\n  \"methods\": [";
         for (size_t i = 0; i < results.size(); i++) {
             const Measure& m = results[i].second;

@@ -358,7 +358,7 @@ int run() {
         }
         info.config = "read from " + FLAGS_index;
     } else {
-        info.config = ehi_tools::describe_config(cfg);
+        info.config = cfg.describe();
         LOG(INFO) << "training EHI: " << info.config;
         double t0 = ehi_bench::now_s();
         ft::JointModel m = ft::JointTrainer(cfg).train(

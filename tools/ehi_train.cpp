@@ -63,7 +63,7 @@ int run() {
     LOG(INFO) << "data " << task.name << ": " << task.nd << " documents, "
               << task.nq_train << " training queries, "
               << task.train_pairs.size() << " pairs";
-    LOG(INFO) << "config: " << ehi_tools::describe_config(cfg);
+    LOG(INFO) << "config: " << cfg.describe();
     ehi_tools::TrainingInputs in =
             ehi_tools::make_training_inputs(task, cfg.encoder, cfg.seed);
 
@@ -74,9 +74,6 @@ int run() {
     ft::JointModel model = trainer.train(
             in.pairs, cfg.encoder == ft::EncoderKind::TEXT ? &in.text
                                                            : nullptr);
-    if (cfg.stop_after_epoch > 0 && model.index == nullptr) {
-        return 0;
-    }
     omp_set_num_threads(omp_threads);
     if (FLAGS_add) {
         std::vector<float> xd = ehi_tools::document_inputs(

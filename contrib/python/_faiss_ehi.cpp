@@ -487,138 +487,142 @@ struct Buffer {
     }
 };
 
-/// Set one JointTrainerConfig field from a Python value; false on error.
+/** Set one JointTrainerConfig field from a Python value (the keyword
+ * arguments are the config's field table); false with a Python error set
+ * otherwise: TypeError for an unknown name or a value of the wrong type,
+ * ValueError for a value the field cannot hold. */
 bool set_config_field(faiss_ehi::trainer::JointTrainerConfig& c,
                       const std::string& k, PyObject* v) {
-    auto as_long = [&](auto& field) {
-        long long x = PyLong_AsLongLong(v);
-        if (x == -1 && PyErr_Occurred()) {
-            return false;
-        }
-        using T = std::remove_reference_t<decltype(field)>;
-        field = T(x);
-        return true;
-    };
-    auto as_float = [&](float& field) {
-        double x = PyFloat_AsDouble(v);
-        if (x == -1.0 && PyErr_Occurred()) {
-            return false;
-        }
-        field = float(x);
-        return true;
-    };
-    auto as_bool = [&](bool& field) {
-        int x = PyObject_IsTrue(v);
-        if (x < 0) {
-            return false;
-        }
-        field = x != 0;
-        return true;
-    };
-    auto as_string = [&](std::string& field) {
-        const char* s = PyUnicode_AsUTF8(v);
-        if (!s) {
-            return false;
-        }
-        field = s;
-        return true;
-    };
-    using faiss_ehi::DocAssignRule;
-    using faiss_ehi::NodeForm;
-    using faiss_ehi::trainer::EncoderKind;
-    // Enumerations: accept the lower-case name or the integer value.
-    auto as_enum = [&](auto& field,
-                       std::initializer_list<std::pair<const char*, int>>
-                               names) {
-        using T = std::remove_reference_t<decltype(field)>;
-        if (PyUnicode_Check(v)) {
-            const char* s = PyUnicode_AsUTF8(v);
-            for (auto& n : names) {
-                if (std::strcmp(s, n.first) == 0) {
-                    field = T(n.second);
-                    return true;
+    using faiss_ehi::trainer::ConfigFieldType;
+    const faiss_ehi::trainer::ConfigField* f =
+            faiss_ehi::trainer::find_joint_config_field(k);
+    if (!f) {
+        PyErr_Format(PyExc_TypeError,
+                     "train_pairs() got an unexpected keyword argument '%s'",
+                     k.c_str());
+        return false;
+    }
+    // The value as the text the field parses.
+    std::string text;
+    bool type_ok = true;
+    switch (f->type) {
+        case ConfigFieldType::INT:
+        case ConfigFieldType::UINT64:
+            type_ok = PyLong_Check(v);
+            if (type_ok) {
+                PyObject* s = PyObject_Str(v);
+                if (!s) {
+                    return false;
                 }
+                text = PyUnicode_AsUTF8(s);
+                Py_DECREF(s);
             }
-            std::string allowed;
-            for (auto& n : names) {
-                allowed += (allowed.empty() ? "'" : ", '") +
-                           std::string(n.first) + "'";
+            break;
+        case ConfigFieldType::FLOAT: {
+            double x = PyFloat_AsDouble(v);
+            if (x == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                type_ok = false;
+            } else {
+                char buf[64];
+                std::snprintf(buf, sizeof(buf), "%.9g", x);
+                text = buf;
             }
-            PyErr_Format(PyExc_ValueError,
-                         "train_pairs: %s='%s' is not one of %s", k.c_str(),
-                         s, allowed.c_str());
-            return false;
+            break;
         }
-        long x = PyLong_AsLong(v);
-        if (x == -1 && PyErr_Occurred()) {
-            return false;
+        case ConfigFieldType::BOOL: {
+            int x = PyObject_IsTrue(v);
+            if (x < 0) {
+                return false;
+            }
+            text = x ? "1" : "0";
+            break;
         }
-        field = T(int(x));
-        return true;
-    };
-    if (k == "B") return as_long(c.B);
-    if (k == "H") return as_long(c.H);
-    if (k == "form")
-        return as_enum(c.form, {{"node", int(NodeForm::PER_NODE)},
-                                {"paper", int(NodeForm::PAPER)}});
-    if (k == "use_bias") return as_bool(c.use_bias);
-    if (k == "beam") return as_long(c.beam);
-    if (k == "d2l") return as_long(c.d2l);
-    if (k == "doc_assign")
-        return as_enum(c.doc_assign,
-                       {{"probability", int(DocAssignRule::PROBABILITY)},
-                        {"nearest", int(DocAssignRule::NEAREST_LEAF)},
-                        {"soar", int(DocAssignRule::SOAR)}});
-    if (k == "encoder")
-        return as_enum(c.encoder, {{"identity", int(EncoderKind::IDENTITY)},
-                                   {"head", int(EncoderKind::HEAD)}});
-    if (k == "d_out") return as_long(c.d_out);
-    if (k == "hidden") return as_long(c.hidden);
-    if (k == "normalize") return as_bool(c.normalize);
-    if (k == "epochs") return as_long(c.epochs);
-    if (k == "batch") return as_long(c.batch);
-    if (k == "enc_lr") return as_float(c.enc_lr);
-    if (k == "cl_lr") return as_float(c.cl_lr);
-    if (k == "weight_decay") return as_float(c.weight_decay);
-    if (k == "lambda1") return as_float(c.lambda1);
-    if (k == "lambda2") return as_float(c.lambda2);
-    if (k == "lambda3") return as_float(c.lambda3);
-    if (k == "gamma") return as_float(c.gamma);
-    if (k == "tau") return as_float(c.tau);
-    if (k == "balance") return as_float(c.balance);
-    if (k == "routing") return as_float(c.routing);
-    if (k == "init") return as_string(c.init);
-    if (k == "warmup_epochs") return as_long(c.warmup_epochs);
-    if (k == "refresh") return as_long(c.refresh);
-    if (k == "hard_negatives") return as_long(c.hard_negatives);
-    if (k == "paper_recipe") return as_bool(c.paper_recipe);
-    if (k == "joint_enc_lr") return as_float(c.joint_enc_lr);
-    if (k == "fixed_leaves") return as_bool(c.fixed_leaves);
-    if (k == "warmup_negatives") return as_bool(c.warmup_negatives);
-    if (k == "de_negatives") return as_long(c.de_negatives);
-    if (k == "recluster") return as_bool(c.recluster);
-    if (k == "leaf_slack") return as_float(c.leaf_slack);
-    if (k == "tree_grad") return as_float(c.tree_grad);
-    if (k == "doc_routing") return as_float(c.doc_routing);
-    if (k == "balanced_targets") return as_bool(c.balanced_targets);
-    if (k == "recipe")
-        return as_enum(c.recipe,
-                       {{"joint", int(faiss_ehi::trainer::TrainRecipe::JOINT)},
-                        {"probe", int(faiss_ehi::trainer::TrainRecipe::PROBE)}});
-    if (k == "probe_k") return as_long(c.probe_k);
-    if (k == "collapse_load") return as_float(c.collapse_load);
-    if (k == "stop_on_collapse") return as_bool(c.stop_on_collapse);
-    if (k == "heldout_fraction") return as_float(c.heldout_fraction);
-    if (k == "seed") return as_long(c.seed);
-    if (k == "threads") return as_long(c.threads);
-    if (k == "checkpoint_dir") return as_string(c.checkpoint_dir);
-    if (k == "resume") return as_bool(c.resume);
-    if (k == "progress") return as_bool(c.progress);
-    if (k == "stop_after_epoch") return as_long(c.stop_after_epoch);
-    PyErr_Format(PyExc_TypeError,
-                 "train_pairs() got an unexpected keyword argument '%s'",
-                 k.c_str());
-    return false;
+        case ConfigFieldType::STRING:
+            type_ok = PyUnicode_Check(v);
+            if (type_ok) {
+                text = PyUnicode_AsUTF8(v);
+            }
+            break;
+        case ConfigFieldType::ENUM:
+            // the value's name, or its integer value
+            type_ok = PyUnicode_Check(v) || PyLong_Check(v);
+            if (PyUnicode_Check(v)) {
+                text = PyUnicode_AsUTF8(v);
+            } else if (type_ok) {
+                text = std::to_string(PyLong_AsLong(v));
+            }
+            break;
+    }
+    if (!type_ok) {
+        PyErr_Format(PyExc_TypeError,
+                     "train_pairs: %s=%R has the wrong type (expected %s)",
+                     k.c_str(), v,
+                     f->type == ConfigFieldType::FLOAT  ? "a number"
+                     : f->type == ConfigFieldType::ENUM ? "a name"
+                     : f->type == ConfigFieldType::STRING
+                             ? "a string"
+                             : "an integer");
+        return false;
+    }
+    try {
+        f->parse(c, text);
+    } catch (const std::exception& e) {
+        PyErr_Format(PyExc_ValueError, "train_pairs: %s", e.what());
+        return false;
+    }
+    return true;
+}
+
+/** _describe_config(**kwargs) -> str: every field of the JointTrainerConfig
+ * made from the keyword arguments, name=value, in table order (for tests
+ * and for users checking what a call will train with). */
+PyObject* py_describe_config(PyObject*, PyObject* args, PyObject* kwargs) {
+    if (PyTuple_Size(args) != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_describe_config takes keyword arguments only");
+        return nullptr;
+    }
+    faiss_ehi::trainer::JointTrainerConfig config;
+    if (kwargs) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kwargs, &pos, &key, &value)) {
+            const char* k = PyUnicode_AsUTF8(key);
+            if (!k || !set_config_field(config, k, value)) {
+                return nullptr;
+            }
+        }
+    }
+    std::string s;
+    for (const auto& f : faiss_ehi::trainer::joint_config_fields()) {
+        s += (s.empty() ? "" : " ") + std::string(f.name) + "=" +
+                f.text(config, 9);
+    }
+    return PyUnicode_FromString(s.c_str());
+}
+
+/// _config_fields() -> list of (name, type, default text, help).
+PyObject* py_config_fields(PyObject*, PyObject*) {
+    static const char* type_names[] = {"int",    "float", "bool",
+                                       "uint64", "str",   "enum"};
+    const faiss_ehi::trainer::JointTrainerConfig defaults;
+    PyObject* list = PyList_New(0);
+    if (!list) {
+        return nullptr;
+    }
+    for (const auto& f : faiss_ehi::trainer::joint_config_fields()) {
+        PyObject* t = Py_BuildValue("(ssss)", f.name,
+                                    type_names[int(f.type)],
+                                    f.text(defaults, 9).c_str(), f.help);
+        if (!t || PyList_Append(list, t) != 0) {
+            Py_XDECREF(t);
+            Py_DECREF(list);
+            return nullptr;
+        }
+        Py_DECREF(t);
+    }
+    return list;
 }
 
 PyObject* history_to_list(const std::vector<faiss_ehi::trainer::EpochStats>& h) {
@@ -755,6 +759,11 @@ PyMethodDef methods[] = {
 #ifdef FAISS_EHI_PY_WITH_TORCH
         {"train_pairs", py_train_pairs, METH_VARARGS,
          "train_pairs(queries, docs, pairs, config) -> (index, history)"},
+        {"_describe_config", (PyCFunction)(void (*)(void))py_describe_config,
+         METH_VARARGS | METH_KEYWORDS,
+         "_describe_config(**params) -> every field, name=value"},
+        {"_config_fields", py_config_fields, METH_NOARGS,
+         "_config_fields() -> [(name, type, default, help)]"},
 #endif
         {"version", py_version, METH_NOARGS, "faiss_ehi library version"},
         {"ivf_stats_address", py_ivf_stats_address, METH_NOARGS,

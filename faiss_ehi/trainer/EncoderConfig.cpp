@@ -9,30 +9,18 @@
 #include <faiss/impl/FaissAssert.h>
 
 namespace faiss_ehi {
+
+const std::vector<std::pair<trainer::EncoderKind, const char*>>&
+EnumNames<trainer::EncoderKind>::all() {
+    using trainer::EncoderKind;
+    static const std::vector<std::pair<EncoderKind, const char*>> names = {
+            {EncoderKind::IDENTITY, "identity"},
+            {EncoderKind::HEAD, "head"},
+            {EncoderKind::TEXT, "text"}};
+    return names;
+}
+
 namespace trainer {
-
-const char* encoder_kind_name(EncoderKind kind) {
-    switch (kind) {
-        case EncoderKind::IDENTITY:
-            return "identity";
-        case EncoderKind::HEAD:
-            return "head";
-        case EncoderKind::TEXT:
-            return "text";
-    }
-    return "?";
-}
-
-EncoderKind encoder_kind_from_name(const std::string& name) {
-    for (EncoderKind k :
-         {EncoderKind::IDENTITY, EncoderKind::HEAD, EncoderKind::TEXT}) {
-        if (name == encoder_kind_name(k)) {
-            return k;
-        }
-    }
-    FAISS_THROW_FMT("unknown encoder '%s' (identity, head or text)",
-                    name.c_str());
-}
 
 TextInit make_text_init(const std::vector<std::string>& vocab, int dim,
                         const std::vector<std::string>& pretrained_words,

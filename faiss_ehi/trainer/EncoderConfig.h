@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include <faiss_ehi/enum_names.h>
+
 namespace faiss_ehi {
 namespace trainer {
 
-/// Which encoder E(x) the joint trainer learns (DESIGN.md section 1).
+/// Which encoder E(x) the joint trainer learns (docs/DESIGN.md, "Encoder").
 enum class EncoderKind : int {
     /// The vectors as they are (no parameters; only the tree learns).
     IDENTITY = 0,
@@ -28,10 +30,6 @@ enum class EncoderKind : int {
     TEXT = 2,
 };
 
-/// "identity", "head", "text".
-const char* encoder_kind_name(EncoderKind kind);
-/// Inverse of encoder_kind_name; throws on an unknown name.
-EncoderKind encoder_kind_from_name(const std::string& name);
 
 /** Start of the TEXT encoder's token table: one row per vocabulary word
  * (vocabulary ids are row numbers). Rows of words GloVe lacks are expected
@@ -54,4 +52,12 @@ TextInit make_text_init(const std::vector<std::string>& vocab, int dim,
                         size_t* n_found = nullptr);
 
 } // namespace trainer
+
+/// "identity", "head", "text".
+template <>
+struct EnumNames<trainer::EncoderKind> {
+    static const std::vector<std::pair<trainer::EncoderKind, const char*>>&
+    all();
+};
+
 } // namespace faiss_ehi

@@ -1,129 +1,266 @@
 /**
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  *
- * JointTrainerConfig and PairData checks (torch-free, fast to compile).
+ * JointTrainerConfig: the field table made from
+ * FAISS_EHI_JOINT_CONFIG_FIELDS, the checks, descriptions and recipes
+ * derived from it, and the PairData checks (torch-free, fast to compile).
  */
 #include <faiss_ehi/trainer/JointTrainer.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <sstream>
-#include <stdexcept>
+#include <type_traits>
 
 #include <faiss/impl/FaissAssert.h>
 
 namespace faiss_ehi {
+
+const std::vector<std::pair<trainer::TrainRecipe, const char*>>&
+EnumNames<trainer::TrainRecipe>::all() {
+    using trainer::TrainRecipe;
+    static const std::vector<std::pair<TrainRecipe, const char*>> names = {
+            {TrainRecipe::JOINT, "joint"}, {TrainRecipe::PROBE, "probe"}};
+    return names;
+}
+
+const std::vector<std::pair<trainer::TreeInit, const char*>>&
+EnumNames<trainer::TreeInit>::all() {
+    using trainer::TreeInit;
+    static const std::vector<std::pair<TreeInit, const char*>> names = {
+            {TreeInit::KMEANS, "kmeans"}, {TreeInit::RANDOM, "random"}};
+    return names;
+}
+
 namespace trainer {
 
 namespace {
-bool finite_nonneg(float x) {
-    return std::isfinite(x) && x >= 0;
+
+// ---- text of a field's value, and back, by type
+
+std::string value_text(int v, int) {
+    return std::to_string(v);
 }
+std::string value_text(uint64_t v, int) {
+    return std::to_string(v);
+}
+std::string value_text(bool v, int) {
+    return v ? "1" : "0";
+}
+std::string value_text(float v, int precision) {
+    std::ostringstream s;
+    s.precision(precision);
+    s << v;
+    return s.str();
+}
+std::string value_text(const std::string& v, int) {
+    return v;
+}
+template <class E, class = std::enable_if_t<std::is_enum<E>::value>>
+std::string value_text(E v, int) {
+    const char* name = enum_name(v);
+    return name[0] == '?' ? std::to_string(int(v)) : std::string(name);
+}
+
+[[noreturn]] void bad_text(const char* field, const std::string& text,
+                           const char* expected) {
+    FAISS_THROW_FMT("JointTrainerConfig: %s = '%s' is not %s", field,
+                    text.c_str(), expected);
+}
+
+void parse_value(const char* field, const std::string& t, int& v) {
+    char* end = nullptr;
+    errno = 0;
+    long x = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end != 0 || errno != 0 ||
+        x < std::numeric_limits<int>::min() ||
+        x > std::numeric_limits<int>::max()) {
+        bad_text(field, t, "an integer");
+    }
+    v = int(x);
+}
+void parse_value(const char* field, const std::string& t, uint64_t& v) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long x = std::strtoull(t.c_str(), &end, 10);
+    if (t.empty() || t[0] == '-' || *end != 0 || errno != 0) {
+        bad_text(field, t, "an unsigned integer");
+    }
+    v = uint64_t(x);
+}
+void parse_value(const char* field, const std::string& t, bool& v) {
+    if (t == "1" || t == "true" || t == "True") {
+        v = true;
+    } else if (t == "0" || t == "false" || t == "False") {
+        v = false;
+    } else {
+        bad_text(field, t, "true, false, 1 or 0");
+    }
+}
+void parse_value(const char* field, const std::string& t, float& v) {
+    char* end = nullptr;
+    errno = 0;
+    double x = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end != 0 || errno == ERANGE) {
+        bad_text(field, t, "a number");
+    }
+    v = float(x);
+}
+void parse_value(const char*, const std::string& t, std::string& v) {
+    v = t;
+}
+template <class E, class = std::enable_if_t<std::is_enum<E>::value>>
+void parse_value(const char* field, const std::string& t, E& v) {
+    // a value's name, or its integer value
+    for (const auto& n : EnumNames<E>::all()) {
+        if (t == n.second || t == std::to_string(int(n.first))) {
+            v = n.first;
+            return;
+        }
+    }
+    std::string what = std::string("JointTrainerConfig: ") + field;
+    throw_bad_enum_name(what.c_str(), t, enum_choices<E>());
+}
+
+// ---- per type: the ConfigFieldType, the finiteness check, enum names
+
+template <class T>
+ConfigFieldType type_of() {
+    if (std::is_same<T, int>::value) {
+        return ConfigFieldType::INT;
+    }
+    if (std::is_same<T, float>::value) {
+        return ConfigFieldType::FLOAT;
+    }
+    if (std::is_same<T, bool>::value) {
+        return ConfigFieldType::BOOL;
+    }
+    if (std::is_same<T, uint64_t>::value) {
+        return ConfigFieldType::UINT64;
+    }
+    if (std::is_enum<T>::value) {
+        return ConfigFieldType::ENUM;
+    }
+    return ConfigFieldType::STRING;
+}
+
+/// Values every field of type T must have: finite floats, named enums.
+template <class T>
+bool representable(const T& v) {
+    if constexpr (std::is_floating_point<T>::value) {
+        return std::isfinite(v);
+    } else if constexpr (std::is_enum<T>::value) {
+        return enum_name(v)[0] != '?';
+    } else {
+        return true;
+    }
+}
+
+template <class T>
+std::vector<std::pair<std::string, int>> choices_of() {
+    std::vector<std::pair<std::string, int>> c;
+    if constexpr (std::is_enum<T>::value) {
+        for (const auto& n : EnumNames<T>::all()) {
+            c.emplace_back(n.second, int(n.first));
+        }
+    }
+    return c;
+}
+
+/** The ConfigField of member `member`; `valid` says whether a value is in
+ * range (floats must also be finite, enumerations named values). */
+template <class T>
+ConfigField make_field(const char* name, T JointTrainerConfig::*member,
+                       bool (*valid)(const T&), const char* valid_text,
+                       unsigned roles, const char* help) {
+    ConfigField f;
+    f.name = name;
+    f.type = type_of<T>();
+    f.roles = roles;
+    f.valid_text = valid_text;
+    f.help = help;
+    f.choices = choices_of<T>();
+    f.text = [member](const JointTrainerConfig& c, int precision) {
+        return value_text(c.*member, precision);
+    };
+    f.parse = [name, member](JointTrainerConfig& c, const std::string& t) {
+        parse_value(name, t, c.*member);
+    };
+    f.check = [name, member, valid, valid_text,
+               choices = f.choices](const JointTrainerConfig& c) {
+        const T& v = c.*member;
+        if (representable(v) && valid(v)) {
+            return;
+        }
+        std::string want = valid_text;
+        if (!choices.empty()) {
+            want = "one of";
+            for (const auto& ch : choices) {
+                want += (want == "one of" ? " '" : ", '") + ch.first + "'";
+            }
+        } else if (want.empty() || std::is_floating_point<T>::value) {
+            want = want.empty() ? std::string("finite")
+                                : "finite and " + want;
+        }
+        FAISS_THROW_FMT("JointTrainerConfig: %s = %s, must be %s", name,
+                        value_text(v, 6).c_str(), want.c_str());
+    };
+    return f;
+}
+
+std::vector<ConfigField> make_fields() {
+    using namespace field_role;
+    std::vector<ConfigField> fields;
+#define FAISS_EHI_FIELD_ENTRY(type, name, def, valid, valid_text, roles, help) \
+    fields.push_back(make_field<type>(                                       \
+            #name, &JointTrainerConfig::name,                                \
+            [](const type& v) { return bool(valid); }, valid_text, roles,    \
+            help));
+    FAISS_EHI_JOINT_CONFIG_FIELDS(FAISS_EHI_FIELD_ENTRY)
+#undef FAISS_EHI_FIELD_ENTRY
+    return fields;
+}
+
 } // namespace
 
-const char* train_recipe_name(TrainRecipe r) {
-    return r == TrainRecipe::PROBE ? "probe" : "joint";
+const std::vector<ConfigField>& joint_config_fields() {
+    static const std::vector<ConfigField> fields = make_fields();
+    return fields;
 }
 
-TrainRecipe train_recipe_from_name(const std::string& name) {
-    if (name == "joint") {
-        return TrainRecipe::JOINT;
+const ConfigField* find_joint_config_field(const std::string& name) {
+    for (const ConfigField& f : joint_config_fields()) {
+        if (name == f.name) {
+            return &f;
+        }
     }
-    if (name == "probe") {
-        return TrainRecipe::PROBE;
-    }
-    throw std::invalid_argument("recipe must be joint or probe, not \"" +
-                                name + "\"");
+    return nullptr;
 }
 
 void JointTrainerConfig::check() const {
-    FAISS_THROW_IF_NOT_FMT(B >= 2, "JointTrainerConfig: B = %d, must be >= 2",
-                           B);
-    FAISS_THROW_IF_NOT_FMT(H >= 1, "JointTrainerConfig: H = %d, must be >= 1",
-                           H);
+    for (const ConfigField& f : joint_config_fields()) {
+        f.check(*this);
+    }
+    // the settings that depend on each other
     double L = std::pow(double(B), double(H));
     FAISS_THROW_IF_NOT_FMT(L <= double(1 << 24),
                            "JointTrainerConfig: B^H = %g leaves, at most 2^24",
                            L);
-    FAISS_THROW_IF_NOT_FMT(beam >= 1,
-                           "JointTrainerConfig: beam = %d, must be >= 1", beam);
-    FAISS_THROW_IF_NOT_FMT(d2l >= 1 && d2l <= L,
+    FAISS_THROW_IF_NOT_FMT(d2l <= L,
                            "JointTrainerConfig: d2l = %d outside [1, B^H]",
                            d2l);
-    FAISS_THROW_IF_NOT_FMT(d_out >= 0 && hidden >= 0,
-                           "JointTrainerConfig: d_out = %d and hidden = %d "
-                           "must be >= 0",
-                           d_out, hidden);
     FAISS_THROW_IF_NOT_MSG(encoder != EncoderKind::IDENTITY || hidden == 0,
                            "JointTrainerConfig: hidden > 0 needs a HEAD or "
                            "TEXT encoder, not IDENTITY");
-    FAISS_THROW_IF_NOT_FMT(epochs >= -1,
-                           "JointTrainerConfig: epochs = %d, must be >= 0 "
-                           "(or -1: auto)",
-                           epochs);
-    FAISS_THROW_IF_NOT_FMT(batch >= 2,
-                           "JointTrainerConfig: batch = %d, must be >= 2 "
-                           "(in-batch negatives)",
-                           batch);
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(enc_lr) && enc_lr > 0,
-                           "JointTrainerConfig: enc_lr = %g, must be > 0",
-                           enc_lr);
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(cl_lr) && cl_lr > 0,
-                           "JointTrainerConfig: cl_lr = %g, must be > 0",
-                           cl_lr);
-    FAISS_THROW_IF_NOT_FMT(finite_nonneg(weight_decay),
-                           "JointTrainerConfig: weight_decay = %g, must be "
-                           ">= 0",
-                           weight_decay);
-    FAISS_THROW_IF_NOT_FMT(finite_nonneg(lambda1) && finite_nonneg(lambda2) &&
-                                   finite_nonneg(lambda3),
-                           "JointTrainerConfig: lambdas (%g, %g, %g) must be "
-                           ">= 0",
-                           lambda1, lambda2, lambda3);
-    FAISS_THROW_IF_NOT_FMT(finite_nonneg(gamma),
-                           "JointTrainerConfig: gamma = %g, must be >= 0",
-                           gamma);
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(tau) && tau >= -1 && tau <= 1,
-                           "JointTrainerConfig: tau = %g outside [-1, 1]",
-                           tau);
-    FAISS_THROW_IF_NOT_FMT(finite_nonneg(balance),
-                           "JointTrainerConfig: balance = %g, must be >= 0",
-                           balance);
-    FAISS_THROW_IF_NOT_FMT(finite_nonneg(doc_routing),
-                           "JointTrainerConfig: doc_routing = %g, must be "
-                           ">= 0",
-                           doc_routing);
-    FAISS_THROW_IF_NOT_FMT(finite_nonneg(routing),
-                           "JointTrainerConfig: routing = %g, must be >= 0",
-                           routing);
     FAISS_THROW_IF_NOT_MSG(lambda1 + lambda2 + lambda3 + balance + routing > 0,
                            "JointTrainerConfig: every loss weight is 0");
-    FAISS_THROW_IF_NOT_FMT(init == "kmeans" || init == "random",
-                           "JointTrainerConfig: init = '%s', expected "
-                           "'kmeans' or 'random'",
-                           init.c_str());
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(joint_enc_lr),
-                           "JointTrainerConfig: joint_enc_lr = %g, must be "
-                           "finite (negative: enc_lr throughout)",
-                           joint_enc_lr);
-    FAISS_THROW_IF_NOT_MSG(!fixed_leaves || init == "kmeans" || paper_recipe,
+    FAISS_THROW_IF_NOT_MSG(!fixed_leaves || init == TreeInit::KMEANS ||
+                                   paper_recipe,
                            "JointTrainerConfig: fixed_leaves needs init = "
-                           "\"kmeans\" (the leaves are the k-means "
-                           "centroids)");
-    FAISS_THROW_IF_NOT_FMT(warmup_epochs >= -1,
-                           "JointTrainerConfig: warmup_epochs = %d, must be "
-                           ">= 0 (or -1: auto)",
-                           warmup_epochs);
-    FAISS_THROW_IF_NOT_FMT(refresh >= 1,
-                           "JointTrainerConfig: refresh = %d, must be >= 1",
-                           refresh);
-    FAISS_THROW_IF_NOT_FMT(hard_negatives >= 0,
-                           "JointTrainerConfig: hard_negatives = %d, must be "
-                           ">= 0",
-                           hard_negatives);
-    FAISS_THROW_IF_NOT_FMT(de_negatives >= 0,
-                           "JointTrainerConfig: de_negatives = %d, must be "
-                           ">= 0",
-                           de_negatives);
+                           "kmeans (the leaves are the k-means centroids)");
     FAISS_THROW_IF_NOT_MSG(!recluster || fixed_leaves || paper_recipe,
                            "JointTrainerConfig: recluster needs fixed_leaves "
                            "(it re-fits the leaves the documents are kept "
@@ -131,23 +268,6 @@ void JointTrainerConfig::check() const {
     FAISS_THROW_IF_NOT_MSG(!balanced_targets || recluster || paper_recipe,
                            "JointTrainerConfig: balanced_targets needs "
                            "recluster (the targets are its assignment)");
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(tree_grad) && tree_grad >= 0 &&
-                                   tree_grad <= 1,
-                           "JointTrainerConfig: tree_grad = %g outside [0, 1]",
-                           tree_grad);
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(leaf_slack) && leaf_slack >= 1,
-                           "JointTrainerConfig: leaf_slack = %g, must be >= 1 "
-                           "(times the ideal load)",
-                           leaf_slack);
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(heldout_fraction) &&
-                                   heldout_fraction >= 0 &&
-                                   heldout_fraction < 1,
-                           "JointTrainerConfig: heldout_fraction = %g outside "
-                           "[0, 1)",
-                           heldout_fraction);
-    FAISS_THROW_IF_NOT_FMT(threads >= 0,
-                           "JointTrainerConfig: threads = %d, must be >= 0",
-                           threads);
     FAISS_THROW_IF_NOT_MSG(!resume || !checkpoint_dir.empty(),
                            "JointTrainerConfig: resume needs checkpoint_dir");
     FAISS_THROW_IF_NOT_MSG(recipe != TrainRecipe::PROBE ||
@@ -156,17 +276,6 @@ void JointTrainerConfig::check() const {
                            "JointTrainerConfig: the probe recipe needs the "
                            "identity encoder and the per-node form (k-NN "
                            "data); use the joint recipe for relevance data");
-    FAISS_THROW_IF_NOT_FMT(probe_k >= 1,
-                           "JointTrainerConfig: probe_k = %d, must be >= 1",
-                           probe_k);
-    FAISS_THROW_IF_NOT_FMT(std::isfinite(collapse_load) && collapse_load > 1,
-                           "JointTrainerConfig: collapse_load = %g, must be "
-                           "> 1 (times the ideal load)",
-                           collapse_load);
-    FAISS_THROW_IF_NOT_FMT(stop_after_epoch == -1 || stop_after_epoch >= 1,
-                           "JointTrainerConfig: stop_after_epoch = %d, must be "
-                           "-1 or >= 1",
-                           stop_after_epoch);
 }
 
 JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
@@ -179,7 +288,7 @@ JointTrainerConfig JointTrainerConfig::resolved(int d_in) const {
             c.epochs = 100;
         }
         c.balance = 0;
-        c.init = "random";
+        c.init = TreeInit::RANDOM;
         c.routing = 0;
         c.warmup_epochs = 0;
         c.joint_enc_lr = -1;
@@ -229,37 +338,40 @@ JointTrainerConfig JointTrainerConfig::dual_encoder() const {
     de.stop_on_collapse = false;
     de.checkpoint_dir.clear();
     de.resume = false;
-    de.stop_after_epoch = -1;
     return de;
 }
 
 std::string JointTrainerConfig::fingerprint() const {
-    // epochs, threads, progress and the checkpoint fields may change
-    // between runs; everything else shapes the model.
-    std::ostringstream s;
-    s.precision(9);
-    s << "B=" << B << " H=" << H << " form=" << int(form)
-      << " use_bias=" << use_bias << " beam=" << beam << " d2l=" << d2l
-      << " doc_assign=" << int(doc_assign)
-      << " encoder=" << encoder_kind_name(encoder) << " d_out=" << d_out
-      << " hidden=" << hidden << " normalize=" << normalize
-      << " batch=" << batch << " enc_lr=" << enc_lr << " cl_lr=" << cl_lr
-      << " weight_decay=" << weight_decay << " lambda1=" << lambda1
-      << " lambda2=" << lambda2 << " lambda3=" << lambda3
-      << " gamma=" << gamma << " tau=" << tau << " balance=" << balance
-      << " routing=" << routing << " doc_routing=" << doc_routing
-      << " init=" << init
-      << " warmup_epochs=" << warmup_epochs
-      << " joint_enc_lr=" << joint_enc_lr << " fixed_leaves=" << fixed_leaves
-      << " warmup_negatives=" << warmup_negatives << " refresh=" << refresh
-      << " hard_negatives=" << hard_negatives
-      << " de_negatives=" << de_negatives << " recluster=" << recluster
-      << " leaf_slack=" << leaf_slack << " tree_grad=" << tree_grad
-      << " balanced_targets=" << balanced_targets
-      << " paper_recipe=" << paper_recipe
-      << " recipe=" << train_recipe_name(recipe) << " probe_k=" << probe_k
-      << " heldout_fraction=" << heldout_fraction << " seed=" << seed;
-    return s.str();
+    // full float precision: a resumed run must get the same values
+    std::string s;
+    for (const ConfigField& f : joint_config_fields()) {
+        if (f.roles & field_role::MODEL) {
+            s += (s.empty() ? "" : " ") + std::string(f.name) + "=" +
+                    f.text(*this, 9);
+        }
+    }
+    return s;
+}
+
+std::string JointTrainerConfig::describe() const {
+    // what training will use: the paper recipe overrides some fields
+    JointTrainerConfig c = resolved(1);
+    c.d_out = d_out;
+    const bool probe = c.recipe == TrainRecipe::PROBE;
+    const unsigned role =
+            probe ? field_role::PROBE : field_role::DESCRIBED;
+    std::string s = probe ? "recipe=probe" : "";
+    for (const ConfigField& f : joint_config_fields()) {
+        if (!(f.roles & role)) {
+            continue;
+        }
+        std::string v = f.text(c, 6);
+        if ((f.roles & field_role::AUTO) && v == "-1") {
+            v = "auto";
+        }
+        s += (s.empty() ? "" : " ") + std::string(f.name) + "=" + v;
+    }
+    return s;
 }
 
 void PairData::check(EncoderKind kind, int64_t vocab_size) const {

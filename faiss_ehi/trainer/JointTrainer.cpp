@@ -143,35 +143,126 @@ void draw_progress(int epoch, int epochs, int64_t step, int64_t steps,
     std::fflush(stderr);
 }
 
-} // namespace
+/** One training run of the joint recipe, in named steps:
+ * split_data, build_modules, open_checkpoint, then per epoch
+ * start_epoch (tree start, encoder rate, re-fit, mining), train_steps,
+ * measure, report and save; build_index at the end. */
+class JointRun {
+  public:
+    JointRun(const JointTrainerConfig& resolved, const PairData& data,
+             const TextInit* text, int stop_after_epoch)
+            : c(resolved),
+              data(data),
+              text(text),
+              is_text(resolved.encoder == EncoderKind::TEXT),
+              d_in(is_text ? text->dim : data.d),
+              m(resolved.d_out),
+              metric(resolved.normalize ? faiss::METRIC_INNER_PRODUCT
+                                        : faiss::METRIC_L2),
+              L(int64_t(std::llround(std::pow(double(resolved.B),
+                                              resolved.H)))),
+              // fixed_leaves stores documents at their (k-means) leaf
+              // centroid
+              doc_assign(resolved.fixed_leaves ? DocAssignRule::NEAREST_LEAF
+                                               : resolved.doc_assign),
+              stop_after_epoch(stop_after_epoch) {}
 
-JointTrainer::JointTrainer(JointTrainerConfig cfg) : cfg_(std::move(cfg)) {
-    cfg_.check();
-}
+    /// Relevance lists, the seeded held-out split, the epoch schedule.
+    void split_data();
+    /// Encoder, tree and their optimizers.
+    void build_modules();
+    /// Fingerprint and checkpoint path; restores the run when resuming.
+    void open_checkpoint();
+    /// All epochs; false when stopped early by the test hook.
+    bool run_epochs();
+    /// The trained, empty index (and the text encoder for TEXT).
+    JointModel build_index();
 
-JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
-    cfg_.check();
-    const bool is_text = cfg_.encoder == EncoderKind::TEXT;
-    FAISS_THROW_IF_NOT_MSG(!is_text || text,
-                           "JointTrainer: the TEXT encoder needs a TextInit");
-    const int d_in = is_text ? text->dim : data.d;
-    JointTrainerConfig c = cfg_.resolved(d_in);
-    data.check(c.encoder, is_text ? int64_t(text->vocab.size()) : 0);
-    if (c.recipe == TrainRecipe::PROBE) {
-        return train_probe(data, c.scheduled(data.pairs.size()));
+    /// The run's history (also for a run stopped early).
+    const std::vector<EpochStats>& history() const {
+        return st.history;
     }
-    ThreadScope threads(c.threads);
 
-    const int m = c.d_out;
-    const faiss::MetricType metric =
-            c.normalize ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
-    const int64_t L = int64_t(std::llround(std::pow(double(c.B), c.H)));
-    // fixed_leaves stores documents at their (k-means) leaf centroid.
-    const DocAssignRule doc_assign =
-            c.fixed_leaves ? DocAssignRule::NEAREST_LEAF : c.doc_assign;
+  private:
+    // ---- steps of an epoch
+    void start_epoch(int epoch);
+    /// The steps of one epoch; the mean loss terms go into `es`.
+    void train_steps(int epoch, EpochStats& es);
+    /// Loads of the documents' leaves and the held-out recall.
+    void measure(EpochStats& es);
+    void report(const EpochStats& es, double steps_seconds);
+    /// Throws (stop_on_collapse) or warns on a collapse.
+    void check_collapse(const EpochStats& es);
 
-    // ---- relevance, held-out split (seeded shuffle of the queries)
-    std::vector<std::vector<int64_t>> rel(data.nq);
+    // ---- pieces
+    void init_tree();
+    void snapshot(TreeSnapshot& snap, const std::vector<float>& docs);
+    std::vector<float> encode_queries(const std::vector<int64_t>& rows);
+    void mine(bool from_index, const std::vector<float>& docs);
+    void refit_leaves(const std::vector<float>& docs);
+    /// The loss of one step and its terms (undefined when not computed).
+    struct StepLoss {
+        torch::Tensor total, siamese, indexing, intra, balance, routing;
+    };
+    StepLoss step_loss(const std::vector<int64_t>& qrows,
+                       const std::vector<int64_t>& drows,
+                       std::vector<float>& negmask, std::mt19937_64& rng);
+    /// The tree terms' view of an embedding: its gradient into the
+    /// encoder scaled by tree_grad (same values).
+    torch::Tensor to_tree(const torch::Tensor& e) const;
+    /// Mean cross-entropy of the rows of x toward their leaves, summed over
+    /// the levels of the path (factorised, exact).
+    torch::Tensor route_ce(const std::vector<int64_t>& leaf,
+                           const torch::Tensor& x);
+    /// Routing targets of documents drows[0, count), embedded as e.
+    std::vector<int64_t> leaves_of(const torch::Tensor& e,
+                                   const std::vector<int64_t>& drows,
+                                   int64_t count);
+    std::vector<int64_t> nearest_fixed_leaf(const torch::Tensor& x);
+    /// Where the last good checkpoint is, for error messages.
+    std::string last_good_checkpoint() const;
+    double eta_seconds(int epoch, int64_t step) const;
+
+    // ---- inputs
+    JointTrainerConfig c;
+    const PairData& data;
+    const TextInit* text;
+    const bool is_text;
+    const int d_in;
+    const int m;
+    const faiss::MetricType metric;
+    const int64_t L;
+    const DocAssignRule doc_assign;
+    const int stop_after_epoch;
+
+    // ---- split_data
+    std::vector<std::vector<int64_t>> rel; ///< sorted relevant docs per query
+    std::vector<std::pair<int64_t, int64_t>> train_pairs;
+    std::vector<int64_t> train_queries, heldout_queries;
+    EncoderInput qin, din;
+    int64_t steps = 0;
+    bool tree_loss = false;
+
+    // ---- build_modules
+    Encoder enc{nullptr};
+    TorchTree tree{nullptr};
+    std::unique_ptr<torch::optim::AdamW> enc_opt;
+    std::unique_ptr<torch::optim::AdamW> tree_opt;
+
+    // ---- open_checkpoint and the run's state
+    std::string fingerprint;
+    std::string ckpt_path;
+    RunState st;
+    int last_good_epoch = -1;
+    /// fixed_leaves: the k-means centroids (L x m), the documents' leaves
+    torch::Tensor fixed_reps;
+    double enc_lr = 0; ///< the encoder's rate in this phase
+    int first_epoch = 0;
+    std::chrono::steady_clock::time_point run_start;
+};
+
+void JointRun::split_data() {
+    rel.assign(data.nq, {});
     for (const auto& p : data.pairs) {
         rel[p.first].push_back(p.second);
     }
@@ -185,6 +276,7 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             queries.push_back(q);
         }
     }
+    // held-out queries: a seeded shuffle of the queries
     std::vector<char> held(data.nq, 0);
     {
         std::vector<int64_t> order = queries;
@@ -195,8 +287,6 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
             held[order[i]] = 1;
         }
     }
-    std::vector<std::pair<int64_t, int64_t>> train_pairs;
-    std::vector<int64_t> train_queries, heldout_queries;
     for (const auto& p : data.pairs) {
         if (!held[p.first]) {
             train_pairs.push_back(p);
@@ -214,7 +304,6 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
               << " training pairs, " << c.epochs << " epochs ("
               << c.warmup_epochs << " of them warm-up)";
 
-    EncoderInput qin, din;
     qin.n = data.nq;
     din.n = data.nd;
     if (is_text) {
@@ -225,509 +314,524 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         din.vecs = data.doc_vecs.data();
         qin.d = din.d = data.d;
     }
+    // the last, partial step only when it has a pair and a negative
+    steps = int64_t(train_pairs.size()) / c.batch +
+            (int64_t(train_pairs.size()) % c.batch >= 2 ? 1 : 0);
+    tree_loss = c.lambda2 > 0 || c.lambda3 > 0 || c.balance > 0 ||
+            c.routing > 0;
+}
 
-    // ---- modules and optimizers
+void JointRun::build_modules() {
     torch::manual_seed(c.seed);
-    Encoder enc(c.encoder, d_in, m, c.hidden, c.normalize, c.seed, text);
-    TorchTree tree(c.B, c.H, m, c.form, c.use_bias);
-    std::unique_ptr<torch::optim::AdamW> enc_opt;
+    enc = Encoder(c.encoder, d_in, m, c.hidden, c.normalize, c.seed, text);
+    tree = TorchTree(c.B, c.H, m, c.form, c.use_bias);
     if (!enc->dense_parameters().empty()) {
         enc_opt.reset(new torch::optim::AdamW(
                 enc->dense_parameters(), torch::optim::AdamWOptions(c.enc_lr)
                                            .weight_decay(c.weight_decay)));
     }
-    torch::optim::AdamW tree_opt(
+    tree_opt.reset(new torch::optim::AdamW(
             tree->parameters(),
-            torch::optim::AdamWOptions(c.cl_lr).weight_decay(c.weight_decay));
+            torch::optim::AdamWOptions(c.cl_lr).weight_decay(c.weight_decay)));
+}
 
-    const std::string fingerprint = c.fingerprint() +
-            " data=" + std::to_string(data_hash(data));
-    const std::string ckpt_path = c.checkpoint_dir.empty()
-            ? std::string()
-            : c.checkpoint_dir + "/" + checkpoint_name();
+void JointRun::open_checkpoint() {
+    fingerprint = c.fingerprint() + " data=" + std::to_string(data_hash(data));
     if (!c.checkpoint_dir.empty()) {
+        ckpt_path = c.checkpoint_dir + "/" + JointTrainer::checkpoint_name();
         mkdir(c.checkpoint_dir.c_str(), 0755); // fails harmlessly if present
     }
-
-    RunState st;
     st.hard.resize(data.nq);
     if (c.resume) {
         load_checkpoint(ckpt_path, fingerprint, st, enc, tree, enc_opt.get(),
-                        tree_opt);
+                        *tree_opt);
         LOG(INFO) << "JointTrainer: resumed from " << ckpt_path
                   << " after epoch " << st.epoch;
+        last_good_epoch = st.epoch;
     }
-    int last_good_epoch = c.resume ? st.epoch : -1;
-    std::vector<float>& start_reps = st.start_reps;
-    // fixed_leaves: the k-means centroids (L x m), the documents' leaves.
-    torch::Tensor fixed_reps;
-    auto nearest_fixed_leaf = [&](const torch::Tensor& x) {
-        torch::NoGradGuard ng;
-        torch::Tensor s = torch::matmul(x, fixed_reps.t());
-        if (metric == faiss::METRIC_L2) {
-            // argmin |x - c|^2 = argmax 2 x.c - |c|^2
-            s = 2 * s - fixed_reps.pow(2).sum(1).unsqueeze(0);
-        }
-        torch::Tensor a = s.argmax(1).contiguous();
-        return std::vector<int64_t>(a.data_ptr<int64_t>(),
-                                    a.data_ptr<int64_t>() + a.numel());
-    };
+}
 
-    // ---- tree initialisation on the encoded documents
-    auto init_tree = [&]() {
-        std::vector<float> docs = enc->encode_all(din);
-        EHITree ehi(c.B, c.H, m, c.form);
-        ehi.use_bias = c.use_bias;
-        if (c.init == "random") {
-            ehi.init_random(c.seed);
-        } else {
-            EHITreeKMeansInit km;
-            km.seed = int(c.seed & 0x7fffffff);
-            km.init(ehi, data.nd, docs.data(), metric, &start_reps);
-            // Temperatures fitted on the training pairs: query -> leaf of
-            // its relevant document (where the tree stores it).
-            std::vector<idx_t> doc_leaf(data.nd);
-            std::vector<float> prob(data.nd);
-            ehi.route(data.nd, docs.data(), 1, doc_leaf.data(), prob.data());
-            std::vector<int64_t> qrows;
-            std::vector<idx_t> nn;
-            for (const auto& p : train_pairs) {
-                qrows.push_back(p.first);
-                nn.push_back(p.second);
-            }
-            torch::Tensor qx;
-            {
-                torch::NoGradGuard ng;
-                qx = enc->forward(qin, qrows).contiguous();
-            }
-            RoutingTargets tg = RoutingTargets::from_neighbors(
-                    idx_t(nn.size()), 1, nn.data(), doc_leaf.data());
-            RoutingTrainer rt;
-            rt.epochs = 0;
-            rt.holdout = 0;
-            rt.fit_temperature = true;
-            rt.threads = c.threads > 0 ? c.threads : omp_get_num_procs();
-            rt.train(ehi, idx_t(nn.size()), qx.data_ptr<float>(), tg);
-            if (c.recluster) {
-                // balanced from the start (k-means alone may leave a leaf
-                // several times the ideal)
-                st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L,
-                                              start_reps, metric, c.normalize,
-                                              c.leaf_slack, 5);
-            }
-        }
-        TorchTree fresh = TorchTree::from_ehi(ehi);
-        copy_state(*tree, *fresh);
-    };
+std::vector<int64_t> JointRun::nearest_fixed_leaf(const torch::Tensor& x) {
+    torch::NoGradGuard ng;
+    torch::Tensor s = torch::matmul(x, fixed_reps.t());
+    if (metric == faiss::METRIC_L2) {
+        // argmin |x - c|^2 = argmax 2 x.c - |c|^2
+        s = 2 * s - fixed_reps.pow(2).sum(1).unsqueeze(0);
+    }
+    torch::Tensor a = s.argmax(1).contiguous();
+    return std::vector<int64_t>(a.data_ptr<int64_t>(),
+                                a.data_ptr<int64_t>() + a.numel());
+}
 
-    // ---- snapshot through faiss_ehi: loads, held-out recall, negatives
-    // (docs: all documents under the current encoder)
-    auto snapshot = [&](TreeSnapshot& snap, const std::vector<float>& docs) {
-        EHITree ehi = tree->to_ehi();
-        snap.build(ehi, metric, data.nd, docs.data(), doc_assign, c.d2l,
-                   start_reps.empty() ? nullptr : &start_reps,
-                   c.fixed_leaves);
-    };
-    auto encode_rows = [&](const std::vector<int64_t>& rows) {
-        torch::NoGradGuard ng;
-        torch::Tensor t = enc->forward(qin, rows).contiguous();
-        return std::vector<float>(t.data_ptr<float>(),
-                                  t.data_ptr<float>() + t.numel());
-    };
-    // Hard negatives: from the leaves the beam reaches in the current
-    // index (from_index, needs the tree) and from the encoder's own exact
-    // top ranks (de_negatives); each query's pool is their union.
-    auto mine = [&](bool from_index, const std::vector<float>& docs) {
-        TreeSnapshot snap;
-        if (from_index) {
-            snapshot(snap, docs);
+void JointRun::init_tree() {
+    std::vector<float> docs = enc->encode_all(din);
+    EHITree ehi(c.B, c.H, m, c.form);
+    ehi.use_bias = c.use_bias;
+    if (c.init == TreeInit::RANDOM) {
+        ehi.init_random(c.seed);
+    } else {
+        EHITreeKMeansInit km;
+        km.seed = int(c.seed & 0x7fffffff);
+        km.init(ehi, data.nd, docs.data(), metric, &st.start_reps);
+        // Temperatures fitted on the training pairs: query -> leaf of
+        // its relevant document (where the tree stores it).
+        std::vector<idx_t> doc_leaf(data.nd);
+        std::vector<float> prob(data.nd);
+        ehi.route(data.nd, docs.data(), 1, doc_leaf.data(), prob.data());
+        std::vector<int64_t> qrows;
+        std::vector<idx_t> nn;
+        for (const auto& p : train_pairs) {
+            qrows.push_back(p.first);
+            nn.push_back(p.second);
         }
-        std::vector<float> qx = encode_rows(train_queries);
-        std::vector<std::vector<int64_t>> relv;
-        for (int64_t q : train_queries) {
-            relv.push_back(rel[q]);
+        torch::Tensor qx;
+        {
+            torch::NoGradGuard ng;
+            qx = enc->forward(qin, qrows).contiguous();
         }
-        const int64_t nt = int64_t(train_queries.size());
-        std::vector<std::vector<int64_t>> neg(nt);
-        if (from_index && c.hard_negatives > 0) {
-            neg = mine_hard_negatives(snap, nt, qx.data(), relv, c.beam,
-                                      c.hard_negatives);
+        RoutingTargets tg = RoutingTargets::from_neighbors(
+                idx_t(nn.size()), 1, nn.data(), doc_leaf.data());
+        RoutingTrainer rt;
+        rt.epochs = 0;
+        rt.holdout = 0;
+        rt.fit_temperature = true;
+        rt.threads = c.threads > 0 ? c.threads : omp_get_num_procs();
+        rt.train(ehi, idx_t(nn.size()), qx.data_ptr<float>(), tg);
+        if (c.recluster) {
+            // balanced from the start (k-means alone may leave a leaf
+            // several times the ideal)
+            st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L,
+                                          st.start_reps, metric, c.normalize,
+                                          c.leaf_slack, 5);
         }
-        if (c.de_negatives > 0) {
-            auto ex = exact_negatives(m, metric, data.nd, docs.data(), nt,
-                                      qx.data(), relv, c.de_negatives);
-            for (int64_t i = 0; i < nt; i++) {
-                for (int64_t id : ex[i]) {
-                    if (std::find(neg[i].begin(), neg[i].end(), id) ==
-                        neg[i].end()) {
-                        neg[i].push_back(id);
-                    }
+    }
+    TorchTree fresh = TorchTree::from_ehi(ehi);
+    copy_state(*tree, *fresh);
+}
+
+void JointRun::snapshot(TreeSnapshot& snap, const std::vector<float>& docs) {
+    EHITree ehi = tree->to_ehi();
+    snap.build(ehi, metric, data.nd, docs.data(), doc_assign, c.d2l,
+               st.start_reps.empty() ? nullptr : &st.start_reps,
+               c.fixed_leaves);
+}
+
+std::vector<float> JointRun::encode_queries(const std::vector<int64_t>& rows) {
+    torch::NoGradGuard ng;
+    torch::Tensor t = enc->forward(qin, rows).contiguous();
+    return std::vector<float>(t.data_ptr<float>(),
+                              t.data_ptr<float>() + t.numel());
+}
+
+// Hard negatives: from the leaves the beam reaches in the current index
+// (from_index, needs the tree) and from the encoder's own exact top ranks
+// (de_negatives); each query's pool is their union.
+void JointRun::mine(bool from_index, const std::vector<float>& docs) {
+    TreeSnapshot snap;
+    if (from_index) {
+        snapshot(snap, docs);
+    }
+    std::vector<float> qx = encode_queries(train_queries);
+    std::vector<std::vector<int64_t>> relv;
+    for (int64_t q : train_queries) {
+        relv.push_back(rel[q]);
+    }
+    const int64_t nt = int64_t(train_queries.size());
+    std::vector<std::vector<int64_t>> neg(nt);
+    if (from_index && c.hard_negatives > 0) {
+        neg = mine_hard_negatives(snap, nt, qx.data(), relv, c.beam,
+                                  c.hard_negatives);
+    }
+    if (c.de_negatives > 0) {
+        auto ex = exact_negatives(m, metric, data.nd, docs.data(), nt,
+                                  qx.data(), relv, c.de_negatives);
+        for (int64_t i = 0; i < nt; i++) {
+            for (int64_t id : ex[i]) {
+                if (std::find(neg[i].begin(), neg[i].end(), id) ==
+                    neg[i].end()) {
+                    neg[i].push_back(id);
                 }
             }
         }
-        for (auto& h : st.hard) {
-            h.clear();
+    }
+    for (auto& h : st.hard) {
+        h.clear();
+    }
+    for (int64_t i = 0; i < nt; i++) {
+        st.hard[train_queries[i]] = std::move(neg[i]);
+    }
+}
+
+// Re-fit the leaves to the moving encoder's documents (recluster).
+void JointRun::refit_leaves(const std::vector<float>& docs) {
+    st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L, st.start_reps,
+                                  metric, c.normalize, c.leaf_slack, 3);
+    fixed_reps = torch::from_blob(st.start_reps.data(),
+                                  {int64_t(L), int64_t(m)})
+                         .clone();
+}
+
+void JointRun::start_epoch(int epoch) {
+    if (!st.tree_ready && epoch >= c.warmup_epochs) {
+        init_tree();
+        st.tree_ready = true;
+    }
+    // The encoder's rate for this phase (set every epoch, so that a
+    // resumed run gets it too).
+    enc_lr = st.tree_ready && c.joint_enc_lr >= 0 ? c.joint_enc_lr
+                                                  : c.enc_lr;
+    if (enc_opt) {
+        for (auto& g : enc_opt->param_groups()) {
+            static_cast<torch::optim::AdamWOptions&>(g.options()).lr(enc_lr);
         }
-        for (int64_t i = 0; i < nt; i++) {
-            st.hard[train_queries[i]] = std::move(neg[i]);
-        }
-    };
-    // Re-fit the leaves to the moving encoder's documents (recluster).
-    auto refit_leaves = [&](const std::vector<float>& docs) {
-        st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L, start_reps,
-                                      metric, c.normalize, c.leaf_slack, 3);
-        fixed_reps = torch::from_blob(start_reps.data(),
+    }
+    if (c.fixed_leaves && st.tree_ready && !fixed_reps.defined()) {
+        fixed_reps = torch::from_blob(st.start_reps.data(),
                                       {int64_t(L), int64_t(m)})
                              .clone();
-    };
+    }
+    const bool negatives = c.hard_negatives > 0 || c.de_negatives > 0;
+    const bool refit = c.recluster && epoch > c.warmup_epochs;
+    if (st.tree_ready && (epoch - c.warmup_epochs) % c.refresh == 0 &&
+        (refit || negatives)) {
+        const std::vector<float> docs = enc->encode_all(din);
+        if (refit) {
+            refit_leaves(docs);
+        }
+        if (negatives) {
+            mine(true, docs);
+        }
+    } else if (!st.tree_ready && epoch % c.refresh == 0) {
+        if (c.warmup_negatives && c.hard_negatives > 0) {
+            // Warm-up: a k-means tree on the current encoder, only to mine
+            // negatives from (the tree proper starts after the warm-up).
+            init_tree();
+            mine(true, enc->encode_all(din));
+        } else if (c.de_negatives > 0) {
+            mine(false, enc->encode_all(din));
+        }
+    }
+}
 
-    const bool tree_loss = c.lambda2 > 0 || c.lambda3 > 0 || c.balance > 0 ||
-            c.routing > 0;
-    const int64_t steps =
-            int64_t(train_pairs.size()) / c.batch +
-            (int64_t(train_pairs.size()) % c.batch >= 2 ? 1 : 0);
-    auto lopt = torch::TensorOptions().dtype(torch::kLong);
+torch::Tensor JointRun::to_tree(const torch::Tensor& e) const {
+    if (c.tree_grad >= 1.0f) {
+        return e;
+    }
+    torch::Tensor fixed = e.detach();
+    return c.tree_grad > 0.0f ? fixed + c.tree_grad * (e - fixed) : fixed;
+}
 
-    const int first_epoch = st.epoch;
-    const auto run_start = std::chrono::steady_clock::now();
-    // Time left from the pace so far (tree epochs cost more than warm-up
-    // ones, so the estimate rises a little when the tree starts).
-    auto eta = [&](int epoch, int64_t step) {
-        double done = double(epoch - first_epoch) * steps + double(step);
-        double total = double(c.epochs - first_epoch) * steps;
-        double el = std::chrono::duration<double>(
-                            std::chrono::steady_clock::now() - run_start)
-                            .count();
-        return done > 0 ? el * (total - done) / done : 0.0;
-    };
+torch::Tensor JointRun::route_ce(const std::vector<int64_t>& leaf,
+                                 const torch::Tensor& x) {
+    const auto lopt = torch::TensorOptions().dtype(torch::kLong);
+    const int64_t r = int64_t(leaf.size());
+    torch::Tensor ce = torch::zeros({r});
+    int64_t below = L;
+    for (int h = 0; h < c.H; h++) {
+        int64_t span = below / c.B;
+        std::vector<int64_t> node(r), child(r);
+        for (int64_t i = 0; i < r; i++) {
+            node[i] = leaf[i] / below;
+            child[i] = (leaf[i] / span) % c.B;
+        }
+        torch::Tensor lp = tree->child_log_probs(
+                h, torch::from_blob(node.data(), {r}, lopt).clone(), x);
+        ce = ce -
+                lp.gather(1,
+                          torch::from_blob(child.data(), {r, 1}, lopt).clone())
+                        .squeeze(1);
+        below = span;
+    }
+    return ce.mean();
+}
+
+std::vector<int64_t> JointRun::leaves_of(const torch::Tensor& e,
+                                         const std::vector<int64_t>& drows,
+                                         int64_t count) {
+    if (c.balanced_targets && !st.doc_leaf.empty()) {
+        std::vector<int64_t> l(count);
+        for (int64_t i = 0; i < count; i++) {
+            l[i] = st.doc_leaf[drows[i]];
+        }
+        return l;
+    }
+    return c.fixed_leaves ? nearest_fixed_leaf(e.detach())
+                          : tree->argmax_leaf(e.detach());
+}
+
+JointRun::StepLoss JointRun::step_loss(const std::vector<int64_t>& qrows,
+                                       const std::vector<int64_t>& drows,
+                                       std::vector<float>& negmask,
+                                       std::mt19937_64& rng) {
+    const int64_t n = int64_t(qrows.size());
+    StepLoss out;
+    torch::Tensor Eq = enc->forward(qin, qrows);
+    torch::Tensor Ed = enc->forward(din, drows);
+    torch::Tensor Edp = Ed.narrow(0, 0, n);
+    torch::Tensor Edn = Ed.narrow(0, n, n);
+    // in-batch candidates: every document of the step that is not
+    // relevant to the query
+    torch::Tensor valid = torch::ones({n, 2 * n}, torch::kBool);
+    auto va = valid.accessor<bool, 2>();
+    for (int64_t i = 0; i < n; i++) {
+        const auto& r = rel[qrows[i]];
+        for (int64_t j = 0; j < 2 * n; j++) {
+            if (std::binary_search(r.begin(), r.end(), drows[j])) {
+                va[i][j] = false;
+            }
+        }
+    }
+    out.siamese = triplet_in_batch(Eq, Edp, Ed, valid, c.gamma);
+    out.total = c.lambda1 * out.siamese;
+    if (!(st.tree_ready && tree_loss)) {
+        return out;
+    }
+    torch::Tensor mask = torch::from_blob(negmask.data(), {n}).clone();
+    const torch::Tensor tEq = to_tree(Eq);
+    if (c.lambda2 > 0 || c.lambda3 > 0) {
+        torch::Tensor T =
+                tree->path_embedding(torch::cat({tEq, to_tree(Ed)}, 0));
+        torch::Tensor Tq = T.narrow(0, 0, n);
+        torch::Tensor Tdp = T.narrow(0, n, n);
+        torch::Tensor Tdn = T.narrow(0, 2 * n, n);
+        out.indexing = (triplet_rows(Tq, Tdp, Tdn, c.gamma) * mask).mean();
+        out.intra = (intra_leaf_loss_rows(Tdp, Tdn, Edp, Edn, c.gamma, c.tau) *
+                     mask)
+                            .mean();
+        out.total = out.total + c.lambda2 * out.indexing +
+                c.lambda3 * out.intra;
+    }
+    if (c.balance > 0) {
+        // Over a uniform sample of the corpus: what the index stores and
+        // scans. The positives follow the queries, which may favour a
+        // minority of the documents (paper appendix B); balancing them
+        // would squeeze the rest.
+        std::vector<int64_t> sample(n);
+        for (auto& r : sample) {
+            r = int64_t(rng() % uint64_t(data.nd));
+        }
+        out.balance = balance_kl(
+                tree->leaf_log_probs(to_tree(enc->forward(din, sample))));
+        out.total = out.total + c.balance * out.balance;
+    }
+    if (c.routing > 0) {
+        // Queries toward the leaf the tree stores d+ in.
+        out.routing = route_ce(leaves_of(Edp, drows, n), tEq);
+        out.total = out.total + c.routing * out.routing;
+        if (c.doc_routing > 0) {
+            // The step's documents toward their own leaves: a prior that
+            // keeps the router near nearest-leaf routing where training
+            // queries are few.
+            torch::Tensor dr =
+                    route_ce(leaves_of(Ed, drows, 2 * n), to_tree(Ed));
+            out.total = out.total + c.routing * c.doc_routing * dr;
+        }
+    }
+    return out;
+}
+
+std::string JointRun::last_good_checkpoint() const {
+    if (last_good_epoch >= 0) {
+        return "the last good checkpoint is '" + ckpt_path + "' (after epoch " +
+                std::to_string(last_good_epoch) + "), left unchanged";
+    }
+    return ckpt_path.empty() ? "no checkpoint_dir was set"
+                             : "no checkpoint was written by this run";
+}
+
+// Time left from the pace so far (tree epochs cost more than warm-up ones,
+// so the estimate rises a little when the tree starts).
+double JointRun::eta_seconds(int epoch, int64_t step) const {
+    double done = double(epoch - first_epoch) * steps + double(step);
+    double total = double(c.epochs - first_epoch) * steps;
+    double el = std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - run_start)
+                        .count();
+    return done > 0 ? el * (total - done) / done : 0.0;
+}
+
+void JointRun::train_steps(int epoch, EpochStats& es) {
+    std::vector<size_t> order(train_pairs.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::mt19937_64 rng(c.seed + uint64_t(epoch));
+    std::shuffle(order.begin(), order.end(), rng);
+    const bool tree_on = st.tree_ready && tree_loss;
+
+    double acc[6] = {0, 0, 0, 0, 0, 0};
+    for (int64_t s = 0; s < steps; s++) {
+        size_t i0 = size_t(s) * c.batch;
+        size_t i1 = std::min(order.size(), i0 + c.batch);
+        const int64_t n = int64_t(i1 - i0);
+        std::vector<int64_t> qrows(n), drows(2 * n);
+        std::vector<float> negmask(n, 1.0f);
+        for (int64_t i = 0; i < n; i++) {
+            const auto& p = train_pairs[order[i0 + i]];
+            qrows[i] = p.first;
+            drows[i] = p.second;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const auto& h = st.hard[qrows[i]];
+            // hard negative if mined, else the next pair's document
+            int64_t neg = h.empty() ? drows[(i + 1) % n]
+                                    : h[rng() % h.size()];
+            drows[n + i] = neg;
+            const auto& r = rel[qrows[i]];
+            if (std::binary_search(r.begin(), r.end(), neg)) {
+                negmask[i] = 0; // not a negative for this query
+            }
+        }
+        StepLoss loss = step_loss(qrows, drows, negmask, rng);
+        double lv = loss.total.item<double>();
+        if (!std::isfinite(lv)) {
+            if (c.progress) {
+                std::fprintf(stderr, "\n");
+            }
+            FAISS_THROW_FMT("JointTrainer: non-finite loss (%g) at epoch %d, "
+                            "step %lld of %lld; %s",
+                            lv, epoch + 1, (long long)(s + 1),
+                            (long long)steps, last_good_checkpoint().c_str());
+        }
+        // (IDENTITY with only the siamese term, e.g. during warm-up, has
+        // nothing to learn: the loss then needs no gradient.)
+        if (loss.total.requires_grad()) {
+            if (enc_opt) {
+                enc_opt->zero_grad();
+            }
+            tree_opt->zero_grad();
+            loss.total.backward();
+            if (enc_opt) {
+                enc_opt->step();
+            }
+            enc->sparse_step(enc_lr, c.weight_decay);
+            if (tree_on) {
+                tree_opt->step();
+            }
+        }
+        auto value = [](const torch::Tensor& t) {
+            return t.defined() ? t.item<double>() : 0.0;
+        };
+        acc[0] += lv;
+        acc[1] += value(loss.siamese);
+        acc[2] += value(loss.indexing);
+        acc[3] += value(loss.intra);
+        acc[4] += value(loss.balance);
+        acc[5] += value(loss.routing);
+        if (c.progress && (s % 8 == 0 || s + 1 == steps)) {
+            draw_progress(epoch + 1, c.epochs, s + 1, steps, acc[0] / (s + 1),
+                          eta_seconds(epoch, s + 1));
+        }
+    }
+    FAISS_THROW_IF_NOT_FMT(all_finite(*enc) && all_finite(*tree),
+                           "JointTrainer: non-finite parameters after epoch "
+                           "%d; %s",
+                           epoch + 1,
+                           last_good_epoch >= 0
+                                   ? last_good_checkpoint().c_str()
+                                   : "no checkpoint was written by this run");
+    double ns = double(std::max<int64_t>(steps, 1));
+    es.loss = float(acc[0] / ns);
+    es.siamese = float(acc[1] / ns);
+    es.indexing = float(acc[2] / ns);
+    es.intra_leaf = float(acc[3] / ns);
+    es.balance_term = float(acc[4] / ns);
+    es.routing_term = float(acc[5] / ns);
+}
+
+void JointRun::measure(EpochStats& es) {
+    if (!st.tree_ready) {
+        return;
+    }
+    TreeSnapshot snap;
+    snapshot(snap, enc->encode_all(din));
+    LoadStats ls = snap.loads();
+    es.max_load = ls.max_load;
+    es.expected_load = ls.expected_load;
+    es.empty_leaves = ls.empty_leaves;
+    if (!heldout_queries.empty()) {
+        std::vector<float> hx = encode_queries(heldout_queries);
+        std::vector<std::vector<int64_t>> relv;
+        for (int64_t q : heldout_queries) {
+            relv.push_back(rel[q]);
+        }
+        es.heldout_recall = recall_at(snap, int64_t(heldout_queries.size()),
+                                      hx.data(), relv, c.beam, 100);
+    }
+}
+
+void JointRun::report(const EpochStats& es, double steps_seconds) {
+    char line[400];
+    std::snprintf(line, sizeof(line),
+                  "epoch %d/%d loss %.4f (siamese %.4f indexing %.4f "
+                  "intra %.4f balance %.4f routing %.4f) max_load %.2f "
+                  "expected_load %.2f empty %d heldout R@100 %.4f "
+                  "%.2fs (steps %.0f pairs/s)",
+                  es.epoch, c.epochs, es.loss, es.siamese, es.indexing,
+                  es.intra_leaf, es.balance_term, es.routing_term,
+                  es.max_load, es.expected_load, es.empty_leaves,
+                  es.heldout_recall, es.seconds,
+                  double(train_pairs.size()) / std::max(steps_seconds, 1e-9));
+    if (c.progress) {
+        std::fprintf(stderr, "\r%s\n", line);
+    }
+    LOG(INFO) << "JointTrainer: " << line;
+}
+
+void JointRun::check_collapse(const EpochStats& es) {
+    if (!st.tree_ready) {
+        return;
+    }
+    std::string collapse = collapse_report(
+            {es.max_load, es.expected_load, es.empty_leaves}, size_t(L),
+            c.collapse_load);
+    if (collapse.empty()) {
+        return;
+    }
+    LOG(WARNING) << "JointTrainer: epoch " << es.epoch << ": " << collapse;
+    FAISS_THROW_IF_NOT_FMT(!c.stop_on_collapse,
+                           "JointTrainer: stopped at epoch %d: %s. The "
+                           "checkpoint (if any) is the previous epoch's. "
+                           "Balance it (balance > 0, init kmeans, "
+                           "fixed_leaves) or set stop_on_collapse = false "
+                           "(--stop_on_collapse=false) to go on",
+                           es.epoch, collapse.c_str());
+}
+
+bool JointRun::run_epochs() {
+    first_epoch = st.epoch;
+    run_start = std::chrono::steady_clock::now();
     for (int epoch = st.epoch; epoch < c.epochs; epoch++) {
         auto t0 = std::chrono::steady_clock::now();
-        if (!st.tree_ready && epoch >= c.warmup_epochs) {
-            init_tree();
-            st.tree_ready = true;
-        }
-        const bool tree_on = st.tree_ready && tree_loss;
-        // The encoder's rate for this phase (set every epoch, so that a
-        // resumed run gets it too).
-        const double enc_lr = st.tree_ready && c.joint_enc_lr >= 0
-                ? c.joint_enc_lr
-                : c.enc_lr;
-        if (enc_opt) {
-            const double lr = enc_lr;
-            for (auto& g : enc_opt->param_groups()) {
-                static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-            }
-        }
-        if (c.fixed_leaves && st.tree_ready && !fixed_reps.defined()) {
-            fixed_reps = torch::from_blob(start_reps.data(),
-                                          {int64_t(L), int64_t(m)})
-                                 .clone();
-        }
-        const bool negatives = c.hard_negatives > 0 || c.de_negatives > 0;
-        const bool refit = c.recluster && epoch > c.warmup_epochs;
-        if (st.tree_ready && (epoch - c.warmup_epochs) % c.refresh == 0 &&
-            (refit || negatives)) {
-            const std::vector<float> docs = enc->encode_all(din);
-            if (refit) {
-                refit_leaves(docs);
-            }
-            if (negatives) {
-                mine(true, docs);
-            }
-        } else if (!st.tree_ready && epoch % c.refresh == 0) {
-            if (c.warmup_negatives && c.hard_negatives > 0) {
-                // Warm-up: a k-means tree on the current encoder, only to
-                // mine negatives from (the tree proper starts after the
-                // warm-up).
-                init_tree();
-                mine(true, enc->encode_all(din));
-            } else if (c.de_negatives > 0) {
-                mine(false, enc->encode_all(din));
-            }
-        }
-        std::vector<size_t> order(train_pairs.size());
-        std::iota(order.begin(), order.end(), size_t(0));
-        std::mt19937_64 rng(c.seed + uint64_t(epoch));
-        std::shuffle(order.begin(), order.end(), rng);
-
-        double acc[6] = {0, 0, 0, 0, 0, 0};
-        const auto steps_start = std::chrono::steady_clock::now();
-        for (int64_t s = 0; s < steps; s++) {
-            size_t i0 = size_t(s) * c.batch;
-            size_t i1 = std::min(order.size(), i0 + c.batch);
-            const int64_t n = int64_t(i1 - i0);
-            std::vector<int64_t> qrows(n), drows(2 * n);
-            std::vector<float> negmask(n, 1.0f);
-            for (int64_t i = 0; i < n; i++) {
-                const auto& p = train_pairs[order[i0 + i]];
-                qrows[i] = p.first;
-                drows[i] = p.second;
-            }
-            for (int64_t i = 0; i < n; i++) {
-                const auto& h = st.hard[qrows[i]];
-                // hard negative if mined, else the next pair's document
-                int64_t neg = h.empty() ? drows[(i + 1) % n]
-                                        : h[rng() % h.size()];
-                drows[n + i] = neg;
-                const auto& r = rel[qrows[i]];
-                if (std::binary_search(r.begin(), r.end(), neg)) {
-                    negmask[i] = 0; // not a negative for this query
-                }
-            }
-            torch::Tensor Eq = enc->forward(qin, qrows);
-            torch::Tensor Ed = enc->forward(din, drows);
-            torch::Tensor Edp = Ed.narrow(0, 0, n);
-            torch::Tensor Edn = Ed.narrow(0, n, n);
-            // in-batch candidates: every document of the step that is not
-            // relevant to the query
-            torch::Tensor valid = torch::ones({n, 2 * n}, torch::kBool);
-            auto va = valid.accessor<bool, 2>();
-            for (int64_t i = 0; i < n; i++) {
-                const auto& r = rel[qrows[i]];
-                for (int64_t j = 0; j < 2 * n; j++) {
-                    if (std::binary_search(r.begin(), r.end(), drows[j])) {
-                        va[i][j] = false;
-                    }
-                }
-            }
-            torch::Tensor sia = triplet_in_batch(Eq, Edp, Ed, valid, c.gamma);
-            torch::Tensor loss = c.lambda1 * sia;
-            torch::Tensor idx_t_, intra, bal, rout;
-            if (tree_on) {
-                torch::Tensor mask = torch::from_blob(negmask.data(), {n})
-                                             .clone();
-                // The tree terms see the embeddings with their gradient
-                // into the encoder scaled by tree_grad (same values).
-                auto to_tree = [&](const torch::Tensor& e) {
-                    if (c.tree_grad >= 1.0f) {
-                        return e;
-                    }
-                    torch::Tensor fixed = e.detach();
-                    return c.tree_grad > 0.0f
-                            ? fixed + c.tree_grad * (e - fixed)
-                            : fixed;
-                };
-                const torch::Tensor tEq = to_tree(Eq);
-                if (c.lambda2 > 0 || c.lambda3 > 0) {
-                    torch::Tensor T = tree->path_embedding(
-                            torch::cat({tEq, to_tree(Ed)}, 0));
-                    torch::Tensor Tq = T.narrow(0, 0, n);
-                    torch::Tensor Tdp = T.narrow(0, n, n);
-                    torch::Tensor Tdn = T.narrow(0, 2 * n, n);
-                    idx_t_ = (triplet_rows(Tq, Tdp, Tdn, c.gamma) * mask)
-                                     .mean();
-                    intra = (intra_leaf_loss_rows(Tdp, Tdn, Edp, Edn,
-                                                  c.gamma, c.tau) *
-                             mask)
-                                    .mean();
-                    loss = loss + c.lambda2 * idx_t_ + c.lambda3 * intra;
-                }
-                if (c.balance > 0) {
-                    // Over a uniform sample of the corpus: what the index
-                    // stores and scans. The positives follow the queries,
-                    // which may favour a minority of the documents (paper
-                    // appendix B); balancing them would squeeze the rest.
-                    std::vector<int64_t> sample(n);
-                    for (auto& r : sample) {
-                        r = int64_t(rng() % uint64_t(data.nd));
-                    }
-                    bal = balance_kl(tree->leaf_log_probs(
-                            to_tree(enc->forward(din, sample))));
-                    loss = loss + c.balance * bal;
-                }
-                if (c.routing > 0) {
-                    // Mean CE of the rows of x toward their leaves, summed
-                    // over the levels of the path (factorised, exact).
-                    auto route_ce = [&](const std::vector<int64_t>& leaf,
-                                        const torch::Tensor& x) {
-                        const int64_t r = int64_t(leaf.size());
-                        torch::Tensor ce = torch::zeros({r});
-                        int64_t below = L;
-                        for (int h = 0; h < c.H; h++) {
-                            int64_t span = below / c.B;
-                            std::vector<int64_t> node(r), child(r);
-                            for (int64_t i = 0; i < r; i++) {
-                                node[i] = leaf[i] / below;
-                                child[i] = (leaf[i] / span) % c.B;
-                            }
-                            torch::Tensor lp = tree->child_log_probs(
-                                    h,
-                                    torch::from_blob(node.data(), {r}, lopt)
-                                            .clone(),
-                                    x);
-                            ce = ce -
-                                    lp.gather(1,
-                                              torch::from_blob(child.data(),
-                                                               {r, 1}, lopt)
-                                                      .clone())
-                                            .squeeze(1);
-                            below = span;
-                        }
-                        return ce.mean();
-                    };
-                    // Leaves of documents drows[0, count) embedded as e.
-                    auto leaves_of = [&](const torch::Tensor& e,
-                                         int64_t count) {
-                        if (c.balanced_targets && !st.doc_leaf.empty()) {
-                            std::vector<int64_t> l(count);
-                            for (int64_t i = 0; i < count; i++) {
-                                l[i] = st.doc_leaf[drows[i]];
-                            }
-                            return l;
-                        }
-                        return c.fixed_leaves ? nearest_fixed_leaf(e.detach())
-                                              : tree->argmax_leaf(e.detach());
-                    };
-                    // Queries toward the leaf the tree stores d+ in.
-                    rout = route_ce(leaves_of(Edp, n), tEq);
-                    loss = loss + c.routing * rout;
-                    if (c.doc_routing > 0) {
-                        // The step's documents toward their own leaves: a
-                        // prior that keeps the router near nearest-leaf
-                        // routing where training queries are few.
-                        torch::Tensor dr =
-                                route_ce(leaves_of(Ed, 2 * n), to_tree(Ed));
-                        loss = loss + c.routing * c.doc_routing * dr;
-                    }
-                }
-            }
-            double lv = loss.item<double>();
-            if (!std::isfinite(lv)) {
-                std::string where = last_good_epoch >= 0
-                        ? "the last good checkpoint is '" + ckpt_path +
-                                "' (after epoch " +
-                                std::to_string(last_good_epoch) +
-                                "), left unchanged"
-                        : std::string(ckpt_path.empty()
-                                              ? "no checkpoint_dir was set"
-                                              : "no checkpoint was written "
-                                                "by this run");
-                if (c.progress) {
-                    std::fprintf(stderr, "\n");
-                }
-                FAISS_THROW_FMT("JointTrainer: non-finite loss (%g) at epoch "
-                                "%d, step %lld of %lld; %s",
-                                lv, epoch + 1, (long long)(s + 1),
-                                (long long)steps, where.c_str());
-            }
-            // (IDENTITY with only the siamese term, e.g. during warm-up, has
-            // nothing to learn: the loss then needs no gradient.)
-            if (loss.requires_grad()) {
-                if (enc_opt) {
-                    enc_opt->zero_grad();
-                }
-                tree_opt.zero_grad();
-                loss.backward();
-                if (enc_opt) {
-                    enc_opt->step();
-                }
-                enc->sparse_step(enc_lr, c.weight_decay);
-                if (tree_on) {
-                    tree_opt.step();
-                }
-            }
-            acc[0] += lv;
-            acc[1] += sia.item<double>();
-            acc[2] += idx_t_.defined() ? idx_t_.item<double>() : 0;
-            acc[3] += intra.defined() ? intra.item<double>() : 0;
-            acc[4] += bal.defined() ? bal.item<double>() : 0;
-            acc[5] += rout.defined() ? rout.item<double>() : 0;
-            if (c.progress && (s % 8 == 0 || s + 1 == steps)) {
-                draw_progress(epoch + 1, c.epochs, s + 1, steps,
-                              acc[0] / (s + 1), eta(epoch, s + 1));
-            }
-        }
-        FAISS_THROW_IF_NOT_FMT(
-                all_finite(*enc) && all_finite(*tree),
-                "JointTrainer: non-finite parameters after epoch %d; %s",
-                epoch + 1,
-                last_good_epoch >= 0
-                        ? ("the last good checkpoint is '" + ckpt_path +
-                           "' (after epoch " + std::to_string(last_good_epoch) +
-                           "), left unchanged")
-                                  .c_str()
-                        : "no checkpoint was written by this run");
-
-        const double step_s = std::chrono::duration<double>(
-                                      std::chrono::steady_clock::now() -
-                                      steps_start)
-                                      .count();
+        start_epoch(epoch);
         EpochStats es;
         es.epoch = epoch + 1;
-        double ns = double(std::max<int64_t>(steps, 1));
-        es.loss = float(acc[0] / ns);
-        es.siamese = float(acc[1] / ns);
-        es.indexing = float(acc[2] / ns);
-        es.intra_leaf = float(acc[3] / ns);
-        es.balance_term = float(acc[4] / ns);
-        es.routing_term = float(acc[5] / ns);
-        if (st.tree_ready) {
-            TreeSnapshot snap;
-            snapshot(snap, enc->encode_all(din));
-            LoadStats ls = snap.loads();
-            es.max_load = ls.max_load;
-            es.expected_load = ls.expected_load;
-            es.empty_leaves = ls.empty_leaves;
-            if (!heldout_queries.empty()) {
-                std::vector<float> hx = encode_rows(heldout_queries);
-                std::vector<std::vector<int64_t>> relv;
-                for (int64_t q : heldout_queries) {
-                    relv.push_back(rel[q]);
-                }
-                es.heldout_recall =
-                        recall_at(snap, int64_t(heldout_queries.size()),
-                                  hx.data(), relv, c.beam, 100);
-            }
-        }
+        const auto steps_start = std::chrono::steady_clock::now();
+        train_steps(epoch, es);
+        const double steps_seconds =
+                std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - steps_start)
+                        .count();
+        measure(es);
         es.seconds = std::chrono::duration<double>(
                              std::chrono::steady_clock::now() - t0)
                              .count();
         st.history.push_back(es);
         st.epoch = epoch + 1;
-        char line[400];
-        std::snprintf(line, sizeof(line),
-                      "epoch %d/%d loss %.4f (siamese %.4f indexing %.4f "
-                      "intra %.4f balance %.4f routing %.4f) max_load %.2f "
-                      "expected_load %.2f empty %d heldout R@100 %.4f "
-                      "%.2fs (steps %.0f pairs/s)",
-                      es.epoch, c.epochs, es.loss, es.siamese, es.indexing,
-                      es.intra_leaf, es.balance_term, es.routing_term,
-                      es.max_load, es.expected_load, es.empty_leaves,
-                      es.heldout_recall, es.seconds,
-                      double(train_pairs.size()) / std::max(step_s, 1e-9));
-        if (c.progress) {
-            std::fprintf(stderr, "\r%s\n", line);
-        }
-        LOG(INFO) << "JointTrainer: " << line;
-        if (st.tree_ready) {
-            std::string collapse = collapse_report(
-                    {es.max_load, es.expected_load, es.empty_leaves},
-                    size_t(L), c.collapse_load);
-            if (!collapse.empty()) {
-                LOG(WARNING) << "JointTrainer: epoch " << es.epoch << ": "
-                             << collapse;
-                FAISS_THROW_IF_NOT_FMT(
-                        !c.stop_on_collapse,
-                        "JointTrainer: stopped at epoch %d: %s. The "
-                        "checkpoint (if any) is the previous epoch's. "
-                        "Balance it (balance > 0, init kmeans, "
-                        "fixed_leaves) or set stop_on_collapse = false "
-                        "(--stop_on_collapse=false) to go on",
-                        es.epoch, collapse.c_str());
-            }
-        }
+        report(es, steps_seconds);
+        check_collapse(es);
         if (!ckpt_path.empty()) {
             save_checkpoint(ckpt_path, fingerprint, st, enc, tree,
-                            enc_opt.get(), tree_opt);
+                            enc_opt.get(), *tree_opt);
             last_good_epoch = st.epoch;
         }
-        if (c.stop_after_epoch > 0 && st.epoch >= c.stop_after_epoch &&
+        if (stop_after_epoch > 0 && st.epoch >= stop_after_epoch &&
             st.epoch < c.epochs) {
-            JointModel partial;
-            partial.history = st.history;
-            return partial; // as if killed: no index
+            return false; // as if killed
         }
     }
+    return true;
+}
+
+JointModel JointRun::build_index() {
     if (!st.tree_ready) {
         init_tree(); // all epochs were warm-up
     }
@@ -738,40 +842,65 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
         // built index may be less balanced than training saw.
         refit_leaves(docs);
     }
-
-    // ---- the trained, empty index
     JointModel model;
     model.history = st.history;
-    {
-        torch::NoGradGuard ng;
-        EHITree ehi = tree->to_ehi();
-        auto* q = new EHITreeQuantizer(m, c.B, c.H, metric, c.form);
-        q->tree = ehi;
-        if (!start_reps.empty()) {
-            q->leaf_representatives = start_reps;
-        }
-        if (!c.fixed_leaves) {
-            q->compute_representatives(data.nd, docs.data());
-        }
-        q->update_is_trained();
-        auto* ivf = new IndexEHITree(q, metric);
-        ivf->is_trained = true;
-        ivf->d2l = c.d2l;
-        ivf->assign_rule = doc_assign;
-        ivf->nprobe = std::min<size_t>(c.beam, ivf->nlist);
-        if (c.encoder == EncoderKind::IDENTITY) {
-            model.index.reset(ivf);
-        } else {
-            auto* pt = new faiss::IndexPreTransform(enc->to_faiss().release(),
-                                                    ivf);
-            pt->own_fields = true;
-            model.index.reset(pt);
-        }
-        if (is_text) {
-            model.text_encoder = enc->to_text_encoder(text->vocab);
-        }
+    torch::NoGradGuard ng;
+    EHITree ehi = tree->to_ehi();
+    auto* q = new EHITreeQuantizer(m, c.B, c.H, metric, c.form);
+    q->tree = ehi;
+    if (!st.start_reps.empty()) {
+        q->leaf_representatives = st.start_reps;
+    }
+    if (!c.fixed_leaves) {
+        q->compute_representatives(data.nd, docs.data());
+    }
+    q->update_is_trained();
+    auto* ivf = new IndexEHITree(q, metric);
+    ivf->is_trained = true;
+    ivf->d2l = c.d2l;
+    ivf->assign_rule = doc_assign;
+    ivf->nprobe = std::min<size_t>(c.beam, ivf->nlist);
+    if (c.encoder == EncoderKind::IDENTITY) {
+        model.index.reset(ivf);
+    } else {
+        auto* pt =
+                new faiss::IndexPreTransform(enc->to_faiss().release(), ivf);
+        pt->own_fields = true;
+        model.index.reset(pt);
+    }
+    if (is_text) {
+        model.text_encoder = enc->to_text_encoder(text->vocab);
     }
     return model;
+}
+
+} // namespace
+
+JointTrainer::JointTrainer(JointTrainerConfig cfg) : cfg_(std::move(cfg)) {
+    cfg_.check();
+}
+
+JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
+    cfg_.check();
+    const bool is_text = cfg_.encoder == EncoderKind::TEXT;
+    FAISS_THROW_IF_NOT_MSG(!is_text || text,
+                           "JointTrainer: the TEXT encoder needs a TextInit");
+    const JointTrainerConfig c = cfg_.resolved(is_text ? text->dim : data.d);
+    data.check(c.encoder, is_text ? int64_t(text->vocab.size()) : 0);
+    if (c.recipe == TrainRecipe::PROBE) {
+        return train_probe(data, c.scheduled(data.pairs.size()));
+    }
+    ThreadScope threads(c.threads);
+    JointRun run(c, data, text, stop_after_epoch);
+    run.split_data();
+    run.build_modules();
+    run.open_checkpoint();
+    if (!run.run_epochs()) {
+        JointModel partial; // stopped early: the history, no index
+        partial.history = run.history();
+        return partial;
+    }
+    return run.build_index();
 }
 
 } // namespace trainer

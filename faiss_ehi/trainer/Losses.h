@@ -8,8 +8,8 @@
 namespace faiss_ehi {
 namespace trainer {
 
-/** The EHI loss terms (DESIGN.md section 2, the paper's eq. 2 to 6, and the
- * balance term of section 7).
+/** The EHI loss terms (the paper's eq. 2 to 6) and the balance term, which
+ * is not in the paper (docs/DESIGN.md, "The losses").
  *
  * Conventions: every "row" version takes row-aligned triplets (row i of a,
  * p and n form one triplet) of shape (n, d) and returns (n); the plain
@@ -69,15 +69,15 @@ torch::Tensor intra_leaf_loss(const torch::Tensor& Tdp,
  * contribute 0. */
 torch::Tensor balance_kl(const torch::Tensor& leaf_log_probs);
 
-/// Hyper-parameters of the total loss (defaults: DESIGN.md section 2 and
-/// the paper's SciFact row of Table 2; bal = 0 is the paper's recipe).
+/// Hyper-parameters of the total loss (defaults: the paper's eq. 2 to 6
+/// and its SciFact row of Table 2; bal = 0 is the paper's recipe).
 struct LossConfig {
     double gamma = 0.3;   ///< triplet margin
     double tau = 0.9;     ///< intra-leaf gate on cos(E d+, E d-)
     double lambda1 = 0.2; ///< siamese weight
     double lambda2 = 0.8; ///< indexing weight
     double lambda3 = 0.2; ///< intra-leaf weight
-    double bal = 0.0;     ///< balance term weight (DESIGN.md 7.2: ~1)
+    double bal = 0.0;     ///< balance term weight (about 1 where used)
 };
 
 /// The terms of one evaluation (scalars; `balance` is undefined when not

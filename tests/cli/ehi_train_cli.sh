@@ -50,13 +50,13 @@ expect_error "unknown data spec" --data nonsense --out "$WORK/x.fehi"
 expect_error "/nonexistent/base.fvecs" --data vecs:/nonexistent/base.fvecs --out "$WORK/x.fehi"
 expect_error "bad.fvecs" --data "vecs:$WORK/bad.fvecs" --out "$WORK/x.fehi"
 expect_error "B = 1" "${COMMON[@]}" --B 1 --out "$WORK/x.fehi"
-expect_error "--form must be node or paper" "${COMMON[@]}" --form weird --out "$WORK/x.fehi"
+expect_error "bad training flag --form: JointTrainerConfig: form = 'weird', expected one of 'paper', 'node'" "${COMMON[@]}" --form weird --out "$WORK/x.fehi"
 expect_error "--encoder text needs text data" "${COMMON[@]}" --encoder text --out "$WORK/x.fehi"
 expect_error "resume" "${COMMON[@]}" --resume --out "$WORK/x.fehi"
 expect_error "ERROR: unknown command line flag" "${COMMON[@]}" --no_such_flag 1 --out "$WORK/x.fehi"
 expect_error "cannot" "${COMMON[@]}" --out /nonexistent-dir/x.fehi
 expect_error "--lambda2 belong to --recipe joint" "${PROBE[@]}" --lambda2 0.5 --out "$WORK/x.fehi"
-expect_error "recipe must be joint or probe" "${PROBE[@]}" --recipe other --out "$WORK/x.fehi"
+expect_error "recipe = 'other', expected one of 'joint', 'probe'" "${PROBE[@]}" --recipe other --out "$WORK/x.fehi"
 expect_error "collapse_load" "${PROBE[@]}" --collapse_load 0.5 --out "$WORK/x.fehi"
 
 # ---- 1b. the probe recipe with no recipe flag writes a readable index

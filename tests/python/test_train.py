@@ -96,6 +96,51 @@ def test_train_pairs_relevance_recipe_settings():
                               epochs=1, progress=False)
 
 
+def _other_value(type_name, default):
+    """A value of the given field type that differs from its default."""
+    if type_name == "bool":
+        return default != "1"
+    if type_name in ("int", "uint64"):
+        return int(default) + 3
+    if type_name == "float":
+        return float(default) * 0.5 + 0.25
+    if type_name == "str":
+        return default + "/elsewhere"
+    return None  # enumerations: chosen by name below
+
+
+@needs_torch
+def test_every_config_field_is_a_keyword_argument():
+    # Every JointTrainerConfig field can be set from Python, and setting it
+    # changes that field and no other one.
+    fields = faiss_ehi.train_config_fields()
+    names = [f[0] for f in fields]
+    assert len(names) == len(set(names)) and len(names) >= 40
+    for must in ("joint_enc_lr", "fixed_leaves", "warmup_negatives", "init",
+                 "recluster", "tree_grad", "seed", "progress"):
+        assert must in names
+    assert "stop_after_epoch" not in names  # a test hook, not a setting
+    default = faiss_ehi._C._describe_config().split(" ")
+    assert default == [f"{n}={d}" for n, _, d, _ in fields]
+    enum_values = {"form": "paper", "doc_assign": "nearest",
+                   "encoder": "identity", "init": "random",
+                   "recipe": "probe"}
+    for i, (name, type_name, dflt, help_text) in enumerate(fields):
+        assert help_text, name
+        value = enum_values[name] if type_name == "enum" else \
+            _other_value(type_name, dflt)
+        assert value is not None, f"no test value for the field {name}"
+        got = faiss_ehi._C._describe_config(**{name: value}).split(" ")
+        changed = [j for j in range(len(got)) if got[j] != default[j]]
+        assert changed == [i], (name, value, got[i])
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        faiss_ehi._C._describe_config(stop_after_epoch=1)
+    with pytest.raises(ValueError, match="one of 'kmeans', 'random'"):
+        faiss_ehi._C._describe_config(init="pca")
+    with pytest.raises(TypeError, match="wrong type"):
+        faiss_ehi._C._describe_config(B=2.5)
+
+
 @needs_torch
 def test_train_pairs_releases_the_gil():
     queries, docs, pairs = _pairs(seed=1, nq=4000, nd=8000)

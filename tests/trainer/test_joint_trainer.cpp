@@ -485,11 +485,19 @@ TEST(TrainerJoint, FrozenEncoderAndFixedLeavesAfterWarmup) {
     EXPECT_NE(head_of(mv.index.get())->A, hw->A);
 
     JointTrainerConfig bad = c;
-    bad.init = "random";
+    bad.init = faiss_ehi::trainer::TreeInit::RANDOM;
     expect_error([&] { JointTrainer(bad).train(s.data); }, "fixed_leaves");
 }
 
+/// A trainer that returns after `stop` epochs as if killed (-1: never).
+JointTrainer stopping_trainer(const JointTrainerConfig& c, int stop) {
+    JointTrainer t(c);
+    t.stop_after_epoch = stop;
+    return t;
+}
+
 TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
+    int stop = -1; // epochs before the run stops as if killed
     SkewedPairs s = small_data();
     JointTrainerConfig c = small_config();
     c.epochs = 3;
@@ -502,21 +510,21 @@ TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
     c.doc_assign = faiss_ehi::DocAssignRule::NEAREST_LEAF;
     ScratchDir d1, d2;
     c.checkpoint_dir = d1.path;
-    JointModel full = JointTrainer(c).train(s.data);
+    JointModel full = stopping_trainer(c, stop).train(s.data);
     ASSERT_TRUE(full.index);
 
     c.checkpoint_dir = d2.path;
-    c.stop_after_epoch = 1;
-    JointModel part = JointTrainer(c).train(s.data);
+    stop = 1;
+    JointModel part = stopping_trainer(c, stop).train(s.data);
     EXPECT_FALSE(part.index);
     ASSERT_EQ(part.history.size(), 1u);
-    c.stop_after_epoch = 2;
+    stop = 2;
     c.resume = true;
-    part = JointTrainer(c).train(s.data);
+    part = stopping_trainer(c, stop).train(s.data);
     EXPECT_FALSE(part.index);
     ASSERT_EQ(part.history.size(), 2u);
-    c.stop_after_epoch = -1;
-    JointModel resumed = JointTrainer(c).train(s.data);
+    stop = -1;
+    JointModel resumed = stopping_trainer(c, stop).train(s.data);
     ASSERT_TRUE(resumed.index);
     EXPECT_EQ(model_params(full), model_params(resumed));
     ASSERT_EQ(resumed.history.size(), full.history.size());
@@ -525,7 +533,7 @@ TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
     }
     // a different config refuses to resume
     c.lambda1 = 0.5f;
-    expect_error([&] { JointTrainer(c).train(s.data); },
+    expect_error([&] { stopping_trainer(c, stop).train(s.data); },
                  "different configuration");
     // a truncated checkpoint is refused with a message
     c.lambda1 = 1.0f;
@@ -535,14 +543,15 @@ TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
         std::ofstream out(path, std::ios::binary | std::ios::trunc);
         out.write(bytes.data(), bytes.size() / 2);
     }
-    expect_error([&] { JointTrainer(c).train(s.data); }, "cannot read");
+    expect_error([&] { stopping_trainer(c, stop).train(s.data); }, "cannot read");
     // no checkpoint to resume from
     ScratchDir d3;
     c.checkpoint_dir = d3.path;
-    expect_error([&] { JointTrainer(c).train(s.data); }, "no checkpoint");
+    expect_error([&] { stopping_trainer(c, stop).train(s.data); }, "no checkpoint");
 }
 
 TEST(TrainerJoint, NonFiniteLossStopsAndKeepsCheckpoint) {
+    int stop = -1; // epochs before the run stops as if killed
     SkewedPairs s = small_data();
     JointTrainerConfig c = small_config();
     c.epochs = 3;
@@ -550,15 +559,15 @@ TEST(TrainerJoint, NonFiniteLossStopsAndKeepsCheckpoint) {
     c.cl_lr = 1e30f;     // the tree explodes from epoch 2 on
     ScratchDir dir;
     c.checkpoint_dir = dir.path;
-    c.stop_after_epoch = 1;
-    JointTrainer(c).train(s.data);
+    stop = 1;
+    stopping_trainer(c, stop).train(s.data);
     std::string path = dir.path + "/" + JointTrainer::checkpoint_name();
     std::string before = slurp(path);
     ASSERT_FALSE(before.empty());
-    c.stop_after_epoch = -1;
+    stop = -1;
     c.resume = true;
     try {
-        JointTrainer(c).train(s.data);
+        stopping_trainer(c, stop).train(s.data);
         ADD_FAILURE() << "no exception";
     } catch (const faiss::FaissException& e) {
         std::string msg = e.what();
@@ -759,9 +768,12 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     bad([](JointTrainerConfig& c) { c.batch = 1; }, "batch");
     bad([](JointTrainerConfig& c) { c.enc_lr = -1; }, "enc_lr");
     bad([](JointTrainerConfig& c) { c.cl_lr = NAN; }, "cl_lr");
-    bad([](JointTrainerConfig& c) { c.lambda2 = -0.1f; }, "lambdas");
+    bad([](JointTrainerConfig& c) { c.lambda2 = -0.1f; }, "lambda2 = -0.1");
     bad([](JointTrainerConfig& c) { c.tau = 2; }, "tau");
-    bad([](JointTrainerConfig& c) { c.init = "pca"; }, "init");
+    bad([](JointTrainerConfig& c) {
+        c.init = faiss_ehi::trainer::TreeInit(7);
+    },
+        "init = 7, must be one of 'kmeans', 'random'");
     bad([](JointTrainerConfig& c) { c.refresh = 0; }, "refresh");
     bad([](JointTrainerConfig& c) { c.heldout_fraction = 1; },
         "heldout_fraction");
@@ -800,7 +812,11 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     expect_error([&] { JointTrainer(c).train(d); }, "doc floats");
     c.encoder = EncoderKind::TEXT;
     expect_error([&] { JointTrainer(c).train(s.data); }, "TextInit");
-    expect_error([] { encoder_kind_from_name("bert"); }, "bert");
+    expect_error(
+            [] {
+                faiss_ehi::enum_from_name<EncoderKind>("bert", "encoder");
+            },
+            "encoder = 'bert', expected one of 'identity', 'head', 'text'");
 }
 
 // The collapse guard: the load figures and the report are exact on a
@@ -940,6 +956,7 @@ TEST(TrainerJoint, DefaultRecipeDeterministicAndBalanced) {
 // state and the re-fitted leaves come back from the checkpoint, so the
 // resumed run ends with the same model, token table included.
 TEST(TrainerJoint, DefaultRecipeTextResumeIsBitIdentical) {
+    int stop = -1; // epochs before the run stops as if killed
     TopicText tt = topic_text();
     JointTrainerConfig c;
     c.encoder = EncoderKind::TEXT;
@@ -951,17 +968,17 @@ TEST(TrainerJoint, DefaultRecipeTextResumeIsBitIdentical) {
     c.progress = false;
     ScratchDir d1, d2;
     c.checkpoint_dir = d1.path;
-    JointModel full = JointTrainer(c).train(tt.d, &tt.ti);
+    JointModel full = stopping_trainer(c, stop).train(tt.d, &tt.ti);
     ASSERT_TRUE(full.index && full.text_encoder);
 
     c.checkpoint_dir = d2.path;
-    c.stop_after_epoch = 2;
-    EXPECT_FALSE(JointTrainer(c).train(tt.d, &tt.ti).index);
+    stop = 2;
+    EXPECT_FALSE(stopping_trainer(c, stop).train(tt.d, &tt.ti).index);
     c.resume = true;
-    c.stop_after_epoch = 5;
-    EXPECT_FALSE(JointTrainer(c).train(tt.d, &tt.ti).index);
-    c.stop_after_epoch = -1;
-    JointModel resumed = JointTrainer(c).train(tt.d, &tt.ti);
+    stop = 5;
+    EXPECT_FALSE(stopping_trainer(c, stop).train(tt.d, &tt.ti).index);
+    stop = -1;
+    JointModel resumed = stopping_trainer(c, stop).train(tt.d, &tt.ti);
     ASSERT_TRUE(resumed.index && resumed.text_encoder);
     EXPECT_EQ(model_params(full), model_params(resumed));
     std::vector<std::string> texts = {"w1 w2 w3", "w40 w41", "w150"};

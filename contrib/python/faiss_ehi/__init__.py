@@ -49,6 +49,7 @@ __all__ = [
     "index_factory", "write_index", "read_index", "serialize_index",
     "deserialize_index", "clone_index", "patch_faiss", "unpatch_faiss",
     "is_patched", "is_ehi", "set_trainer", "trainer_name", "train_pairs",
+    "train_config_fields",
     "EHITreeQuantizer", "tree_quantizer", "has_torch", "MAGIC",
 ]
 
@@ -468,10 +469,12 @@ def train_pairs(queries, docs, pairs, return_history=False, **params):
 
     queries: nq x d, docs: nd x d (real numbers, converted to float32);
     pairs: n x 2 integers (query row, relevant doc row). params: the fields
-    of JointTrainerConfig (B, H, epochs, batch, beam, d2l, encoder
-    ('identity' or 'head'), form ('node' or 'paper'), doc_assign
-    ('probability', 'nearest', 'soar'), lambda1, lambda2, lambda3, balance,
-    routing, seed, threads, progress, ...).
+    of JointTrainerConfig, every one of them (train_config_fields() lists
+    them with their types, defaults and help): B, H, epochs, batch, beam,
+    d2l, encoder ('identity' or 'head'), form ('node' or 'paper'),
+    doc_assign ('probability', 'nearest', 'soar'), lambda1, lambda2,
+    lambda3, balance, routing, seed, threads, progress, ... Enumerations
+    take their names (or integer values).
 
     Returns the trained, empty index (documents are NOT added: call
     index.add(docs)); with return_history=True, (index, history) where
@@ -495,6 +498,15 @@ def train_pairs(queries, docs, pairs, return_history=False, **params):
     index, history = _C.train_pairs(q, d, p, params)
     index = _adopt(index)
     return (index, history) if return_history else index
+
+
+def train_config_fields():
+    """The keyword arguments of train_pairs: a list of (name, type, default,
+    help), one per JointTrainerConfig field, in the trainer's order."""
+    if not has_torch:
+        raise RuntimeError("train_config_fields needs the LibTorch trainer; "
+                           "this faiss_ehi was built without it")
+    return _C._config_fields()
 
 
 # Environment switches, read once on import:
