@@ -14,7 +14,7 @@
 namespace faiss_ehi {
 namespace trainer {
 
-/// Which encoder E(x) the joint trainer learns (DESIGN.md section 1).
+/// Which encoder E(x) the joint trainer learns (docs/DESIGN.md, "Encoder").
 enum class EncoderKind : int {
     /// The vectors as they are (no parameters; only the tree learns).
     IDENTITY = 0,
