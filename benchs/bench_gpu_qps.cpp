@@ -4,7 +4,7 @@
  * bench_gpu_qps: queries per second of the GPU EHI index (faiss_ehi::gpu)
  * against the CPU index it mirrors (all threads), on Fashion-MNIST and a
  * GloVe-100 subset, at the beam (nprobe) where recall@10 reaches a target
- * (0.9 by default), for batch sizes 1, 16 and 1024 (issue 6).
+ * (0.9 by default), for batch sizes 1, 16 and 1024.
  *
  *   bench_gpu_qps --fmnist_dir /usr/share/datasets/fashion-mnist \
  *                 --glove_file glove100_sub.f16 --json out.json
@@ -496,5 +496,5 @@ int run() {
 int main(int argc, char** argv) {
     return ehi_bench::bench_main(
             argc, argv,
-            "GPU vs CPU QPS of EHI indexes at recall@10 0.9 (issue 6)", run);
+            "GPU vs CPU QPS of EHI indexes at recall@10 0.9", run);
 }

@@ -3,7 +3,7 @@
  *
  * ehi_demo: an EHI tree index (faiss_ehi::index_factory "EHI<B>x<H>") against
  * Faiss IVF-Flat with the same number of lists (k-means), compared at equal
- * documents visited (DESIGN.md section 6).
+ * documents visited (docs/DESIGN.md, "Measuring").
  *
  *   ehi_demo --data fmnist --B 16 --H 2 --nq 10000 --plot ehi_demo.png
  *
@@ -459,7 +459,7 @@ int run() {
         trainer->probe.threads = omp_get_num_procs();
         trainer->k = FLAGS_probe_k;
         trainer->n_queries = FLAGS_probe_queries;
-        // torch resets OpenMP to one thread at start-up (DESIGN.md 4)
+        // explicit: torch has set OpenMP to one thread at start-up
         trainer->routing.threads = omp_get_num_procs();
         faiss_ehi::set_tree_trainer(trainer);
         LOG(INFO) << "tree trainer: " << trainer->name();

@@ -12,7 +12,8 @@ namespace faiss_ehi {
 
 using idx_t = faiss::Index::idx_t;
 
-/// How a tree node scores its B children (DESIGN.md section 1).
+/// How a tree node scores its B children (docs/DESIGN.md, "The tree and
+/// its node forms").
 enum class NodeForm : int {
     /// The paper's form: per level h one W_h (n_h x B) and U_h (n_h x n_h)
     /// over [onehot(path); u], F_h(x) = x + ReLU(U_h^T x).
@@ -54,8 +55,8 @@ enum class BeamStrategy : int {
  * [0, B^H).
  *
  * Paper form, level h: the input is x_h = [onehot(i_h); ...; onehot(i_1); u]
- * with n_h = B*h + m entries (the block of the most recent choice first, as
- * in DESIGN.md). U[h] is n_h x n_h and W[h] is n_h x B, both row-major with
+ * with n_h = B*h + m entries (the latest choice's block first, as in the
+ * paper's eq. 1). U[h] is n_h x n_h and W[h] is n_h x B, both row-major with
  * the input index as row, so the unit j of U_h^T x is sum_i x_i U[h][i*n_h+j].
  *
  * Per-node form, level h: node_W[h] holds B^h * B * m floats laid out
@@ -69,7 +70,9 @@ struct EHITree {
     int H = 0;     ///< height (number of routing levels)
     int m = 0;     ///< routing dimension
     NodeForm form = NodeForm::PER_NODE;
-    bool use_bias = true; ///< paper form: a bias per level (DESIGN.md 7.3)
+    /// paper form: a bias per level (not in the paper: without it a level
+    /// cannot express L2 nearest-centroid routing, 2 c.u - |c|^2)
+    bool use_bias = true;
     BeamStrategy strategy = BeamStrategy::BEST_FIRST;
     bool is_trained = false; ///< parameters have been set
 

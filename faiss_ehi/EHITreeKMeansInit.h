@@ -12,7 +12,7 @@
 namespace faiss_ehi {
 
 /** k-means initialisation of an EHITree through faiss::Clustering, where the
- * trainer starts (DESIGN.md section 7).
+ * trainer starts: a balanced start keeps training from collapsing the tree.
  *
  * Per-node form: hierarchical k-means. The root's B children are the k-means
  * centroids of all vectors; every node's children are the k-means centroids
@@ -41,7 +41,7 @@ struct EHITreeKMeansInit {
      * the hierarchical k-means, so that every vector sits at its nearest
      * leaf centroid (not only the nearest among its parent's children);
      * the inner nodes' centroids become the means of their leaves'
-     * vectors. Closes part of the gap to flat k-means (DESIGN.md 7). */
+     * vectors. Closes part of the gap to flat k-means. */
     int leaf_refine_iters = 0;
 
     /** Per-node form: instead of nested k-means, the B^H leaves are the

@@ -18,7 +18,8 @@ enum class DocAssignRule : int {
     NEAREST_LEAF = 1,
     /** First leaf by probability; each further leaf minimises the SOAR
      * score |x-c'|^2 + lambda <r, x-c'>^2 / |r|^2 over the tree's top
-     * candidates, r the residual to the first leaf (DESIGN.md 7). */
+     * candidates, r the residual to the first leaf (docs/DESIGN.md,
+     * "Document placement"). */
     SOAR = 2,
 };
 

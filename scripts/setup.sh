@@ -5,7 +5,7 @@
 #   1. install the Debian packages the project needs (skipped when they are
 #      all installed already, so repeated runs are fast);
 #   2. make sure libblas.so.3 / liblapack.so.3 resolve to OpenBLAS
-#      (the reference BLAS is about 30x slower; DESIGN.md section 3);
+#      (the reference BLAS is about 30x slower; docs/DESIGN.md, "BLAS");
 #   3. configure and build into ./build (Release).
 # Safe to run any number of times.
 set -euo pipefail
@@ -92,7 +92,8 @@ check_openblas() {
   if [[ $current != */openblas-pthread/* ]]; then
     fail "cannot point $lib at OpenBLAS ($want); it is '${current:-<none>}'.
   faiss-ehi needs OpenBLAS: with Debian's reference BLAS, Faiss's exact and
-  k-means searches and the tree's GEMMs run about 30x slower (DESIGN.md 3).
+  k-means searches and the tree's GEMMs run about 30x slower (docs/DESIGN.md,
+  \"BLAS\").
   Fix it as root:
     apt-get install libopenblas-dev
     update-alternatives --set $group $want"

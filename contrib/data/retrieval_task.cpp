@@ -40,7 +40,8 @@ std::string cache_dir_of(const RetrievalTaskOptions& opt) {
 }
 
 /// Test hits and training pairs of a k-NN task whose documents and test
-/// queries are set (DESIGN.md section 2: pairs from the data itself).
+/// queries are set (pairs from the data itself: docs/DESIGN.md,
+/// "Training pairs").
 void finish_knn_task(RetrievalTask& t, const RetrievalTaskOptions& opt) {
     t.is_knn = true;
     if (opt.max_test_queries > 0 && t.nq_test > opt.max_test_queries) {

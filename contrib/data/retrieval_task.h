@@ -15,7 +15,7 @@
  *   queries live in the documents' space; a test hit is one of the true 10
  *   nearest neighbours (recall@10). Training pairs come from the data
  *   itself: a seeded sample of documents as queries, each paired with its
- *   exact k nearest other documents (DESIGN.md section 2).
+ *   exact k nearest other documents (docs/DESIGN.md, "Training pairs").
  */
 #pragma once
 

@@ -1,7 +1,7 @@
 /**
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  *
- * GPU search for EHI indexes (issue 6). Debian's Faiss has no GPU part, so
+ * GPU search for EHI indexes. Debian's Faiss has no GPU part, so
  * faiss-ehi brings its own CUDA search, next to the CPU index it mirrors.
  */
 #pragma once

@@ -4,7 +4,8 @@
  * Capacity-limited assignment of documents to leaves, and balanced k-means
  * built on it. The joint trainer re-clusters the moving encoder's documents
  * with these, so that the encoder can keep training while the tree trains
- * without the leaves collapsing (docs/DESIGN.md, "Relevance data").
+ * without the leaves collapsing (docs/DESIGN.md, "Relevance data: the
+ * default recipe").
  * Torch-free.
  */
 #pragma once

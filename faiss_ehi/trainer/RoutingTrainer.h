@@ -70,7 +70,7 @@ struct RoutingTrainerStats {
     int best_epoch = 0;
 };
 
-/** Learned query routing over fixed leaves (DESIGN.md section 7: the
+/** Learned query routing over fixed leaves (the
  * learning-to-rank routing of Vecchiato et al.): the tree's classifiers are
  * trained so that each training query's leaf distribution p(. | u) matches
  * a target distribution over leaves (typically where its true nearest

@@ -16,7 +16,7 @@
 namespace faiss_ehi {
 namespace trainer {
 
-/** The EHI tree as a differentiable LibTorch module (DESIGN.md section 1).
+/** The EHI tree as a differentiable LibTorch module (the paper's eq. 1).
  *
  * It holds exactly the parameters of faiss_ehi::EHITree, in the same layout,
  * so that weights pass between the two as plain float arrays (from_ehi /

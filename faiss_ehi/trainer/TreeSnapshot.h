@@ -18,7 +18,8 @@
 namespace faiss_ehi {
 namespace trainer {
 
-/// Leaf occupancy of an index (DESIGN.md section 2, "track load balance").
+/// Leaf occupancy of an index (docs/DESIGN.md, "Load balance and the
+/// collapse guard").
 struct LoadStats {
     double max_load = 0;      ///< largest list / (N / L)
     double expected_load = 0; ///< (sum_l c_l^2 / N) / (N / L)

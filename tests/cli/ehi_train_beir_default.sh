@@ -4,7 +4,7 @@
 # ehi_train on a real BEIR-format collection (MEDLINE from ../shared/data,
 # 1,033 documents) with no flag but --data and --out (run by ctest):
 #  1. the default relevance recipe is the one chosen (docs/DESIGN.md,
-#     "Relevance data"): its settings appear in the logged config;
+#     "Relevance data: the default recipe"): its settings appear in the logged config;
 #  2. it trains to the end without a collapse: the last epoch has no empty
 #     leaf and an expected load of at most 1.3 times ideal;
 #  3. the index and the text encoder are written.

@@ -2,7 +2,7 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
 // Test driver: fixes the thread counts before any test runs. Torch sets
-// OpenMP to one thread when it starts (DESIGN.md section 4), so both are set
+// OpenMP to one thread when it starts, so both are set
 // explicitly, after torch is loaded.
 #include <gtest/gtest.h>
 

@@ -360,7 +360,7 @@ TEST(TrainerJoint, SkewedBeatsRandomTreeAndUntrainedEncoder) {
     c.epochs = 5;
     c.batch = 64;
     // Mined hard negatives are the 6th+ nearest neighbours here and pull
-    // the encoder the wrong way (DESIGN.md 7.1); in-batch negatives only.
+    // the encoder the wrong way; in-batch negatives only.
     c.hard_negatives = 0;
     c.enc_lr = 5e-3f;
     c.lambda1 = 1.0f;

@@ -1,7 +1,7 @@
 /**
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
-// The loss terms of DESIGN.md section 2 on small cases computed by hand
+// The loss terms (the paper's eq. 2 to 6) on small cases computed by hand
 // (the arithmetic is in the comments), with their gradients.
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
 // RoutingTrainer (learned query routing over fixed k-means leaves,
-// DESIGN.md section 7) and TorchTreeTrainer (the drop-in behind
+// the earlier k-NN recipe) and TorchTreeTrainer (the drop-in behind
 // EHITreeQuantizer::train).
 #include <gtest/gtest.h>
 
