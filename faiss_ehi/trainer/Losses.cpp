@@ -8,6 +8,10 @@
 
 #include <torch/torch.h>
 
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/trainer/TensorText.h>
+
 namespace faiss_ehi {
 namespace trainer {
 
@@ -15,12 +19,13 @@ namespace {
 
 void check_rows(const torch::Tensor& a, const torch::Tensor& p,
                 const torch::Tensor& n, const char* what) {
-    TORCH_CHECK(a.defined() && p.defined() && n.defined(), what,
-                ": undefined input");
-    TORCH_CHECK(a.dim() == 2 && a.sizes() == p.sizes() &&
-                        a.sizes() == n.sizes(),
-                what, ": expected three (n, d) tensors of the same shape, got ",
-                a.sizes(), ", ", p.sizes(), ", ", n.sizes());
+    FAISS_THROW_IF_NOT_FMT(a.defined() && p.defined() && n.defined() &&
+                                   a.dim() == 2 && a.sizes() == p.sizes() &&
+                                   a.sizes() == n.sizes(),
+                           "%s: expected three (n, d) tensors of the same "
+                           "shape, got %s, %s, %s",
+                           what, shape_text(a).c_str(), shape_text(p).c_str(),
+                           shape_text(n).c_str());
 }
 
 /// Row-wise inner products <x_i, y_i>, (n).
@@ -44,18 +49,24 @@ torch::Tensor triplet(const torch::Tensor& a, const torch::Tensor& p,
 torch::Tensor triplet_in_batch(const torch::Tensor& a, const torch::Tensor& p,
                                const torch::Tensor& cands,
                                const torch::Tensor& valid, double gamma) {
-    TORCH_CHECK(a.dim() == 2 && a.sizes() == p.sizes(),
-                "triplet_in_batch: a and p must be (n, d) of the same shape");
-    TORCH_CHECK(cands.dim() == 2 && cands.size(1) == a.size(1),
-                "triplet_in_batch: cands must be (k, d) with d = ", a.size(1));
+    FAISS_THROW_IF_NOT_FMT(a.dim() == 2 && a.sizes() == p.sizes(),
+                           "triplet_in_batch: a and p must be (n, d) of the "
+                           "same shape, got %s and %s",
+                           shape_text(a).c_str(), shape_text(p).c_str());
+    FAISS_THROW_IF_NOT_FMT(cands.dim() == 2 && cands.size(1) == a.size(1),
+                           "triplet_in_batch: cands must be (k, %lld), got %s",
+                           (long long)a.size(1), shape_text(cands).c_str());
     torch::Tensor l = torch::relu(a.matmul(cands.t()) -
                                   rowdot(a, p).unsqueeze(1) + gamma); // (n, k)
     if (!valid.defined()) {
         return l.mean();
     }
-    TORCH_CHECK(valid.dim() == 2 && valid.size(0) == a.size(0) &&
-                        valid.size(1) == cands.size(0),
-                "triplet_in_batch: valid must be (n, k)");
+    FAISS_THROW_IF_NOT_FMT(valid.dim() == 2 && valid.size(0) == a.size(0) &&
+                                   valid.size(1) == cands.size(0),
+                           "triplet_in_batch: valid must be (%lld, %lld), got "
+                           "%s",
+                           (long long)a.size(0), (long long)cands.size(0),
+                           shape_text(valid).c_str());
     torch::Tensor mask = valid.to(l.scalar_type());
     // clamp: no valid pair gives 0 / 1 = 0 rather than 0 / 0
     return (l * mask).sum() / mask.sum().clamp_min(1.0);
@@ -74,8 +85,10 @@ torch::Tensor indexing_loss(const torch::Tensor& Tq, const torch::Tensor& Tdp,
 torch::Tensor intra_gate(const torch::Tensor& Edp, const torch::Tensor& Edn,
                          double tau) {
     torch::NoGradGuard no_grad;
-    TORCH_CHECK(Edp.dim() == 2 && Edp.sizes() == Edn.sizes(),
-                "intra_gate: E d+ and E d- must be (n, d) of the same shape");
+    FAISS_THROW_IF_NOT_FMT(Edp.dim() == 2 && Edp.sizes() == Edn.sizes(),
+                           "intra_gate: E d+ and E d- must be (n, d) of the "
+                           "same shape, got %s and %s",
+                           shape_text(Edp).c_str(), shape_text(Edn).c_str());
     torch::Tensor c = torch::cosine_similarity(Edp.detach(), Edn.detach(), 1,
                                                1e-8);
     return c < tau;
@@ -86,8 +99,10 @@ torch::Tensor intra_leaf_loss_rows(const torch::Tensor& Tdp,
                                    const torch::Tensor& Edp,
                                    const torch::Tensor& Edn, double gamma,
                                    double tau) {
-    TORCH_CHECK(Edp.size(0) == Tdp.size(0),
-                "intra_leaf_loss: E and T must have the same number of rows");
+    FAISS_THROW_IF_NOT_FMT(Edp.size(0) == Tdp.size(0),
+                           "intra_leaf_loss: E and T must have the same number "
+                           "of rows, got %lld and %lld",
+                           (long long)Edp.size(0), (long long)Tdp.size(0));
     torch::Tensor gate = intra_gate(Edp, Edn, tau).to(Tdp.scalar_type());
     return gate * triplet_rows(Tdp, Tdp, Tdn, gamma);
 }
@@ -101,8 +116,11 @@ torch::Tensor intra_leaf_loss(const torch::Tensor& Tdp,
 }
 
 torch::Tensor balance_kl(const torch::Tensor& leaf_log_probs) {
-    TORCH_CHECK(leaf_log_probs.dim() == 2 && leaf_log_probs.size(0) >= 1,
-                "balance_kl: expected (n, L) leaf log-probabilities");
+    FAISS_THROW_IF_NOT_FMT(leaf_log_probs.dim() == 2 &&
+                                   leaf_log_probs.size(0) >= 1,
+                           "balance_kl: expected (n, L) leaf "
+                           "log-probabilities with n >= 1, got %s",
+                           shape_text(leaf_log_probs).c_str());
     int64_t L = leaf_log_probs.size(1);
     // pbar_l = mean_i p_il. Through exp and a mean rather than logsumexp:
     // an empty leaf (log p = -inf for every input) then has pbar = 0 and a

@@ -7,9 +7,10 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
-#include <stdexcept>
 
-#include <faiss/impl/FaissException.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/enum_names.h>
 #include <torch/torch.h>
 
 #include <faiss_ehi/trainer/ThreadScope.h>
@@ -114,26 +115,30 @@ std::vector<float> ProbeTrainer::targets(const KnnSample& s,
 ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
                                       const idx_t* doc_leaf,
                                       idx_t ndocs) const {
-    if (!tree.is_trained || tree.form != NodeForm::PER_NODE) {
-        throw std::invalid_argument(
-                "ProbeTrainer: needs a trained tree of the per-node form");
-    }
-    if (sample.nq < 2 || sample.d != tree.m || !doc_leaf || ndocs <= 0) {
-        throw std::invalid_argument(
-                "ProbeTrainer: needs at least 2 queries of the tree's "
-                "dimension and the documents' leaves");
-    }
-    if (epochs < 0 || batch_size <= 0 || !(learning_rate > 0) ||
-        !(holdout > 0 && holdout < 1) || budgets.empty()) {
-        throw std::invalid_argument("ProbeTrainer: bad parameters");
-    }
+    FAISS_THROW_IF_NOT_FMT(tree.is_trained && tree.form == NodeForm::PER_NODE,
+                           "ProbeTrainer: needs a trained tree of the per-node "
+                           "form (trained %d, form '%s')",
+                           int(tree.is_trained), enum_name(tree.form));
+    FAISS_THROW_IF_NOT_FMT(sample.nq >= 2 && sample.d == tree.m && doc_leaf &&
+                                   ndocs > 0,
+                           "ProbeTrainer: needs at least 2 queries of the "
+                           "tree's dimension %d and the documents' leaves "
+                           "(got %lld queries of dimension %d, %lld "
+                           "documents%s)",
+                           tree.m, (long long)sample.nq, sample.d,
+                           (long long)ndocs,
+                           doc_leaf ? "" : ", no leaves");
+    FAISS_THROW_IF_NOT_FMT(epochs >= 0 && batch_size > 0 &&
+                                   learning_rate > 0 && holdout > 0 &&
+                                   holdout < 1 && !budgets.empty(),
+                           "ProbeTrainer: bad parameters (epochs %d, "
+                           "batch_size %d, learning_rate %g, holdout %g, %zd "
+                           "budgets)",
+                           epochs, batch_size, double(learning_rate),
+                           double(holdout), budgets.size());
     const idx_t L = tree.nleaves();
-    try {
-        sample.check(tree.m, ndocs, "ProbeTrainer");
-        check_doc_leaves(doc_leaf, ndocs, L, "ProbeTrainer");
-    } catch (const faiss::FaissException& e) {
-        throw std::invalid_argument(e.what());
-    }
+    sample.check(tree.m, ndocs, "ProbeTrainer");
+    check_doc_leaves(doc_leaf, ndocs, L, "ProbeTrainer");
     TorchThreadScope ts(threads);
     torch::manual_seed(seed);
     const int B = tree.B, H = tree.H, m = tree.m, hl = H - 1;

@@ -50,7 +50,7 @@ struct ProbeTrainer {
 
     /** Train tree (per-node form, trained) on the sample's queries.
      * doc_leaf: the leaf of each of ndocs documents (the sample's
-     * neighbour ids index it). Throws std::invalid_argument on bad
+     * neighbour ids index it). Throws faiss::FaissException on bad
      * input. */
     ProbeTrainerStats train(EHITree& tree, const KnnSample& sample,
                             const idx_t* doc_leaf, idx_t ndocs) const;

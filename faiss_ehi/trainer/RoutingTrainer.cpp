@@ -10,11 +10,12 @@
 #include <map>
 #include <numeric>
 #include <random>
-#include <stdexcept>
 #include <string>
 
 #include <omp.h>
 #include <torch/torch.h>
+
+#include <faiss/impl/FaissAssert.h>
 
 #include <faiss_ehi/trainer/Losses.h>
 #include <faiss_ehi/trainer/TorchTree.h>
@@ -24,9 +25,10 @@ namespace trainer {
 
 RoutingTargets RoutingTargets::from_neighbors(idx_t n, int k, const idx_t* nn,
                                               const idx_t* doc_leaf) {
-    if (n < 0 || k <= 0) {
-        throw std::invalid_argument("RoutingTargets::from_neighbors: bad n/k");
-    }
+    FAISS_THROW_IF_NOT_FMT(n >= 0 && k > 0,
+                           "RoutingTargets::from_neighbors: n = %lld and k = "
+                           "%lld, need n >= 0 and k > 0",
+                           (long long)n, (long long)k);
     RoutingTargets t;
     t.offsets.resize(n + 1, 0);
     for (idx_t i = 0; i < n; i++) {
@@ -88,17 +90,16 @@ struct Targets {
 };
 
 Targets check_targets(const RoutingTargets& t, idx_t n, idx_t nleaves) {
-    if (t.size() != n) {
-        throw std::invalid_argument(
-                "RoutingTrainer: " + std::to_string(t.size()) +
-                " target sets for " + std::to_string(n) + " queries");
-    }
-    if (t.offsets[0] != 0 || t.leaves.size() != size_t(t.offsets[n]) ||
-        t.weights.size() != t.leaves.size()) {
-        throw std::invalid_argument(
-                "RoutingTrainer: targets' offsets, leaves and weights "
-                "disagree in size");
-    }
+    FAISS_THROW_IF_NOT_FMT(t.size() == n,
+                           "RoutingTrainer: %lld target sets for %lld queries",
+                           (long long)t.size(), (long long)n);
+    FAISS_THROW_IF_NOT_FMT(t.offsets[0] == 0 &&
+                                   t.leaves.size() == size_t(t.offsets[n]) &&
+                                   t.weights.size() == t.leaves.size(),
+                           "RoutingTrainer: targets' offsets (to %lld), "
+                           "leaves (%zd) and weights (%zd) disagree in size",
+                           (long long)t.offsets[n], t.leaves.size(),
+                           t.weights.size());
     Targets out;
     out.n = n;
     out.offsets = t.offsets;
@@ -106,29 +107,28 @@ Targets check_targets(const RoutingTargets& t, idx_t n, idx_t nleaves) {
     out.weights = t.weights;
     for (idx_t i = 0; i < n; i++) {
         idx_t b = t.offsets[i], e = t.offsets[i + 1];
-        if (e < b) {
-            throw std::invalid_argument(
-                    "RoutingTrainer: targets' offsets decrease");
-        }
+        FAISS_THROW_IF_NOT_FMT(e >= b,
+                               "RoutingTrainer: targets' offsets decrease at "
+                               "query %lld",
+                               (long long)i);
         double sum = 0;
         for (idx_t j = b; j < e; j++) {
-            if (t.leaves[j] < 0 || t.leaves[j] >= nleaves) {
-                throw std::invalid_argument(
-                        "RoutingTrainer: target leaf out of range");
-            }
+            FAISS_THROW_IF_NOT_FMT(t.leaves[j] >= 0 && t.leaves[j] < nleaves,
+                                   "RoutingTrainer: target leaf %lld of query "
+                                   "%lld outside [0, %lld)",
+                                   (long long)t.leaves[j], (long long)i,
+                                   (long long)nleaves);
             float w = t.weights[j];
-            if (!std::isfinite(w) || w < 0) {
-                throw std::invalid_argument(
-                        "RoutingTrainer: target weights must be finite and "
-                        ">= 0");
-            }
+            FAISS_THROW_IF_NOT_FMT(std::isfinite(w) && w >= 0,
+                                   "RoutingTrainer: target weight %g of query "
+                                   "%lld, must be finite and >= 0",
+                                   double(w), (long long)i);
             sum += w;
         }
-        if (!(sum > 0)) {
-            throw std::invalid_argument(
-                    "RoutingTrainer: query " + std::to_string(i) +
-                    " has no target weight");
-        }
+        FAISS_THROW_IF_NOT_FMT(sum > 0,
+                               "RoutingTrainer: query %lld has no target "
+                               "weight",
+                               (long long)i);
         for (idx_t j = b; j < e; j++) {
             out.weights[j] = float(t.weights[j] / sum);
         }
@@ -386,19 +386,17 @@ bool use_factorised(const RoutingTrainer& rt, idx_t L) {
 }
 
 void check_inputs(const EHITree& tree, idx_t n, const float* x) {
-    if (!tree.is_trained) {
-        throw std::invalid_argument(
-                "RoutingTrainer: the tree must be trained (e.g. by "
-                "EHITreeKMeansInit) before routing is learned");
-    }
-    if (n <= 0 || !x) {
-        throw std::invalid_argument("RoutingTrainer: no training queries");
-    }
+    FAISS_THROW_IF_NOT_MSG(tree.is_trained,
+                           "RoutingTrainer: the tree must be trained (e.g. by "
+                           "EHITreeKMeansInit) before routing is learned");
+    FAISS_THROW_IF_NOT_FMT(n > 0 && x,
+                           "RoutingTrainer: no training queries (n = %lld)",
+                           (long long)n);
     for (size_t i = 0; i < size_t(n) * tree.m; i++) {
-        if (!std::isfinite(x[i])) {
-            throw std::invalid_argument(
-                    "RoutingTrainer: non-finite training query");
-        }
+        FAISS_THROW_IF_NOT_FMT(std::isfinite(x[i]),
+                               "RoutingTrainer: non-finite value in training "
+                               "query %zd",
+                               i / size_t(tree.m));
     }
 }
 
@@ -423,17 +421,21 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
     check_inputs(tree, n, x);
     if (epochs < 0 || batch_size <= 0 || !(learning_rate >= 0) ||
         !(holdout >= 0 && holdout < 1) || !(balance >= 0)) {
-        throw std::invalid_argument("RoutingTrainer: bad parameters");
+        FAISS_THROW_FMT("RoutingTrainer: bad parameters (epochs %d, "
+                        "batch_size %d, learning_rate %g, holdout %g, "
+                        "balance %g)",
+                        epochs, batch_size, double(learning_rate),
+                        double(holdout), double(balance));
     }
     ThreadScope ts(threads);
     const idx_t L = tree.nleaves();
     Targets t = check_targets(targets, n, L);
     const bool factorised = use_factorised(*this, L);
-    if (balance > 0 && L > max_full_leaves) {
-        throw std::invalid_argument(
-                "RoutingTrainer: the balance term needs the full leaf "
-                "distribution; B^H exceeds max_full_leaves");
-    }
+    FAISS_THROW_IF_NOT_FMT(!(balance > 0 && L > max_full_leaves),
+                           "RoutingTrainer: the balance term needs the full "
+                           "leaf distribution; B^H = %lld exceeds "
+                           "max_full_leaves = %lld",
+                           (long long)L, (long long)max_full_leaves);
 
     RoutingTrainerStats st;
     st.factorised = factorised;

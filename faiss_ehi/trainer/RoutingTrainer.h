@@ -115,7 +115,7 @@ struct RoutingTrainer {
 
     /** Train `tree` (must be trained, tree.m == dimension of x) on n
      * queries x (n x tree.m) toward `targets` (targets.size() == n).
-     * Throws std::invalid_argument on bad inputs. */
+     * Throws faiss::FaissException on bad inputs. */
     RoutingTrainerStats train(EHITree& tree, idx_t n, const float* x,
                               const RoutingTargets& targets) const;
 

@@ -9,6 +9,11 @@
 
 #include <torch/torch.h>
 
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_ehi/enum_names.h>
+#include <faiss_ehi/trainer/TensorText.h>
+
 namespace faiss_ehi {
 namespace trainer {
 
@@ -19,16 +24,18 @@ namespace {
 constexpr int64_t kLeafBlockElems = int64_t(1) << 22;
 
 void check_input(const torch::Tensor& u, int m, const char* what) {
-    TORCH_CHECK(u.defined() && u.dim() == 2 && u.size(1) == m, what,
-                ": expected inputs of shape (n, ", m, "), got ",
-                u.defined() ? u.sizes() : torch::IntArrayRef{});
+    FAISS_THROW_IF_NOT_FMT(u.defined() && u.dim() == 2 && u.size(1) == m,
+                           "%s: expected inputs of shape (n, %d), got %s",
+                           what, m, shape_text(u).c_str());
 }
 
 /// Copy `count` floats from `src` into the float32 tensor `dst`.
 void copy_into(torch::Tensor& dst, const std::vector<float>& src,
                const char* what) {
-    TORCH_CHECK(int64_t(src.size()) == dst.numel(), "TorchTree::from_ehi: ",
-                what, " has ", src.size(), " values, expected ", dst.numel());
+    FAISS_THROW_IF_NOT_FMT(int64_t(src.size()) == dst.numel(),
+                           "TorchTree::from_ehi: %s has %zd values, expected "
+                           "%lld",
+                           what, src.size(), (long long)dst.numel());
     torch::NoGradGuard no_grad;
     auto view = torch::from_blob(const_cast<float*>(src.data()), dst.sizes(),
                                  torch::kFloat32);
@@ -52,11 +59,12 @@ std::vector<float> to_floats(const torch::Tensor& t) {
 TorchTreeImpl::TorchTreeImpl(int B, int H, int m, NodeForm form,
                              bool use_bias)
         : B(B), H(H), m(m), form(form), use_bias(use_bias) {
-    TORCH_CHECK(B >= 2, "TorchTree: branching factor B must be >= 2");
-    TORCH_CHECK(H >= 1, "TorchTree: height H must be >= 1");
-    TORCH_CHECK(m >= 1, "TorchTree: routing dimension m must be >= 1");
-    TORCH_CHECK(form == NodeForm::PAPER || form == NodeForm::PER_NODE,
-                "TorchTree: unknown node form");
+    FAISS_THROW_IF_NOT_FMT(B >= 2, "TorchTree: B = %d, must be >= 2", B);
+    FAISS_THROW_IF_NOT_FMT(H >= 1, "TorchTree: H = %d, must be >= 1", H);
+    FAISS_THROW_IF_NOT_FMT(m >= 1, "TorchTree: m = %d, must be >= 1", m);
+    FAISS_THROW_IF_NOT_FMT(enum_name(form)[0] != '?',
+                           "TorchTree: form = %d, must be one of %s",
+                           int(form), enum_choices<NodeForm>().c_str());
     U.resize(H);
     W.resize(H);
     bias.resize(H);
@@ -172,12 +180,13 @@ torch::Tensor TorchTreeImpl::path_onehots(int h,
 torch::Tensor TorchTreeImpl::child_log_probs(int h,
                                              const torch::Tensor& node_ids,
                                              const torch::Tensor& u) const {
-    TORCH_CHECK(h >= 0 && h < H, "TorchTree: level ", h, " outside [0, ", H,
-                ")");
+    FAISS_THROW_IF_NOT_FMT(h >= 0 && h < H,
+                           "TorchTree: level %d outside [0, %d)", h, H);
     check_input(u, m, "TorchTree::child_log_probs");
-    TORCH_CHECK(node_ids.dim() == 1 && node_ids.size(0) == u.size(0),
-                "TorchTree::child_log_probs: node_ids must be (n) with n = ",
-                u.size(0));
+    FAISS_THROW_IF_NOT_FMT(node_ids.dim() == 1 && node_ids.size(0) == u.size(0),
+                           "TorchTree::child_log_probs: node_ids must be "
+                           "(%lld), got %s",
+                           (long long)u.size(0), shape_text(node_ids).c_str());
     torch::Tensor ids = node_ids.to(torch::kLong);
     torch::Tensor s;
     if (form == NodeForm::PER_NODE) {
@@ -297,7 +306,9 @@ std::pair<std::vector<int64_t>, std::vector<float>> TorchTreeImpl::top_leaves(
         const torch::Tensor& u,
         int64_t beam) const {
     check_input(u, m, "TorchTree::top_leaves");
-    TORCH_CHECK(beam >= 1, "TorchTree::top_leaves: beam must be >= 1");
+    FAISS_THROW_IF_NOT_FMT(beam >= 1,
+                           "TorchTree::top_leaves: beam = %lld, must be >= 1",
+                           (long long)beam);
     torch::NoGradGuard no_grad;
     int64_t n = u.size(0);
     int64_t L = nleaves();

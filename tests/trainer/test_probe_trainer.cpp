@@ -6,6 +6,8 @@
 // the default TorchTreeTrainer recipe built on it.
 #include <gtest/gtest.h>
 
+#include <faiss/impl/FaissException.h>
+
 #include "test_helpers.h"
 
 #include <algorithm>
@@ -265,49 +267,49 @@ TEST(TrainerProbe, BadInputsThrow) {
     EHITree t = f.tree;
     // untrained tree, paper form
     EHITree untrained(4, 2, s.d, NodeForm::PER_NODE);
-    EXPECT_THROW(pt.train(untrained, train, dl, s.nb), std::invalid_argument);
+    EXPECT_THROW(pt.train(untrained, train, dl, s.nb), faiss::FaissException);
     EHITree paper(4, 2, s.d, NodeForm::PAPER);
     paper.init_random(3);
     ASSERT_TRUE(paper.is_trained);
-    EXPECT_THROW(pt.train(paper, train, dl, s.nb), std::invalid_argument);
+    EXPECT_THROW(pt.train(paper, train, dl, s.nb), faiss::FaissException);
     // too few queries, another dimension, no document leaves
     KnnSample one = train;
     one.nq = 1;
     one.rows.resize(1);
     one.queries.resize(s.d);
     one.neighbors.resize(one.k);
-    EXPECT_THROW(pt.train(t, one, dl, s.nb), std::invalid_argument);
+    EXPECT_THROW(pt.train(t, one, dl, s.nb), faiss::FaissException);
     KnnSample other_d = train;
     other_d.d = s.d + 1;
-    EXPECT_THROW(pt.train(t, other_d, dl, s.nb), std::invalid_argument);
-    EXPECT_THROW(pt.train(t, train, nullptr, s.nb), std::invalid_argument);
-    EXPECT_THROW(pt.train(t, train, dl, 0), std::invalid_argument);
+    EXPECT_THROW(pt.train(t, other_d, dl, s.nb), faiss::FaissException);
+    EXPECT_THROW(pt.train(t, train, nullptr, s.nb), faiss::FaissException);
+    EXPECT_THROW(pt.train(t, train, dl, 0), faiss::FaissException);
     // a document leaf out of range
     for (idx_t bad : {idx_t(-1), t.nleaves()}) {
         std::vector<idx_t> wrong = f.doc_leaf;
         wrong[7] = bad;
         EXPECT_THROW(pt.train(t, train, wrong.data(), s.nb),
-                     std::invalid_argument)
+                     faiss::FaissException)
                 << "leaf " << bad;
     }
     // a neighbour id outside the documents, arrays of the wrong size
     for (idx_t bad : {idx_t(-2), s.nb, s.nb + 100000000}) {
         KnnSample wrong = train;
         wrong.neighbors[3] = bad;
-        EXPECT_THROW(pt.train(t, wrong, dl, s.nb), std::invalid_argument)
+        EXPECT_THROW(pt.train(t, wrong, dl, s.nb), faiss::FaissException)
                 << "neighbour " << bad;
     }
     {
         KnnSample cut = train;
         cut.neighbors.resize(10);
         cut.queries.resize(10);
-        EXPECT_THROW(pt.train(t, cut, dl, s.nb), std::invalid_argument);
+        EXPECT_THROW(pt.train(t, cut, dl, s.nb), faiss::FaissException);
     }
     // bad parameters
     auto with = [&](auto set) {
         ProbeTrainer p = pt;
         set(p);
-        EXPECT_THROW(p.train(t, train, dl, s.nb), std::invalid_argument);
+        EXPECT_THROW(p.train(t, train, dl, s.nb), faiss::FaissException);
     };
     with([](ProbeTrainer& p) { p.epochs = -1; });
     with([](ProbeTrainer& p) { p.batch_size = 0; });

@@ -341,32 +341,32 @@ TEST(TrainerRouting, BadInputsThrow) {
     EHITree t = s.km;
     // target sets for another number of queries
     EXPECT_THROW(rt.train(t, s.ntrain - 1, s.xtrain.data(), s.targets),
-                 std::invalid_argument);
+                 faiss::FaissException);
     // no queries
     EXPECT_THROW(rt.train(t, 0, s.xtrain.data(), RoutingTargets{}),
-                 std::invalid_argument);
+                 faiss::FaissException);
     // leaf out of range, negative weight, all-zero weights
     RoutingTargets bad = s.targets;
     bad.leaves[0] = 4;
     EXPECT_THROW(rt.train(t, s.ntrain, s.xtrain.data(), bad),
-                 std::invalid_argument);
+                 faiss::FaissException);
     bad = s.targets;
     bad.weights[0] = -1;
     EXPECT_THROW(rt.train(t, s.ntrain, s.xtrain.data(), bad),
-                 std::invalid_argument);
+                 faiss::FaissException);
     bad = s.targets;
     bad.weights.pop_back();
     EXPECT_THROW(rt.train(t, s.ntrain, s.xtrain.data(), bad),
-                 std::invalid_argument);
+                 faiss::FaissException);
     // untrained tree
     EHITree untrained(4, 1, s.d);
     EXPECT_THROW(rt.train(untrained, s.ntrain, s.xtrain.data(), s.targets),
-                 std::invalid_argument);
+                 faiss::FaissException);
     // bad parameters
     RoutingTrainer bad_rt;
     bad_rt.batch_size = 0;
     EXPECT_THROW(bad_rt.train(t, s.ntrain, s.xtrain.data(), s.targets),
-                 std::invalid_argument);
+                 faiss::FaissException);
     // empty data through the Faiss path
     faiss_ehi::trainer::TorchTreeTrainer tt;
     EHITreeQuantizer q(s.d, 4, 1);

@@ -450,16 +450,16 @@ TEST(TrainerTorchTree, BadInputsThrow) {
     Shape s{3, 2, 4, NodeForm::PAPER, true};
     EHITree ehi = make_ehi(s, 71);
     TorchTree tree = TorchTree::from_ehi(ehi);
-    EXPECT_THROW(tree->path_embedding(torch::zeros({2, 5})), c10::Error);
-    EXPECT_THROW(tree->leaf_log_probs(torch::zeros({4})), c10::Error);
+    EXPECT_THROW(tree->path_embedding(torch::zeros({2, 5})), faiss::FaissException);
+    EXPECT_THROW(tree->leaf_log_probs(torch::zeros({4})), faiss::FaissException);
     EXPECT_THROW(tree->child_log_probs(2, torch::zeros({2}, torch::kLong),
                                        torch::zeros({2, 4})),
-                 c10::Error);
+                 faiss::FaissException);
     EXPECT_THROW(tree->child_log_probs(0, torch::zeros({3}, torch::kLong),
                                        torch::zeros({2, 4})),
-                 c10::Error);
-    EXPECT_THROW(tree->top_leaves(torch::zeros({2, 4}), 0), c10::Error);
-    EXPECT_THROW(TorchTree(3, 0, 4), c10::Error);
+                 faiss::FaissException);
+    EXPECT_THROW(tree->top_leaves(torch::zeros({2, 4}), 0), faiss::FaissException);
+    EXPECT_THROW(TorchTree(3, 0, 4), faiss::FaissException);
 
     // a tree without parameters is refused
     EHITree empty(3, 2, 4, NodeForm::PAPER);
