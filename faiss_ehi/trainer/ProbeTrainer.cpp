@@ -134,7 +134,8 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
     } catch (const faiss::FaissException& e) {
         throw std::invalid_argument(e.what());
     }
-    TorchThreadScope ts(threads);
+    // by default the OpenMP count of the caller, for torch too
+    TorchThreadScope ts(threads > 0 ? threads : omp_get_max_threads());
     torch::manual_seed(seed);
     const int B = tree.B, H = tree.H, m = tree.m, hl = H - 1;
 
