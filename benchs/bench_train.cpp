@@ -216,7 +216,7 @@ int run() {
         std::ofstream o(FLAGS_json);
         o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(task.name)
           << "\",\n  \"config\": \""
-          << ehi_cmdline::json_escape(ehi_cmdline::describe_config(cfg))
+          << ehi_cmdline::json_escape(ehi_tools::describe_config(cfg))
           << "\",\n  \"methods\": [";
         for (size_t i = 0; i < results.size(); i++) {
             const Measure& m = results[i].second;

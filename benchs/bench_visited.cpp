@@ -359,7 +359,7 @@ int run() {
         }
         info.config = "read from " + FLAGS_index;
     } else {
-        info.config = ehi_cmdline::describe_config(cfg);
+        info.config = ehi_tools::describe_config(cfg);
         LOG(INFO) << "training EHI: " << info.config;
         double t0 = ehi_cmdline::now_s();
         ft::JointModel m = ft::JointTrainer(cfg).train(

@@ -63,7 +63,7 @@ int run() {
     LOG(INFO) << "data " << task.name << ": " << task.nd << " documents, "
               << task.nq_train << " training queries, "
               << task.train_pairs.size() << " pairs";
-    LOG(INFO) << "config: " << ehi_cmdline::describe_config(cfg);
+    LOG(INFO) << "config: " << ehi_tools::describe_config(cfg);
     ehi_tools::TrainingInputs in =
             ehi_tools::make_training_inputs(task, cfg.encoder, cfg.seed);
 
