@@ -36,7 +36,6 @@
 #include <string>
 #include <vector>
 
-#include <dlfcn.h>
 #include <omp.h>
 
 #include <cuda_fp16.h>
@@ -49,12 +48,19 @@
 #include <faiss_ehi/faiss_ehi.h>
 #include <faiss_ehi/gpu/GpuIndexEHITree.h>
 
-#include "bench_main.h"
+#include "cmdline/flag_lists.h"
+#include "cmdline/json.h"
+#include "cmdline/program_main.h"
+#include "cmdline/threads.h"
+#include "cmdline/timing.h"
+#include "contrib/data/dataset.h"
+#include "contrib/data/fashion_mnist.h"
 #include "contrib/data/glove.h"
-#include "data_loaders.h"
+#include "contrib/data/ground_truth.h"
+#include "contrib/data/metrics.h"
 
 DEFINE_string(datasets, "fmnist,glove", "comma-separated: fmnist, glove");
-DEFINE_string(fmnist_dir, ehi_bench::kFashionMnistDir,
+DEFINE_string(fmnist_dir, faiss_ehi::data::kFashionMnistDir,
               "directory of the Fashion-MNIST IDX files");
 DEFINE_string(fmnist_key, "EHI16x2", "factory key for Fashion-MNIST");
 DEFINE_string(glove_file, "",
@@ -90,20 +96,8 @@ DEFINE_bool(cpu_only, false,
 
 namespace {
 
-using ehi_bench::idx_t;
+using idx_t = faiss::Index::idx_t;
 using faiss_ehi::gpu::GpuIndexEHITree;
-
-std::vector<long> parse_list(const std::string& s) {
-    std::vector<long> v;
-    std::stringstream ss(s);
-    std::string tok;
-    while (std::getline(ss, tok, ',')) {
-        if (!tok.empty()) {
-            v.push_back(std::stol(tok));
-        }
-    }
-    return v;
-}
 
 // ---------------------------------------------------------------- GloVe
 
@@ -184,23 +178,6 @@ faiss_ehi::data::Dataset glove_from_package() {
 
 // ------------------------------------------------------------- timing
 
-/// OpenBLAS's thread count (-1 where BLAS is not OpenBLAS).
-int get_blas_threads() {
-    using getter_t = int (*)();
-    static getter_t g = reinterpret_cast<getter_t>(
-            dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    return g ? g() : -1;
-}
-
-void set_blas_threads(int nt) {
-    using setter_t = void (*)(int);
-    static setter_t f = reinterpret_cast<setter_t>(
-            dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (f && nt > 0) {
-        f(nt);
-    }
-}
-
 /** Median QPS of `runs` runs; each run searches `total` queries in batches
  * of `batch`, cycling through the nq queries of xq. */
 double time_qps(const faiss::Index& index, idx_t nq, const float* xq,
@@ -213,7 +190,7 @@ double time_qps(const faiss::Index& index, idx_t nq, const float* xq,
     index.search(std::min(batch, nq), xq, k, D.data(), I.data(), params);
     std::vector<double> qps;
     for (int r = 0; r < runs; r++) {
-        double t0 = ehi_bench::now_s();
+        double t0 = ehi_cmdline::now_s();
         idx_t done = 0, pos = 0;
         while (done < total) {
             idx_t b = std::min({batch, total - done, nq - pos});
@@ -222,10 +199,10 @@ double time_qps(const faiss::Index& index, idx_t nq, const float* xq,
             done += b;
             pos = (pos + b) % nq;
         }
-        double t = ehi_bench::now_s() - t0;
+        double t = ehi_cmdline::now_s() - t0;
         qps.push_back(double(total) / t);
     }
-    return ehi_bench::median(qps);
+    return ehi_cmdline::median(qps);
 }
 
 double recall(const faiss::Index& index, const faiss_ehi::data::Dataset& ds,
@@ -240,7 +217,7 @@ double recall(const faiss::Index& index, const faiss_ehi::data::Dataset& ds,
                      D.data() + size_t(i0) * k, I.data() + size_t(i0) * k,
                      params);
     }
-    return ehi_bench::recall_at_k(nq, gt.data(), k, I.data(), k, k);
+    return faiss_ehi::data::knn_recall_at_k(nq, gt.data(), k, I.data(), k, k);
 }
 
 struct Row {
@@ -267,13 +244,13 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
     LOG(INFO) << ds.name << ": nb " << ds.nb << " nq " << ds.nq << " d "
               << ds.d << " metric "
               << (ds.metric == faiss::METRIC_L2 ? "L2" : "IP");
-    double t0 = ehi_bench::now_s();
-    std::vector<idx_t> gt = ehi_bench::exact_knn(
+    double t0 = ehi_cmdline::now_s();
+    std::vector<idx_t> gt = faiss_ehi::data::exact_knn(
             ds.d, ds.nb, ds.xb.data(), ds.nq, ds.xq.data(), k, ds.metric);
     LOG(INFO) << "exact ground truth (faiss IndexFlat): "
-              << ehi_bench::now_s() - t0 << " s";
+              << ehi_cmdline::now_s() - t0 << " s";
 
-    t0 = ehi_bench::now_s();
+    t0 = ehi_cmdline::now_s();
     std::unique_ptr<faiss::Index> base(
             faiss_ehi::index_factory(ds.d, key.c_str(), ds.metric));
     auto* cpu = dynamic_cast<faiss_ehi::IndexEHITree*>(base.get());
@@ -283,13 +260,13 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
     cpu->train(ds.nb, ds.xb.data());
     cpu->add(ds.nb, ds.xb.data());
     LOG(INFO) << key << " trained (k-means tree) and filled: "
-              << ehi_bench::now_s() - t0 << " s";
+              << ehi_cmdline::now_s() - t0 << " s";
 
     // beam for the target recall (CPU recall; the GPU's is reported too)
     faiss::SearchParametersIVF params;
     long beam = 0;
     double rec_cpu = 0;
-    for (long b : parse_list(FLAGS_beams)) {
+    for (long b : ehi_cmdline::parse_int_list(FLAGS_beams, "beams")) {
         if (b > long(cpu->nlist) || b > faiss_ehi::gpu::kGpuMaxK) {
             break;
         }
@@ -311,9 +288,9 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
     cfg.device = FLAGS_device;
     std::unique_ptr<GpuIndexEHITree> gpu, gpu16;
     if (!FLAGS_cpu_only) {
-        t0 = ehi_bench::now_s();
+        t0 = ehi_cmdline::now_s();
         gpu.reset(faiss_ehi::gpu::index_cpu_to_gpu(cpu, cfg));
-        LOG(INFO) << "GPU copy: " << ehi_bench::now_s() - t0 << " s, "
+        LOG(INFO) << "GPU copy: " << ehi_cmdline::now_s() - t0 << " s, "
                   << gpu->list_bytes() / 1e6 << " MB of lists; GEMMs: "
                   << GpuIndexEHITree::gemm_backend();
         if (FLAGS_fp16) {
@@ -324,7 +301,8 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
     double rec_gpu = gpu ? recall(*gpu, ds, ds.nq, gt, k, &params) : 0;
     double rec_gpu16 = gpu16 ? recall(*gpu16, ds, ds.nq, gt, k, &params) : 0;
 
-    for (long batch : parse_list(FLAGS_batches)) {
+    for (long batch :
+         ehi_cmdline::parse_int_list(FLAGS_batches, "batches")) {
         Row row;
         row.dataset = ds.name;
         row.key = key;
@@ -338,14 +316,14 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
         row.batch = batch;
         idx_t total = batch == 1 ? FLAGS_batch1_queries
                                  : std::max<idx_t>(FLAGS_min_queries, batch);
-        int blas_default = get_blas_threads();
+        int blas_default = ehi_cmdline::blas_threads();
         row.blas_default = blas_default;
         row.cpu_qps_blas_default = time_qps(*cpu, ds.nq, ds.xq.data(), k,
                                             batch, total, FLAGS_runs, &params);
-        set_blas_threads(FLAGS_cpu_blas_threads);
+        ehi_cmdline::set_blas_threads(FLAGS_cpu_blas_threads);
         row.cpu_qps = time_qps(*cpu, ds.nq, ds.xq.data(), k, batch, total,
                                FLAGS_runs, &params);
-        set_blas_threads(blas_default);
+        ehi_cmdline::set_blas_threads(blas_default);
         if (gpu) {
             row.gpu_qps = time_qps(*gpu, ds.nq, ds.xq.data(), k, batch,
                                    total, FLAGS_runs, &params);
@@ -422,7 +400,7 @@ void write_json(const std::vector<Row>& rows, const std::string& path) {
                "%g, \"cpu_threads\": %d, \"runs\": %d, \"gemm\": \"%s\", "
                "\"rows\": [\n",
             FLAGS_k, FLAGS_target_recall, omp_get_max_threads(), FLAGS_runs,
-            ehi_bench::json_escape(FLAGS_cpu_only
+            ehi_cmdline::json_escape(FLAGS_cpu_only
                                            ? "none (--cpu_only)"
                                            : GpuIndexEHITree::gemm_backend())
                     .c_str());
@@ -438,8 +416,8 @@ void write_json(const std::vector<Row>& rows, const std::string& path) {
                 "\"ratio\": %.3f, \"route_share\": %.4f, "
                 "\"route_us_per_query\": %.3f, \"scan_us_per_query\": %.3f, "
                 "\"gpu_fp16_qps\": %.1f, \"route_share_fp16\": %.4f}%s\n",
-                ehi_bench::json_escape(r.dataset).c_str(),
-                ehi_bench::json_escape(r.key).c_str(), long(r.nb), long(r.nq),
+                ehi_cmdline::json_escape(r.dataset).c_str(),
+                ehi_cmdline::json_escape(r.key).c_str(), long(r.nb), long(r.nq),
                 r.d, r.beam, r.recall_cpu, r.recall_gpu, r.recall_gpu16,
                 r.batch, r.cpu_qps, FLAGS_cpu_blas_threads,
                 r.cpu_qps_blas_default, r.blas_default, r.gpu_qps,
@@ -465,7 +443,7 @@ int run() {
         LOG(ERROR) << "no CUDA device: " << why;
         return 2;
     }
-    ehi_bench::set_num_threads(FLAGS_threads);
+    ehi_cmdline::set_num_threads(FLAGS_threads);
     faiss_ehi::set_tree_trainer(
             std::make_shared<faiss_ehi::KMeansTreeTrainer>());
     std::vector<Row> rows;
@@ -473,7 +451,7 @@ int run() {
     std::string name;
     while (std::getline(ss, name, ',')) {
         if (name == "fmnist") {
-            auto ds = ehi_bench::load_fashion_mnist(FLAGS_fmnist_dir);
+            auto ds = faiss_ehi::data::load_fashion_mnist(FLAGS_fmnist_dir);
             run_dataset(ds, FLAGS_fmnist_key, rows);
         } else if (name == "glove") {
             auto ds = FLAGS_glove_file.empty()
@@ -494,7 +472,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "GPU vs CPU QPS of EHI indexes at recall@10 0.9", run);
 }

@@ -55,12 +55,14 @@
 #include <faiss_ehi/trainer/TorchTreeTrainer.h>
 #endif
 
-#include "bench_main.h"
+#include "cmdline/json.h"
+#include "cmdline/plot_curves.h"
+#include "cmdline/program_main.h"
+#include "cmdline/threads.h"
+#include "cmdline/timing.h"
+#include "cmdline/visited_sweep.h"
 #include "contrib/data/metrics.h"
 #include "contrib/data/retrieval_task.h"
-#include "data_loaders.h"
-#include "plot_curves.h"
-#include "visited_sweep.h"
 
 namespace {
 // The project's best recipe is the default wherever it is built.
@@ -104,10 +106,10 @@ DEFINE_string(json, "", "write the results as JSON");
 DEFINE_string(plot, "", "write a PNG plot (gnuplot)");
 
 namespace fd = faiss_ehi::data;
-using ehi_bench::idx_t;
-using ehi_bench::now_s;
+using idx_t = faiss::Index::idx_t;
+using ehi_cmdline::now_s;
 
-using ehi_bench::json_number;
+using ehi_cmdline::json_number;
 
 namespace {
 
@@ -172,7 +174,7 @@ void apply(Method& m, const std::string& param, double value) {
 double measure_qps(const faiss::Index& index,
                    const faiss::SearchParameters* params, idx_t nq,
                    const float* xq, int k, int threads) {
-    ehi_bench::set_num_threads(threads);
+    ehi_cmdline::set_num_threads(threads);
     std::vector<float> D(size_t(nq) * k);
     std::vector<idx_t> I(size_t(nq) * k);
     std::vector<double> qps;
@@ -181,7 +183,7 @@ double measure_qps(const faiss::Index& index,
         index.search(nq, xq, k, D.data(), I.data(), params);
         qps.push_back(double(nq) / std::max(1e-9, now_s() - t0));
     }
-    return ehi_bench::median(qps);
+    return ehi_cmdline::median(qps);
 }
 
 /// Recall of the validation queries (sampled documents): the top 10 other
@@ -249,7 +251,7 @@ void sweep(Method& m, const fd::RetrievalTask& t, const std::string& param,
         Point p;
         p.param = param;
         p.value = v;
-        ehi_bench::set_num_threads(all_threads);
+        ehi_cmdline::set_num_threads(all_threads);
         faiss::indexIVF_stats.reset();
         m.index->search(t.nq_test, t.test_query_vecs.data(), k, D.data(),
                         I.data(), m.params());
@@ -417,16 +419,16 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
     if (!o) {
         throw std::runtime_error("cannot write " + file);
     }
-    o << "{\n  \"data\": \"" << ehi_bench::json_escape(t.name)
+    o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(t.name)
       << "\",\n  \"documents\": " << t.nd << ",\n  \"test_queries\": "
       << t.nq_test << ",\n  \"all_threads\": " << all_threads
       << ",\n  \"runs\": " << FLAGS_runs << ",\n  \"trainer\": \""
-      << ehi_bench::json_escape(FLAGS_trainer) << "\",\n  \"methods\": {";
+      << ehi_cmdline::json_escape(FLAGS_trainer) << "\",\n  \"methods\": {";
     for (size_t i = 0; i < methods.size(); i++) {
         const Method& m = *methods[i];
         o << (i ? ",\n    " : "\n    ") << "\""
-          << ehi_bench::json_escape(m.name) << "\": {\"key\": \""
-          << ehi_bench::json_escape(m.key) << "\", \"build_s\": "
+          << ehi_cmdline::json_escape(m.name) << "\": {\"key\": \""
+          << ehi_cmdline::json_escape(m.key) << "\", \"build_s\": "
           << json_number(m.build_s) << ", \"qps_at_recall\": {";
         for (size_t j = 0; j < kTargets.size(); j++) {
             o << (j ? ", " : "") << "\"" << kTargets[j] << "\": {\"1\": "
@@ -557,7 +559,7 @@ int run() {
                    int d2l) -> Method& {
         Method& m = new_method(name, key);
         m.index = make_index(t, key, d2l);
-        ehi_bench::set_num_threads(all_threads);
+        ehi_cmdline::set_num_threads(all_threads);
         build(m, t);
         return m;
     };
@@ -565,7 +567,7 @@ int run() {
     log_tree(ehi1, *trainer);
     const size_t L = faiss::ivflib::extract_index_ivf(ehi1.index.get())->nlist;
     const std::vector<double> ladder =
-            as_values(ehi_bench::nprobe_ladder(int(L)));
+            as_values(ehi_cmdline::nprobe_ladder(int(L)));
     sweep(ehi1, t, "nprobe", ladder, all_threads);
     if (FLAGS_d2l2) {
         // The same tree, documents in 2 leaves: a clone with its lists
@@ -576,7 +578,7 @@ int run() {
         ehi2.index.reset(faiss_ehi::clone_index(ehi1.index.get()));
         ehi2.index->reset();
         configure_ehi(ehi2.index.get(), 2);
-        ehi_bench::set_num_threads(all_threads);
+        ehi_cmdline::set_num_threads(all_threads);
         ehi2.index->add(t.nd, t.doc_vecs.data());
         ehi2.build_s = now_s() - t0;
         LOG(INFO) << ehi2.name << ": documents added in " << ehi2.build_s
@@ -658,15 +660,15 @@ int run() {
             std::unique_ptr<faiss::Index> cand(faiss::index_factory(
                     t.d, ("IVF" + std::to_string(nl) + ",Flat").c_str(),
                     t.metric));
-            ehi_bench::set_num_threads(all_threads);
+            ehi_cmdline::set_num_threads(all_threads);
             cand->train(t.nd, t.doc_vecs.data());
             cand->add(t.nd, t.doc_vecs.data());
             // the smallest nprobe reaching 0.9 validation recall
             double qps = -1;
-            for (int np : ehi_bench::nprobe_ladder(int(nl))) {
+            for (int np : ehi_cmdline::nprobe_ladder(int(nl))) {
                 faiss::ivflib::extract_index_ivf(cand.get())->nprobe =
                         size_t(np);
-                ehi_bench::set_num_threads(all_threads);
+                ehi_cmdline::set_num_threads(all_threads);
                 if (validation_recall(*cand, t, t.nq_train, rows) >= 0.9) {
                     qps = measure_qps(*cand, nullptr, t.nq_train,
                                       t.train_query_vecs.data(), 11, 1);
@@ -683,7 +685,7 @@ int run() {
         Method& best = add("IVF-Flat best nlist=" + std::to_string(best_nlist),
                            "IVF" + std::to_string(best_nlist) + ",Flat", 1);
         sweep(best, t, "nprobe",
-              as_values(ehi_bench::nprobe_ladder(int(best_nlist))),
+              as_values(ehi_cmdline::nprobe_ladder(int(best_nlist))),
               all_threads);
     }
     if (FLAGS_hnsw) {
@@ -702,15 +704,15 @@ int run() {
         printf("\nJSON written to %s\n", FLAGS_json.c_str());
     }
     if (!FLAGS_plot.empty()) {
-        std::vector<ehi_bench::Panel> panels(2);
+        std::vector<ehi_cmdline::Panel> panels(2);
         for (int all = 0; all < 2; all++) {
-            ehi_bench::Panel& p = panels[all];
+            ehi_cmdline::Panel& p = panels[all];
             p.title = all ? "all threads" : "1 thread";
             p.xlabel = "recall@10";
             p.ylabel = "queries per second";
             p.log_x = false;
             for (const Method* m : ms) {
-                ehi_bench::Curve c;
+                ehi_cmdline::Curve c;
                 c.name = m->name;
                 for (const Point& pt : m->points) {
                     c.x.push_back(pt.recall);
@@ -719,7 +721,7 @@ int run() {
                 p.curves.push_back(std::move(c));
             }
         }
-        if (ehi_bench::plot_panels(FLAGS_plot, t.name + ": QPS vs recall@10",
+        if (ehi_cmdline::plot_panels(FLAGS_plot, t.name + ": QPS vs recall@10",
                                    panels)) {
             printf("plot written to %s\n", FLAGS_plot.c_str());
         }
@@ -730,7 +732,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "QPS against recall@10: EHI (fixed and adaptive beam) vs "
             "EHI<L>x1 k-means, IVF-Flat, IVF-HNSW and HNSW32.\n"

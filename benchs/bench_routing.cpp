@@ -44,9 +44,12 @@
 
 #include <faiss_ehi/faiss_ehi.h>
 
-#include "bench_main.h"
+#include "cmdline/flag_lists.h"
+#include "cmdline/json.h"
+#include "cmdline/program_main.h"
+#include "cmdline/threads.h"
+#include "cmdline/timing.h"
 #include "contrib/data/retrieval_task.h"
-#include "data_loaders.h"
 
 DEFINE_string(data, "glove100", "k-NN data set (fmnist, glove100, synthetic, "
               "vecs:...)");
@@ -58,9 +61,9 @@ DEFINE_int32(runs, 3, "timed runs per measurement (median)");
 DEFINE_string(json, "", "write the table as JSON");
 
 namespace fd = faiss_ehi::data;
-using ehi_bench::idx_t;
-using ehi_bench::json_number;
-using ehi_bench::now_s;
+using idx_t = faiss::Index::idx_t;
+using ehi_cmdline::json_number;
+using ehi_cmdline::now_s;
 using faiss_ehi::BeamStrategy;
 
 namespace {
@@ -106,7 +109,7 @@ double us_per_query(F fn, idx_t nq) {
         fn();
         t.push_back((now_s() - t0) * 1e6 / double(nq));
     }
-    return ehi_bench::median(t);
+    return ehi_cmdline::median(t);
 }
 
 /// Share of the reference's lists (nq x k, -1 ignored) found in `got`.
@@ -131,7 +134,7 @@ int run() {
     opt.max_test_queries = FLAGS_nq;
     opt.knn_train_queries = 1;
     fd::RetrievalTask t = fd::load_retrieval_task(FLAGS_data, opt);
-    std::vector<int> beams = ehi_bench::parse_int_list(FLAGS_beams, "beams");
+    std::vector<int> beams = ehi_cmdline::parse_int_list(FLAGS_beams, "beams");
     faiss_ehi::set_tree_trainer(
             std::make_shared<faiss_ehi::KMeansTreeTrainer>());
     const idx_t nq = t.nq_test;
@@ -141,7 +144,7 @@ int run() {
     std::string cfg;
     while (std::getline(cs, cfg, ',')) {
         std::string key = "EHI" + cfg + ",Flat";
-        ehi_bench::set_num_threads(omp_get_num_procs());
+        ehi_cmdline::set_num_threads(omp_get_num_procs());
         std::unique_ptr<faiss::Index> index(
                 faiss_ehi::index_factory(t.d, key.c_str(), t.metric));
         double t0 = now_s();
@@ -164,7 +167,7 @@ int run() {
                   << strategy_name(own);
         int B = std::stoi(cfg.substr(0, cfg.find('x')));
         int H = std::stoi(cfg.substr(cfg.find('x') + 1));
-        ehi_bench::set_num_threads(1);
+        ehi_cmdline::set_num_threads(1);
         for (int beam : beams) {
             if (beam > L) {
                 continue;
@@ -258,7 +261,7 @@ int run() {
         if (!o) {
             throw std::runtime_error("cannot write " + FLAGS_json);
         }
-        o << "{\n  \"data\": \"" << ehi_bench::json_escape(t.name)
+        o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(t.name)
           << "\",\n  \"queries\": " << nq << ",\n  \"threads\": 1,\n"
           << "  \"rows\": [";
         for (size_t i = 0; i < rows.size(); i++) {
@@ -285,7 +288,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "Routing time per query: EHI tree (BEST_FIRST, GROUPED) vs "
             "IndexFlat and IndexHNSWFlat quantizers.\n"

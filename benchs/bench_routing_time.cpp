@@ -31,8 +31,11 @@
 
 #include <faiss_ehi/faiss_ehi.h>
 
-#include "bench_main.h"
-#include "data_loaders.h"
+#include "cmdline/program_main.h"
+#include "cmdline/threads.h"
+#include "cmdline/timing.h"
+#include "contrib/data/dataset.h"
+#include "contrib/data/synthetic.h"
 
 DEFINE_string(configs, "64x1,8x2,4x3",
               "comma-separated tree shapes BxH (flat baseline: B^H leaves)");
@@ -53,8 +56,8 @@ DEFINE_string(json, "", "optional JSON output file");
 
 namespace {
 
-using ehi_bench::idx_t;
-using ehi_bench::now_s;
+using idx_t = faiss::Index::idx_t;
+using ehi_cmdline::now_s;
 
 struct Row {
     int B = 0, H = 0;
@@ -87,7 +90,7 @@ double time_us_per_query(F fn, idx_t nq, int runs) {
         fn();
         t.push_back((now_s() - t0) * 1e6 / double(nq));
     }
-    return ehi_bench::median(t);
+    return ehi_cmdline::median(t);
 }
 
 double overlap(const std::vector<idx_t>& a, const std::vector<idx_t>& b,
@@ -122,12 +125,12 @@ bool parse_config(const std::string& tok, int* B, int* H) {
 std::vector<float> make_vectors(idx_t n, uint64_t seed) {
     if (FLAGS_data == "synthetic") {
         // queries and training data from the same clustered distribution
-        ehi_bench::Dataset ds = ehi_bench::make_synthetic(
+        faiss_ehi::data::Dataset ds = faiss_ehi::data::make_synthetic(
                 FLAGS_d, n, 0, 1000, 0.5f, uint64_t(FLAGS_seed));
         (void)seed;
         return ds.xb;
     }
-    return ehi_bench::random_gaussian(n, FLAGS_d, seed);
+    return faiss_ehi::data::random_gaussian(n, FLAGS_d, seed);
 }
 
 int run() {
@@ -176,7 +179,7 @@ int run() {
               << nt_all << " threads for the all-threads columns"
               << ", OMP_WAIT_POLICY="
               << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset")
-              << (ehi_bench::running_on_openblas() ? ", OpenBLAS" : "");
+              << (ehi_cmdline::running_on_openblas() ? ", OpenBLAS" : "");
 
     std::vector<Row> rows;
     std::vector<idx_t> leaves(size_t(nq) * beam);
@@ -228,7 +231,7 @@ int run() {
             trees.push_back(std::move(tree));
         }
         if (centroids.empty()) {
-            centroids = ehi_bench::random_gaussian(nleaves, d,
+            centroids = faiss_ehi::data::random_gaussian(nleaves, d,
                                                    FLAGS_seed + 7);
         }
         if (centroids.size() != size_t(nleaves) * d) {
@@ -252,9 +255,9 @@ int run() {
         fr.form = "-";
         fr.strategy = "-";
         fr.nparams = size_t(nleaves) * d;
-        ehi_bench::set_num_threads(1);
+        ehi_cmdline::set_num_threads(1);
         fr.us1 = time_us_per_query(flat_fn, nq, FLAGS_runs);
-        ehi_bench::set_num_threads(nt_all);
+        ehi_cmdline::set_num_threads(nt_all);
         fr.usN = time_us_per_query(flat_fn, nq, FLAGS_runs);
         fr.ratio1 = fr.ratioN = 1;
 
@@ -273,9 +276,9 @@ int run() {
                     tree->route(nq, xq.data(), beam, leaves.data(),
                                 probs.data(), int(strat));
                 };
-                ehi_bench::set_num_threads(1);
+                ehi_cmdline::set_num_threads(1);
                 r.us1 = time_us_per_query(fn, nq, FLAGS_runs);
-                ehi_bench::set_num_threads(nt_all);
+                ehi_cmdline::set_num_threads(nt_all);
                 r.usN = time_us_per_query(fn, nq, FLAGS_runs);
                 r.ratio1 = r.us1 / fr.us1;
                 r.ratioN = r.usN / fr.usN;
@@ -360,7 +363,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "routing time per query: EHI tree vs IndexFlatL2 quantizer",
             run);

@@ -42,10 +42,11 @@
 #include <faiss_ehi/trainer/JointTrainer.h>
 #include <faiss_ehi/trainer/TorchTreeTrainer.h>
 
-#include "bench_main.h"
-#include "data_loaders.h"
-#include "task_inputs.h"
-#include "train_flags.h"
+#include "cmdline/json.h"
+#include "cmdline/program_main.h"
+#include "cmdline/task_inputs.h"
+#include "cmdline/timing.h"
+#include "cmdline/train_flags.h"
 
 DEFINE_string(data, "fmnist", "data set (see ehi_train --data)");
 DEFINE_int32(runs, 3, "runs per method (median reported)");
@@ -53,8 +54,8 @@ DEFINE_string(json, "", "write the results as JSON");
 
 namespace ft = faiss_ehi::trainer;
 namespace fd = faiss_ehi::data;
-using ehi_bench::idx_t;
-using ehi_bench::now_s;
+using idx_t = faiss::Index::idx_t;
+using ehi_cmdline::now_s;
 
 namespace {
 
@@ -136,9 +137,9 @@ Measure median_of(const std::vector<Measure>& v) {
         t.push_back(m.triplets_per_s);
     }
     Measure out;
-    out.seconds = ehi_bench::median(s);
-    out.peak_mb = ehi_bench::median(p);
-    out.triplets_per_s = ehi_bench::median(t);
+    out.seconds = ehi_cmdline::median(s);
+    out.peak_mb = ehi_cmdline::median(p);
+    out.triplets_per_s = ehi_cmdline::median(t);
     return out;
 }
 
@@ -213,18 +214,18 @@ int run() {
     }
     if (!FLAGS_json.empty()) {
         std::ofstream o(FLAGS_json);
-        o << "{\n  \"data\": \"" << ehi_bench::json_escape(task.name)
+        o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(task.name)
           << "\",\n  \"config\": \""
-          << ehi_bench::json_escape(cfg.describe())
+          << ehi_cmdline::json_escape(cfg.describe())
           << "\",\n  \"methods\": [";
         for (size_t i = 0; i < results.size(); i++) {
             const Measure& m = results[i].second;
             o << (i ? ",\n    " : "\n    ") << "{\"name\": \""
-              << ehi_bench::json_escape(results[i].first)
+              << ehi_cmdline::json_escape(results[i].first)
               << "\", \"seconds\": " << m.seconds << ", \"ratio\": "
               << m.seconds / base << ", \"peak_mb\": " << m.peak_mb
               << ", \"triplets_per_s\": "
-              << ehi_bench::json_number(m.triplets_per_s)
+              << ehi_cmdline::json_number(m.triplets_per_s)
               << "}";
         }
         o << "\n  ]\n}\n";
@@ -236,7 +237,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "Training time and memory: EHI vs Faiss k-means.\n"
             "Usage: bench_train --data SPEC [--json FILE] [training flags]",

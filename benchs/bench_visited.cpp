@@ -42,13 +42,14 @@
 #include <faiss_ehi/TextEncoder.h>
 #include <faiss_ehi/index_io.h>
 
-#include "bench_main.h"
-#include "data_loaders.h"
-#include "index_stats.h"
-#include "plot_curves.h"
-#include "task_inputs.h"
-#include "train_flags.h"
-#include "visited_sweep.h"
+#include "cmdline/index_stats.h"
+#include "cmdline/json.h"
+#include "cmdline/plot_curves.h"
+#include "cmdline/program_main.h"
+#include "cmdline/task_inputs.h"
+#include "cmdline/timing.h"
+#include "cmdline/train_flags.h"
+#include "cmdline/visited_sweep.h"
 
 DEFINE_string(data, "", "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
               "synthetic or vecs:BASE[,QUERIES[,PAIRS]] (required)");
@@ -70,11 +71,11 @@ DEFINE_bool(adaptive, true, "also measure EHI's adaptive beam (mass "
 
 namespace ft = faiss_ehi::trainer;
 namespace fd = faiss_ehi::data;
-using ehi_bench::VisitedCurve;
-using ehi_bench::VisitedPoint;
+using ehi_cmdline::VisitedCurve;
+using ehi_cmdline::VisitedPoint;
 using idx_t = faiss::Index::idx_t;
 
-using ehi_bench::json_number;
+using ehi_cmdline::json_number;
 
 namespace {
 
@@ -128,9 +129,9 @@ IvfBaseline make_ivf(int d, size_t nlist, faiss::MetricType metric,
                               : new faiss::IndexFlatL2(d));
     b.index.reset(new faiss::IndexIVFFlat(b.quantizer.get(), d, nlist,
                                           metric));
-    double t0 = ehi_bench::now_s();
+    double t0 = ehi_cmdline::now_s();
     b.index->train(nd, xd);
-    b.train_s = ehi_bench::now_s() - t0;
+    b.train_s = ehi_cmdline::now_s() - t0;
     b.index->add(nd, xd);
     return b;
 }
@@ -145,10 +146,10 @@ VisitedCurve curve_of(const std::string& name, faiss::Index& index,
     double top = targets.empty()
             ? 1.0
             : *std::max_element(targets.begin(), targets.end());
-    c.sweep = ehi_bench::sweep_nprobe(index, xq.data(), t,
-                                      ehi_bench::nprobe_ladder(int(nlist)),
+    c.sweep = ehi_cmdline::sweep_nprobe(index, xq.data(), t,
+                                      ehi_cmdline::nprobe_ladder(int(nlist)),
                                       top);
-    c.targets = ehi_bench::at_visited(c.sweep, targets);
+    c.targets = ehi_cmdline::at_visited(c.sweep, targets);
     return c;
 }
 
@@ -174,7 +175,7 @@ struct RunInfo {
     double ehi_train_s = -1;
     double kmeans_train_s = -1;
     double de_train_s = -1;
-    ehi_tools::LeafLoad load;
+    ehi_cmdline::LeafLoad load;
 };
 
 void write_json(const std::string& file, const fd::RetrievalTask& t,
@@ -183,11 +184,11 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
     if (!o) {
         throw std::runtime_error("cannot write " + file);
     }
-    o << "{\n  \"data\": \"" << ehi_bench::json_escape(t.name) << "\",\n"
-      << "  \"spec\": \"" << ehi_bench::json_escape(FLAGS_data) << "\",\n"
+    o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(t.name) << "\",\n"
+      << "  \"spec\": \"" << ehi_cmdline::json_escape(FLAGS_data) << "\",\n"
       << "  \"documents\": " << t.nd << ",\n  \"test_queries\": "
       << t.nq_test << ",\n  \"config\": \""
-      << ehi_bench::json_escape(info.config) << "\",\n"
+      << ehi_cmdline::json_escape(info.config) << "\",\n"
       << "  \"train_seconds\": {\"EHI\": " << json_number(info.ehi_train_s)
       << ", \"IVF-Flat kmeans\": " << json_number(info.kmeans_train_s)
       << ", \"DE\": " << json_number(info.de_train_s) << "},\n"
@@ -199,7 +200,7 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
       << "  \"methods\": {";
     for (size_t i = 0; i < curves.size(); i++) {
         o << (i ? ",\n    " : "\n    ") << "\""
-          << ehi_bench::json_escape(curves[i].method)
+          << ehi_cmdline::json_escape(curves[i].method)
           << "\": {\n      \"points\": ";
         write_points(o, curves[i].targets);
         o << ",\n      \"sweep\": ";
@@ -360,11 +361,11 @@ int run() {
     } else {
         info.config = cfg.describe();
         LOG(INFO) << "training EHI: " << info.config;
-        double t0 = ehi_bench::now_s();
+        double t0 = ehi_cmdline::now_s();
         ft::JointModel m = ft::JointTrainer(cfg).train(
                 inputs().pairs,
                 cfg.encoder == ft::EncoderKind::TEXT ? &in.text : nullptr);
-        info.ehi_train_s = ehi_bench::now_s() - t0;
+        info.ehi_train_s = ehi_cmdline::now_s() - t0;
         ehi = std::move(m.index);
         text = std::move(m.text_encoder);
     }
@@ -379,8 +380,8 @@ int run() {
                                  " vectors, the data set " +
                                  std::to_string(task.nd) + " documents");
     }
-    info.load = ehi_tools::leaf_load(*ehi);
-    LOG(INFO) << "EHI lists: " << ehi_tools::describe(info.load);
+    info.load = ehi_cmdline::leaf_load(*ehi);
+    LOG(INFO) << "EHI lists: " << ehi_cmdline::describe(info.load);
     std::vector<VisitedCurve> curves;
     curves.push_back(curve_of(FLAGS_label, *ehi, xq, task, targets));
     if (FLAGS_adaptive) {
@@ -391,12 +392,12 @@ int run() {
             c.method = FLAGS_label + " adaptive";
             int cap = std::max<int>(1, int(e->nlist / 8));
             double top = *std::max_element(targets.begin(), targets.end());
-            c.sweep = ehi_bench::sweep_mass(
+            c.sweep = ehi_cmdline::sweep_mass(
                     *ehi, xq.data(), task, cap,
                     {0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03,
                      0.02, 0.01, 0.005, 0.002, 0.001},
                     top);
-            c.targets = ehi_bench::at_visited(c.sweep, targets);
+            c.targets = ehi_cmdline::at_visited(c.sweep, targets);
             curves.push_back(std::move(c));
         }
     }
@@ -415,11 +416,11 @@ int run() {
         if (!task.is_knn) {
             ft::JointTrainerConfig de = cfg.dual_encoder();
             LOG(INFO) << "training the siamese-only dual encoder";
-            double t0 = ehi_bench::now_s();
+            double t0 = ehi_cmdline::now_s();
             ft::JointModel m = ft::JointTrainer(de).train(
                     inputs().pairs,
                     de.encoder == ft::EncoderKind::TEXT ? &in.text : nullptr);
-            info.de_train_s = ehi_bench::now_s() - t0;
+            info.de_train_s = ehi_cmdline::now_s() - t0;
             omp_set_num_threads(omp_threads);
             std::vector<float> dxd =
                     ehi_tools::document_inputs(task, m.text_encoder.get());
@@ -438,7 +439,7 @@ int run() {
             flat.add(task.nd, ded.data());
             VisitedCurve ex;
             ex.method = "exact";
-            ex.sweep.push_back(ehi_bench::exact_point(flat, deq.data(), task));
+            ex.sweep.push_back(ehi_cmdline::exact_point(flat, deq.data(), task));
             for (double target : targets) {
                 VisitedPoint p = ex.sweep[0];
                 p.visited = target;
@@ -453,10 +454,10 @@ int run() {
         }
     }
 
-    std::vector<std::string> names = ehi_bench::task_metrics(task);
+    std::vector<std::string> names = ehi_cmdline::task_metrics(task);
     printf("\n%s: %lld documents, %lld test queries; EHI %s (%s)\n",
            task.name.c_str(), (long long)task.nd, (long long)task.nq_test,
-           info.config.c_str(), ehi_tools::describe(info.load).c_str());
+           info.config.c_str(), ehi_cmdline::describe(info.load).c_str());
     if (info.ehi_train_s >= 0) {
         printf("training: EHI %.1f s, Faiss k-means for IVF-Flat %.2f s "
                "(ratio %.0f)",
@@ -480,14 +481,14 @@ int run() {
         printf("CSV written to %s\n", FLAGS_csv.c_str());
     }
     if (!FLAGS_plot.empty()) {
-        std::vector<ehi_bench::Panel> panels;
+        std::vector<ehi_cmdline::Panel> panels;
         for (const std::string& n : names) {
-            ehi_bench::Panel p;
+            ehi_cmdline::Panel p;
             p.title = n;
             p.xlabel = "% of documents visited";
             p.ylabel = n;
             for (const VisitedCurve& c : curves) {
-                ehi_bench::Curve cv;
+                ehi_cmdline::Curve cv;
                 cv.name = c.method;
                 for (const VisitedPoint& s : c.sweep) {
                     cv.x.push_back(100 * s.visited);
@@ -497,7 +498,7 @@ int run() {
             }
             panels.push_back(std::move(p));
         }
-        if (ehi_bench::plot_panels(FLAGS_plot, task.name, panels)) {
+        if (ehi_cmdline::plot_panels(FLAGS_plot, task.name, panels)) {
             printf("plot written to %s\n", FLAGS_plot.c_str());
         }
     }
@@ -507,7 +508,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "Quality against documents visited: EHI vs Faiss IVF-Flat.\n"
             "Usage: bench_visited --data SPEC [--index FILE] [--json FILE]",

@@ -42,16 +42,27 @@
 #include <faiss_ehi/trainer/TorchTreeTrainer.h>
 #endif
 
-#include "bench_main.h"
+#include "cmdline/flag_lists.h"
+#include "cmdline/index_stats.h"
+#include "cmdline/json.h"
+#include "cmdline/plot_curves.h"
+#include "cmdline/program_main.h"
+#include "cmdline/threads.h"
+#include "cmdline/timing.h"
+#include "cmdline/visited_sweep.h"
+#include "contrib/data/dataset.h"
+#include "contrib/data/fashion_mnist.h"
+#include "contrib/data/ground_truth.h"
+#include "contrib/data/metrics.h"
 #include "contrib/data/retrieval_task.h"
-#include "data_loaders.h"
+#include "contrib/data/synthetic.h"
 
 DEFINE_string(data, "fmnist",
               "data set: fmnist (Debian dataset-fashion-mnist), synthetic, "
               "or any k-NN spec of faiss_ehi::data::load_retrieval_task "
               "(glove100[:DIR], vecs:BASE[,QUERIES]); the latter use the "
               "task's test queries, first --nq of them");
-DEFINE_string(fmnist_dir, ehi_bench::kFashionMnistDir,
+DEFINE_string(fmnist_dir, faiss_ehi::data::kFashionMnistDir,
               "directory of the Fashion-MNIST IDX files");
 DEFINE_int32(B, 16, "EHI branching factor");
 DEFINE_int32(H, 2, "EHI height; the IVF baseline gets B^H lists");
@@ -104,8 +115,8 @@ DEFINE_double(syn_spread, 0.5, "synthetic: per-coordinate noise std");
 
 namespace {
 
-using ehi_bench::idx_t;
-using ehi_bench::now_s;
+using idx_t = faiss::Index::idx_t;
+using ehi_cmdline::now_s;
 
 struct Point {
     int nprobe = 0;
@@ -128,42 +139,7 @@ struct Method {
     double imbalance = 0;
 };
 
-std::vector<int> default_nprobes(idx_t nlist) {
-    std::vector<int> out;
-    for (int p = 1; p <= 8 && p <= nlist; p++) {
-        out.push_back(p);
-    }
-    double p = 8;
-    while (true) {
-        p *= 1.25;
-        int ip = int(std::lround(p));
-        if (ip <= out.back()) {
-            ip = out.back() + 1;
-        }
-        if (ip > nlist) {
-            break;
-        }
-        out.push_back(ip);
-        p = ip;
-    }
-    return out;
-}
-
-void list_balance(Method& m) {
-    const faiss::InvertedLists* il = m.ivf->invlists;
-    size_t total = 0;
-    double sq = 0;
-    for (size_t l = 0; l < m.ivf->nlist; l++) {
-        size_t s = il->list_size(l);
-        total += s;
-        sq += double(s) * double(s);
-        m.nonempty += s > 0;
-        m.max_list = std::max(m.max_list, s);
-    }
-    m.imbalance = total ? sq * m.ivf->nlist / (double(total) * total) : 0;
-}
-
-void build(Method& m, const ehi_bench::Dataset& ds) {
+void build(Method& m, const faiss_ehi::data::Dataset& ds) {
     double t0 = now_s();
     LOG(INFO) << m.name << ": training on " << ds.nb << " vectors";
     m.index->train(ds.nb, ds.xb.data());
@@ -174,7 +150,10 @@ void build(Method& m, const ehi_bench::Dataset& ds) {
     m.add_s = now_s() - t0;
     LOG(INFO) << m.name << ": added in " << m.add_s << " s";
     m.ivf = faiss::ivflib::extract_index_ivf(m.index.get());
-    list_balance(m);
+    ehi_cmdline::LeafLoad load = ehi_cmdline::leaf_load(*m.index);
+    m.nonempty = load.nlist - load.empty;
+    m.max_list = load.largest;
+    m.imbalance = load.expected_over_ideal;
 }
 
 void print_header() {
@@ -191,7 +170,7 @@ void print_point(const Method& m, const Point& p) {
     fflush(stdout);
 }
 
-void sweep(Method& m, const ehi_bench::Dataset& ds,
+void sweep(Method& m, const faiss_ehi::data::Dataset& ds,
            const std::vector<idx_t>& gt, int k,
            const std::vector<int>& nprobes) {
     const idx_t nq = ds.nq;
@@ -244,7 +223,7 @@ void sweep(Method& m, const ehi_bench::Dataset& ds,
                          << 100 * p.visited_lists << "%";
             warned = true;
         }
-        p.recall = ehi_bench::recall_at_k(nq, gt.data(), k, I.data(), k, k);
+        p.recall = faiss_ehi::data::knn_recall_at_k(nq, gt.data(), k, I.data(), k, k);
         m.points.push_back(p);
         print_point(m, p);
         if (p.visited > FLAGS_max_visited && FLAGS_nprobes.empty()) {
@@ -260,73 +239,32 @@ double visited_of(const Point& p) {
     return p.visited > 0 ? p.visited : p.visited_lists;
 }
 
+/// recall@k against % visited, one curve per method.
 bool make_plot(const std::vector<Method*>& methods, const std::string& file,
                int k, const std::string& title) {
-    if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
-        printf("\ngnuplot not found (apt-get install gnuplot-nox): no plot "
-               "written\n");
-        return false;
-    }
-    std::vector<std::string> tmpfiles;
-    auto make_tmp = [&](const char* suffix_free_prefix) {
-        std::string tmpl = std::string("/tmp/") + suffix_free_prefix +
-                "XXXXXX";
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        int fd = mkstemp(buf.data());
-        if (fd < 0) {
-            throw std::runtime_error("mkstemp failed");
-        }
-        close(fd);
-        tmpfiles.push_back(buf.data());
-        return std::string(buf.data());
-    };
-    std::vector<std::string> datafiles;
+    ehi_cmdline::Panel panel; // one panel: the figure's title names it
+    panel.xlabel = "% of documents visited (log scale)";
+    panel.ylabel = "recall@" + std::to_string(k);
+    panel.y_min = 0;
+    panel.y_max = 1;
     for (const Method* m : methods) {
-        std::string f = make_tmp("ehi_demo_data_");
-        std::ofstream out(f);
+        ehi_cmdline::Curve c;
+        c.name = m->name;
         for (const Point& p : m->points) {
-            double v = visited_of(p);
-            if (v > 0) {
-                out << 100 * v << " " << p.recall << "\n";
-            }
+            c.x.push_back(100 * visited_of(p));
+            c.y.push_back(p.recall);
         }
-        datafiles.push_back(f);
+        panel.curves.push_back(std::move(c));
     }
-    std::string script = make_tmp("ehi_demo_plot_");
-    {
-        std::ofstream g(script);
-        g << "set terminal pngcairo size 900,600 enhanced font 'sans,11'\n"
-          << "set output '" << file << "'\n"
-          << "set title '" << title << "' noenhanced\n"
-          << "set logscale x\n"
-          << "set xlabel '% of documents visited (log scale)'\n"
-          << "set ylabel 'recall@" << k << "' noenhanced\n"
-          << "set key bottom right\n"
-          << "set grid\n"
-          << "set yrange [0:1]\n"
-          << "plot ";
-        for (size_t i = 0; i < methods.size(); i++) {
-            g << (i ? ", " : "") << "'" << datafiles[i]
-              << "' using 1:2 with linespoints lw 2 pt 7 title '"
-              << methods[i]->name << "' noenhanced";
-        }
-        g << "\n";
-    }
-    std::string cmd = "gnuplot '" + script + "' 2>&1";
-    int rc = std::system(cmd.c_str());
-    for (const std::string& f : tmpfiles) {
-        unlink(f.c_str());
-    }
-    if (rc != 0) {
-        printf("\ngnuplot failed (exit status %d): no plot written\n", rc);
+    printf("\n");
+    if (!ehi_cmdline::plot_panels(file, title, {panel})) {
         return false;
     }
-    printf("\nplot written to %s\n", file.c_str());
+    printf("plot written to %s\n", file.c_str());
     return true;
 }
 
-void write_json(const std::string& file, const ehi_bench::Dataset& ds,
+void write_json(const std::string& file, const faiss_ehi::data::Dataset& ds,
                 const std::vector<Method*>& methods,
                 const std::vector<double>& targets,
                 const std::vector<std::vector<double>>& interp, double gt_s) {
@@ -335,19 +273,19 @@ void write_json(const std::string& file, const ehi_bench::Dataset& ds,
         throw std::runtime_error("cannot write " + file);
     }
     o.precision(8);
-    o << "{\n  \"data\": \"" << ehi_bench::json_escape(ds.name) << "\",\n"
+    o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(ds.name) << "\",\n"
       << "  \"d\": " << ds.d << ", \"nb\": " << ds.nb << ", \"nq\": " << ds.nq
       << ", \"k\": " << FLAGS_k << ",\n"
       << "  \"B\": " << FLAGS_B << ", \"H\": " << FLAGS_H
       << ", \"threads\": " << omp_get_max_threads()
       << ", \"ground_truth_s\": " << gt_s << ",\n"
-      << "  \"ehi_strategy\": \"" << ehi_bench::json_escape(FLAGS_ehi_strategy)
+      << "  \"ehi_strategy\": \"" << ehi_cmdline::json_escape(FLAGS_ehi_strategy)
       << "\",\n  \"faiss_ehi_version\": \"" << faiss_ehi::version()
       << "\",\n  \"methods\": [\n";
     for (size_t i = 0; i < methods.size(); i++) {
         const Method& m = *methods[i];
-        o << "    {\"name\": \"" << ehi_bench::json_escape(m.name)
-          << "\", \"factory\": \"" << ehi_bench::json_escape(m.factory)
+        o << "    {\"name\": \"" << ehi_cmdline::json_escape(m.name)
+          << "\", \"factory\": \"" << ehi_cmdline::json_escape(m.factory)
           << "\", \"nlist\": " << m.ivf->nlist << ", \"train_s\": "
           << m.train_s << ", \"add_s\": " << m.add_s
           << ", \"nonempty_lists\": " << m.nonempty
@@ -380,12 +318,12 @@ void write_json(const std::string& file, const ehi_bench::Dataset& ds,
 }
 
 int run() {
-    ehi_bench::set_num_threads(FLAGS_threads);
+    ehi_cmdline::set_num_threads(FLAGS_threads);
     LOG(INFO) << "threads: " << omp_get_max_threads()
               << ", faiss_ehi " << faiss_ehi::version()
               << ", OMP_WAIT_POLICY="
               << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset")
-              << (ehi_bench::running_on_openblas() ? ", OpenBLAS" : "");
+              << (ehi_cmdline::running_on_openblas() ? ", OpenBLAS" : "");
     if (FLAGS_B < 2 || FLAGS_H < 1) {
         LOG(ERROR) << "need B >= 2 and H >= 1";
         return 2;
@@ -399,11 +337,11 @@ int run() {
 
     // ------------------------------------------------------------- data
     double t0 = now_s();
-    ehi_bench::Dataset ds;
+    faiss_ehi::data::Dataset ds;
     if (FLAGS_data == "fmnist" || FLAGS_data == "fashion-mnist") {
-        ds = ehi_bench::load_fashion_mnist(FLAGS_fmnist_dir);
+        ds = faiss_ehi::data::load_fashion_mnist(FLAGS_fmnist_dir);
     } else if (FLAGS_data == "synthetic") {
-        ds = ehi_bench::make_synthetic(FLAGS_syn_d, FLAGS_syn_nb,
+        ds = faiss_ehi::data::make_synthetic(FLAGS_syn_d, FLAGS_syn_nb,
                                        FLAGS_syn_nq, FLAGS_syn_nclusters,
                                        float(FLAGS_syn_spread), FLAGS_seed);
     } else {
@@ -434,7 +372,7 @@ int run() {
     // ----------------------------------------------------- ground truth
     t0 = now_s();
     LOG(INFO) << "exact " << FLAGS_k << "-NN ground truth (IndexFlatL2)";
-    std::vector<idx_t> gt = ehi_bench::exact_knn(
+    std::vector<idx_t> gt = faiss_ehi::data::exact_knn(
             ds.d, ds.nb, ds.xb.data(), ds.nq, ds.xq.data(), FLAGS_k,
             ds.metric);
     double gt_s = now_s() - t0;
@@ -554,8 +492,8 @@ int run() {
 
     // ------------------------------------------------------------ sweep
     std::vector<int> nprobes = FLAGS_nprobes.empty()
-            ? default_nprobes(nleaves)
-            : ehi_bench::parse_int_list(FLAGS_nprobes, "nprobes");
+            ? ehi_cmdline::nprobe_ladder(int(nleaves), true)
+            : ehi_cmdline::parse_int_list(FLAGS_nprobes, "nprobes");
     printf("\nvisited%% = indexIVF_stats.ndis / (nq * ntotal); lists%% = the "
            "same from the probed lists' sizes\n");
     print_header();
@@ -568,7 +506,7 @@ int run() {
     // queries: this is the column hyper-parameters are chosen by.
     std::vector<double> targets = {0.01, 0.02, 0.05};
     if (FLAGS_heldout_queries > 0) {
-        ehi_bench::Dataset hd = ds;
+        faiss_ehi::data::Dataset hd = ds;
         idx_t nh = std::min<idx_t>(FLAGS_heldout_queries, ds.nb);
         hd.xq.resize(size_t(nh) * ds.d);
         std::mt19937_64 rng(FLAGS_seed + 99);
@@ -579,7 +517,7 @@ int run() {
                         hd.xq.data() + size_t(i) * ds.d);
         }
         hd.nq = nh;
-        std::vector<idx_t> hgt = ehi_bench::exact_knn(
+        std::vector<idx_t> hgt = faiss_ehi::data::exact_knn(
                 ds.d, ds.nb, ds.xb.data(), nh, hd.xq.data(), FLAGS_k,
                 ds.metric);
         printf("\nheld-out: %ld training vectors as queries, recall@%d at "
@@ -597,7 +535,7 @@ int run() {
                     ys.push_back(p.recall);
                 }
                 printf("  %g%%: %.4f", 100 * t,
-                       ehi_bench::interpolate_log_x(xs, ys, t));
+                       ehi_cmdline::interpolate_log_x(xs, ys, t));
             }
             printf("\n");
             m->points = saved;
@@ -623,7 +561,7 @@ int run() {
                 xs.push_back(visited_of(p));
                 ys.push_back(p.recall);
             }
-            double r = ehi_bench::interpolate_log_x(xs, ys, targets[t]);
+            double r = ehi_cmdline::interpolate_log_x(xs, ys, targets[t]);
             interp[i].push_back(r);
             if (std::isnan(r)) {
                 printf(" %12s", "-");
@@ -654,7 +592,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "EHI tree index vs Faiss IVF-Flat at equal documents visited",
             run);

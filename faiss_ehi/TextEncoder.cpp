@@ -49,14 +49,8 @@ int64_t TextEncoder::find(const std::string& word) const {
 }
 
 std::vector<int64_t> TextEncoder::token_ids(const std::string& text) const {
-    std::vector<int64_t> ids;
-    for_each_token(text, [&](const std::string& t) {
-        int64_t id = find(t);
-        if (id >= 0) {
-            ids.push_back(id);
-        }
-    });
-    return ids;
+    return known_token_ids(
+            text, [this](const std::string& w) { return find(w); });
 }
 
 void TextEncoder::encode_ids(const int64_t* ids, size_t nids,

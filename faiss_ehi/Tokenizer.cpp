@@ -37,4 +37,17 @@ std::vector<std::string> tokenize(const std::string& text) {
     return out;
 }
 
+std::vector<int64_t> known_token_ids(
+        const std::string& text,
+        const std::function<int64_t(const std::string&)>& find) {
+    std::vector<int64_t> ids;
+    for_each_token(text, [&](const std::string& t) {
+        int64_t id = find(t);
+        if (id >= 0) {
+            ids.push_back(id);
+        }
+    });
+    return ids;
+}
+
 } // namespace faiss_ehi

@@ -3,6 +3,7 @@
  */
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -21,5 +22,14 @@ void for_each_token(const std::string& text,
 
 /// "Hello, World-42!" -> {"hello", "world", "42"}.
 std::vector<std::string> tokenize(const std::string& text);
+
+/** The ids of the tokens of `text`, in order, as `find` gives them (a
+ * negative id marks a word outside the vocabulary: it is dropped). The one
+ * tokenise-and-look-up behind TextEncoder::token_ids and the training
+ * vocabulary's faiss_ehi::data::Vocabulary::encode, so that both give the
+ * same ids for the same words. */
+std::vector<int64_t> known_token_ids(
+        const std::string& text,
+        const std::function<int64_t(const std::string&)>& find);
 
 } // namespace faiss_ehi

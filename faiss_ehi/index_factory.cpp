@@ -16,6 +16,7 @@
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/IndexEHITree.h>
 #include <faiss_ehi/index_walk.h>
+#include <faiss_ehi/string_split.h>
 
 namespace faiss_ehi {
 
@@ -27,19 +28,6 @@ struct EHIKey {
     long long leaves = 0; ///< B^H
     NodeForm form = NodeForm::PER_NODE;
 };
-
-std::vector<std::string> split_commas(const std::string& s) {
-    std::vector<std::string> out;
-    size_t b = 0;
-    while (true) {
-        size_t e = s.find(',', b);
-        out.push_back(s.substr(b, e == std::string::npos ? e : e - b));
-        if (e == std::string::npos) {
-            return out;
-        }
-        b = e + 1;
-    }
-}
 
 /// Parse a run of decimal digits at s[pos]; false if none or too many.
 bool parse_number(const std::string& s, size_t& pos, long long& value) {

@@ -16,14 +16,14 @@
 #   bash scripts/main_job.sh --epochs 5 --plot fm.png
 #   bash scripts/main_job.sh --help
 # No recipe flag is passed: bench_visited trains with the project's
-# defaults for the data set (tools/train_flags.cpp). On k-NN data that is
+# defaults for the data set (cmdline/train_flags.cpp). On k-NN data that is
 # the probe recipe (flat k-means leaves in balanced groups, learned probing
 # toward each sampled vector's nearest neighbours, probe calibration),
 # the same as the drop-in train() with the LibTorch trainer. The job
 # measures the first 2,000 of the 10,000 test queries
 # (--max_test_queries 2000) to stay within ten minutes on 2 cores.
 # Your own flags come after these and override them. Other data sets get
-# bench_visited's per-data-set defaults (tools/train_flags.cpp).
+# bench_visited's per-data-set defaults (cmdline/train_flags.cpp).
 # MAIN_JOB_OUT=DIR changes the output directory.
 set -euo pipefail
 

@@ -12,21 +12,13 @@
 
 #include <faiss/IndexIVF.h>
 
+#include <faiss_ehi/thread_scope.h>
+
 using namespace ehi_test;
 using faiss_ehi::IndexEHITree;
 using faiss_ehi::NodeForm;
 
 namespace {
-
-struct OmpThreads {
-    int saved;
-    explicit OmpThreads(int n) : saved(omp_get_max_threads()) {
-        omp_set_num_threads(n);
-    }
-    ~OmpThreads() {
-        omp_set_num_threads(saved);
-    }
-};
 
 struct ThreadCase {
     NodeForm form;
@@ -46,7 +38,7 @@ TEST_P(Threads, TrainingAndAddingAreThreadCountIndependent) {
     Result r1, rall;
     std::unique_ptr<IndexEHITree> i1, iall;
     {
-        OmpThreads o(1);
+        faiss_ehi::OmpThreadScope o(1);
         i1 = kmeans_tree_index(d, 5, 2, faiss::METRIC_L2, xb, c.form);
         i1->d2l = c.d2l;
         i1->add(4000, xb.data());
@@ -54,7 +46,7 @@ TEST_P(Threads, TrainingAndAddingAreThreadCountIndependent) {
         r1 = search(*i1, xq, 10);
     }
     {
-        OmpThreads o(all);
+        faiss_ehi::OmpThreadScope o(all);
         iall = kmeans_tree_index(d, 5, 2, faiss::METRIC_L2, xb, c.form);
         iall->d2l = c.d2l;
         iall->add(4000, xb.data());
@@ -83,11 +75,11 @@ TEST_P(Threads, OneThreadEqualsAllThreads) {
     iall->nprobe = 5;
     // searching one index with 1 and with all threads
     {
-        OmpThreads o(1);
+        faiss_ehi::OmpThreadScope o(1);
         t1 = search(*iall, xq, 10);
     }
     {
-        OmpThreads o(all);
+        faiss_ehi::OmpThreadScope o(all);
         tall = search(*iall, xq, 10);
     }
     EXPECT_BIT_IDENTICAL(t1, tall);
@@ -99,12 +91,12 @@ TEST_P(Threads, OneThreadEqualsAllThreads) {
     p1.resize(nq * L);
     pall.resize(nq * L);
     {
-        OmpThreads o(1);
+        faiss_ehi::OmpThreadScope o(1);
         tree.route(nq, xq.data(), beam, l1.data(), q1.data());
         tree.all_leaf_probabilities(nq, xq.data(), p1.data());
     }
     {
-        OmpThreads o(all);
+        faiss_ehi::OmpThreadScope o(all);
         tree.route(nq, xq.data(), beam, lall.data(), qall.data());
         tree.all_leaf_probabilities(nq, xq.data(), pall.data());
     }
@@ -114,11 +106,11 @@ TEST_P(Threads, OneThreadEqualsAllThreads) {
     // range search
     faiss::RangeSearchResult rr1(nq), rrall(nq);
     {
-        OmpThreads o(1);
+        faiss_ehi::OmpThreadScope o(1);
         iall->range_search(nq, xq.data(), 1.5f, &rr1);
     }
     {
-        OmpThreads o(all);
+        faiss_ehi::OmpThreadScope o(all);
         iall->range_search(nq, xq.data(), 1.5f, &rrall);
     }
     ASSERT_EQ(0, std::memcmp(rr1.lims, rrall.lims, (nq + 1) * sizeof(size_t)));
@@ -155,7 +147,7 @@ TEST(Threads, ConcurrentSearchesAreSafe) {
     // single-threaded references, one per nprobe used below
     std::vector<Result> ref;
     {
-        OmpThreads o(1);
+        faiss_ehi::OmpThreadScope o(1);
         for (size_t np = 1; np <= 6; np++) {
             faiss::SearchParametersIVF params;
             params.nprobe = np;

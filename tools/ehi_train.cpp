@@ -22,11 +22,11 @@
 
 #include <faiss_ehi/index_io.h>
 
-#include "bench_main.h"
+#include "cmdline/index_stats.h"
+#include "cmdline/program_main.h"
+#include "cmdline/task_inputs.h"
+#include "cmdline/train_flags.h"
 #include "contrib/data/retrieval_task.h"
-#include "index_stats.h"
-#include "task_inputs.h"
-#include "train_flags.h"
 
 DEFINE_string(data, "", "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
               "synthetic or vecs:BASE[,QUERIES[,PAIRS]] (required)");
@@ -79,9 +79,9 @@ int run() {
         std::vector<float> xd = ehi_tools::document_inputs(
                 task, model.text_encoder.get());
         model.index->add(task.nd, xd.data());
-        ehi_tools::LeafLoad load = ehi_tools::leaf_load(*model.index);
+        ehi_cmdline::LeafLoad load = ehi_cmdline::leaf_load(*model.index);
         LOG(INFO) << "added " << task.nd << " documents: "
-                  << ehi_tools::describe(load);
+                  << ehi_cmdline::describe(load);
     }
     faiss_ehi::write_index(model.index.get(), FLAGS_out.c_str());
     LOG(INFO) << "index written to " << FLAGS_out;
@@ -96,7 +96,7 @@ int run() {
 } // namespace
 
 int main(int argc, char** argv) {
-    return ehi_bench::bench_main(
+    return ehi_cmdline::program_main(
             argc, argv,
             "Train an EHI index (encoder and tree jointly).\n"
             "Usage: ehi_train --data SPEC --out FILE [training flags]",

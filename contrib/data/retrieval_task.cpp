@@ -16,6 +16,8 @@
 #include "contrib/data/synthetic.h"
 #include "contrib/data/vecs_io.h"
 
+#include <faiss_ehi/string_split.h>
+
 namespace faiss_ehi {
 namespace data {
 
@@ -194,19 +196,18 @@ RetrievalTask load_synthetic_task(const RetrievalTaskOptions& opt) {
     return t;
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-    std::vector<std::string> out;
-    std::string cur;
-    std::istringstream in(s);
-    while (std::getline(in, cur, ',')) {
-        out.push_back(cur);
+/// The files of a vecs: spec; a trailing comma adds no empty file.
+std::vector<std::string> vecs_files(const std::string& arg) {
+    std::vector<std::string> files = faiss_ehi::split_commas(arg);
+    if (files.back().empty()) {
+        files.pop_back();
     }
-    return out;
+    return files;
 }
 
 RetrievalTask load_vecs_task(const std::string& arg,
                              const RetrievalTaskOptions& opt) {
-    std::vector<std::string> files = split_commas(arg);
+    std::vector<std::string> files = vecs_files(arg);
     if (files.empty() || files.size() > 3 || files[0].empty()) {
         throw std::runtime_error("bad data spec \"vecs:" + arg +
                                  "\": expected vecs:BASE[,QUERIES[,PAIRS]]");

@@ -24,14 +24,9 @@ int Vocabulary::find(const std::string& word) const {
 }
 
 std::vector<int> Vocabulary::encode(const std::string& text) const {
-    std::vector<int> out;
-    for_each_token(text, [&](const std::string& t) {
-        int id = find(t);
-        if (id >= 0) {
-            out.push_back(id);
-        }
-    });
-    return out;
+    std::vector<int64_t> ids = faiss_ehi::known_token_ids(
+            text, [this](const std::string& w) { return int64_t(find(w)); });
+    return std::vector<int>(ids.begin(), ids.end());
 }
 
 Vocabulary build_vocabulary(const std::vector<std::string>& texts,

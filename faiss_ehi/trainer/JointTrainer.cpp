@@ -32,6 +32,7 @@
 #include <faiss_ehi/trainer/Encoder.h>
 #include <faiss_ehi/trainer/Losses.h>
 #include <faiss_ehi/trainer/RoutingTrainer.h>
+#include <faiss_ehi/trainer/ThreadScope.h>
 #include <faiss_ehi/trainer/TorchTree.h>
 #include <faiss_ehi/trainer/TreeSnapshot.h>
 
@@ -39,25 +40,6 @@ namespace faiss_ehi {
 namespace trainer {
 
 namespace {
-
-/// torch's and OpenMP's thread counts for the call (torch resets OpenMP to
-/// one thread at start-up), restored afterwards.
-struct ThreadScope {
-    int torch_before, omp_before;
-    explicit ThreadScope(int threads) {
-        // OpenMP's count first: the first torch call initialises its
-        // thread pool, which sets this thread's OpenMP count to 1.
-        omp_before = omp_get_max_threads();
-        torch_before = torch::get_num_threads();
-        int t = threads > 0 ? threads : omp_get_num_procs();
-        torch::set_num_threads(t);
-        omp_set_num_threads(t);
-    }
-    ~ThreadScope() {
-        torch::set_num_threads(torch_before);
-        omp_set_num_threads(omp_before);
-    }
-};
 
 /// Copy every parameter and buffer of `src` into `dst` (same names).
 void copy_state(torch::nn::Module& dst, const torch::nn::Module& src) {
@@ -890,7 +872,9 @@ JointModel JointTrainer::train(const PairData& data, const TextInit* text) {
     if (c.recipe == TrainRecipe::PROBE) {
         return train_probe(data, c.scheduled(data.pairs.size()));
     }
-    ThreadScope threads(c.threads);
+    // torch resets OpenMP to one thread at start-up: by default the
+    // training uses every processor
+    TorchThreadScope threads(c.threads > 0 ? c.threads : omp_get_num_procs());
     JointRun run(c, data, text, stop_after_epoch);
     run.split_data();
     run.build_modules();

@@ -139,7 +139,8 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
     const idx_t L = tree.nleaves();
     sample.check(tree.m, ndocs, "ProbeTrainer");
     check_doc_leaves(doc_leaf, ndocs, L, "ProbeTrainer");
-    TorchThreadScope ts(threads);
+    // by default the OpenMP count of the caller, for torch too
+    TorchThreadScope ts(threads > 0 ? threads : omp_get_max_threads());
     torch::manual_seed(seed);
     const int B = tree.B, H = tree.H, m = tree.m, hl = H - 1;
 

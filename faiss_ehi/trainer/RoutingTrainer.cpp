@@ -18,6 +18,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_ehi/trainer/Losses.h>
+#include <faiss_ehi/trainer/ThreadScope.h>
 #include <faiss_ehi/trainer/TorchTree.h>
 
 namespace faiss_ehi {
@@ -56,30 +57,6 @@ RoutingTargets RoutingTargets::from_neighbors(idx_t n, int k, const idx_t* nn,
 }
 
 namespace {
-
-/// Sets torch's and OpenMP's thread counts for a scope, restores them.
-struct ThreadScope {
-    int torch_before = 0;
-    int omp_before = 0;
-    bool active = false;
-    explicit ThreadScope(int threads) {
-        if (threads > 0) {
-            active = true;
-            // OpenMP's count first: the first torch call initialises its
-            // thread pool, which sets this thread's OpenMP count to 1.
-            omp_before = omp_get_max_threads();
-            torch_before = torch::get_num_threads();
-            torch::set_num_threads(threads);
-            omp_set_num_threads(threads);
-        }
-    }
-    ~ThreadScope() {
-        if (active) {
-            torch::set_num_threads(torch_before);
-            omp_set_num_threads(omp_before);
-        }
-    }
-};
 
 /// Normalised targets, checked.
 struct Targets {
@@ -406,7 +383,7 @@ double RoutingTrainer::cross_entropy(const EHITree& tree, idx_t n,
                                      const float* x,
                                      const RoutingTargets& targets) const {
     check_inputs(tree, n, x);
-    ThreadScope ts(threads);
+    TorchThreadScope ts(threads);
     Targets t = check_targets(targets, n, tree.nleaves());
     TorchTree tt = TorchTree::from_ehi(tree);
     std::vector<idx_t> ids(n);
@@ -427,7 +404,7 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
                         epochs, batch_size, double(learning_rate),
                         double(holdout), double(balance));
     }
-    ThreadScope ts(threads);
+    TorchThreadScope ts(threads);
     const idx_t L = tree.nleaves();
     Targets t = check_targets(targets, n, L);
     const bool factorised = use_factorised(*this, L);

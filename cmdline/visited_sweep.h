@@ -17,7 +17,7 @@
 
 #include "contrib/data/retrieval_task.h"
 
-namespace ehi_bench {
+namespace ehi_cmdline {
 
 /// One measured setting of a curve.
 struct VisitedPoint {
@@ -37,8 +37,18 @@ struct VisitedCurve {
 /// ndcg@10 and mrr@10 for relevance data.
 std::vector<std::string> task_metrics(const faiss_ehi::data::RetrievalTask& t);
 
-/// 1, 2, 3, 4, 6, 8, 12, 16, ... up to nlist (nlist included).
-std::vector<int> nprobe_ladder(int nlist);
+/** The nprobe values of a sweep over an index with nlist lists, in
+ * increasing order. By default 1, 2, 3, 4, 6, 8, 12, 16, ... (steps of
+ * about sqrt(2)) up to nlist, nlist included. With `fine`, the denser
+ * ladder for curves read at low fractions visited: 1 to 8, then steps of
+ * about 1.25 while they stay <= nlist (nlist itself not added). */
+std::vector<int> nprobe_ladder(int nlist, bool fine = false);
+
+/** Linear interpolation of y at x = target on the curve (xs, ys), done in
+ * log(x). The points are sorted by x first. Returns NaN when target lies
+ * outside [min x, max x]. */
+double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
+                         double target);
 
 /** Search `xq` (nq rows in `index`'s input space, the task's test queries
  * in order) at each nprobe through `index`, whose IVF part
@@ -70,4 +80,4 @@ VisitedPoint exact_point(faiss::Index& index, const float* xq,
 std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
                                      const std::vector<double>& targets);
 
-} // namespace ehi_bench
+} // namespace ehi_cmdline

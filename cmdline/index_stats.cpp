@@ -2,7 +2,7 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
 
-#include "index_stats.h"
+#include "cmdline/index_stats.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,7 +10,7 @@
 #include <faiss/IVFlib.h>
 #include <faiss/IndexIVF.h>
 
-namespace ehi_tools {
+namespace ehi_cmdline {
 
 LeafLoad leaf_load(const faiss::Index& index) {
     const faiss::IndexIVF* ivf =
@@ -41,4 +41,4 @@ std::string describe(const LeafLoad& l) {
     return buf;
 }
 
-} // namespace ehi_tools
+} // namespace ehi_cmdline

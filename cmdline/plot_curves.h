@@ -2,15 +2,16 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  *
  * PNG line plots through gnuplot (Debian package gnuplot-nox), the only
- * plotting tool the benchmarks use. Without gnuplot a message says how to
+ * plotting tool the command-line programs use. Without gnuplot a message says how to
  * install it and nothing is written; the tables still print.
  */
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
-namespace ehi_bench {
+namespace ehi_cmdline {
 
 /// One curve: points (x, y); points with a non-finite y are skipped.
 struct Curve {
@@ -25,6 +26,9 @@ struct Panel {
     std::string xlabel;
     std::string ylabel;
     bool log_x = true;
+    /// y range; NaN (the default) lets gnuplot choose that end
+    double y_min = std::numeric_limits<double>::quiet_NaN();
+    double y_max = std::numeric_limits<double>::quiet_NaN();
     std::vector<Curve> curves;
 };
 
@@ -33,4 +37,4 @@ struct Panel {
 bool plot_panels(const std::string& file, const std::string& title,
                  const std::vector<Panel>& panels);
 
-} // namespace ehi_bench
+} // namespace ehi_cmdline

@@ -2,10 +2,11 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
 
-#include "visited_sweep.h"
+#include "cmdline/visited_sweep.h"
 
 #include <faiss_ehi/EHITreeQuantizer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -14,9 +15,8 @@
 #include <faiss/IndexIVF.h>
 
 #include "contrib/data/metrics.h"
-#include "data_loaders.h"
 
-namespace ehi_bench {
+namespace ehi_cmdline {
 
 namespace fd = faiss_ehi::data;
 
@@ -27,9 +27,31 @@ std::vector<std::string> task_metrics(const fd::RetrievalTask& t) {
     return {"recall@10", "recall@100", "ndcg@10", "mrr@10"};
 }
 
-std::vector<int> nprobe_ladder(int nlist) {
-    // 1 2 3 4 6 8 12 16 24 32 ...: steps of about sqrt(2)
+std::vector<int> nprobe_ladder(int nlist, bool fine) {
     std::vector<int> out;
+    if (fine) {
+        for (int p = 1; p <= 8 && p <= nlist; p++) {
+            out.push_back(p);
+        }
+        if (out.empty()) {
+            return out;
+        }
+        double p = 8;
+        while (true) {
+            p *= 1.25;
+            int ip = int(std::lround(p));
+            if (ip <= out.back()) {
+                ip = out.back() + 1;
+            }
+            if (ip > nlist) {
+                break;
+            }
+            out.push_back(ip);
+            p = ip;
+        }
+        return out;
+    }
+    // 1 2 3 4 6 8 12 16 24 32 ...: steps of about sqrt(2)
     for (long pw = 1; pw < nlist; pw *= 2) {
         out.push_back(int(pw));
         if (pw >= 2 && pw * 3 / 2 < nlist) {
@@ -40,7 +62,39 @@ std::vector<int> nprobe_ladder(int nlist) {
     return out;
 }
 
+double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
+                         double target) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (xs.size() != ys.size() || xs.empty() || !(target > 0)) {
+        return nan;
+    }
+    std::vector<size_t> order(xs.size());
+    for (size_t i = 0; i < order.size(); i++) {
+        order[i] = i;
+    }
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return xs[a] < xs[b]; });
+    if (target < xs[order.front()] || target > xs[order.back()]) {
+        return nan;
+    }
+    for (size_t t = 0; t + 1 < order.size(); t++) {
+        double x0 = xs[order[t]], x1 = xs[order[t + 1]];
+        double y0 = ys[order[t]], y1 = ys[order[t + 1]];
+        if (target >= x0 && target <= x1) {
+            if (x1 <= x0 || x0 <= 0) {
+                return std::max(y0, y1);
+            }
+            double a = (std::log(target) - std::log(x0)) /
+                    (std::log(x1) - std::log(x0));
+            return y0 + a * (y1 - y0);
+        }
+    }
+    return ys[order.back()]; // target == max x
+}
+
 namespace {
+
+using idx_t = faiss::Index::idx_t;
 
 int search_k(const fd::RetrievalTask& t) {
     return t.is_knn ? t.k_gt : 100;
@@ -173,4 +227,4 @@ std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
     return out;
 }
 
-} // namespace ehi_bench
+} // namespace ehi_cmdline

@@ -1,18 +1,18 @@
 /**
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
-#include "bench_main.h"
+#include "cmdline/program_main.h"
 
 #include <exception>
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
-#include "data_loaders.h"
+#include "cmdline/threads.h"
 
-namespace ehi_bench {
+namespace ehi_cmdline {
 
-int bench_main(int argc, char** argv, const char* usage, int (*run)()) {
+int program_main(int argc, char** argv, const char* usage, int (*run)()) {
     reexec_with_passive_omp(argv);
     FLAGS_logtostderr = true;
     gflags::SetUsageMessage(usage);
@@ -26,4 +26,4 @@ int bench_main(int argc, char** argv, const char* usage, int (*run)()) {
     }
 }
 
-} // namespace ehi_bench
+} // namespace ehi_cmdline

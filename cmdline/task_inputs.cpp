@@ -2,7 +2,7 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
 
-#include "task_inputs.h"
+#include "cmdline/task_inputs.h"
 
 #include <stdexcept>
 

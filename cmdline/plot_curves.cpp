@@ -2,7 +2,7 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  */
 
-#include "plot_curves.h"
+#include "cmdline/plot_curves.h"
 
 #include <unistd.h>
 
@@ -10,9 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
-namespace ehi_bench {
+namespace ehi_cmdline {
 
 namespace {
 
@@ -40,6 +41,16 @@ std::string temp_file(const char* prefix) {
     return buf.data();
 }
 
+/// One end of a gnuplot range: "*" (automatic) for NaN.
+std::string range_end(double v) {
+    if (std::isnan(v)) {
+        return "*";
+    }
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
 } // namespace
 
 bool plot_panels(const std::string& file, const std::string& title,
@@ -64,6 +75,8 @@ bool plot_panels(const std::string& file, const std::string& title,
             if (p.log_x) {
                 g << "set logscale x\n";
             }
+            g << "set yrange [" << range_end(p.y_min) << ":"
+              << range_end(p.y_max) << "]\n";
             g << "set title " << quoted(p.title) << " noenhanced\n"
               << "set xlabel " << quoted(p.xlabel) << " noenhanced\n"
               << "set ylabel " << quoted(p.ylabel) << " noenhanced\n"
@@ -107,4 +120,4 @@ bool plot_panels(const std::string& file, const std::string& title,
     return true;
 }
 
-} // namespace ehi_bench
+} // namespace ehi_cmdline

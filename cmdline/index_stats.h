@@ -10,7 +10,7 @@
 
 #include <faiss/Index.h>
 
-namespace ehi_tools {
+namespace ehi_cmdline {
 
 /// List sizes of the IVF part of an index.
 struct LeafLoad {
@@ -30,4 +30,4 @@ LeafLoad leaf_load(const faiss::Index& index);
 /// "2,048 lists, 0 empty, expected 1.12x ideal, largest 2.3x ideal".
 std::string describe(const LeafLoad& l);
 
-} // namespace ehi_tools
+} // namespace ehi_cmdline

@@ -1,0 +1,19 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * Parsing of the list-valued command-line flags ("1,2,4").
+ */
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ehi_cmdline {
+
+/** Comma-separated integers ("1,2,4"); empty fields are skipped. Throws
+ * std::invalid_argument naming `flag` for a token that is not an integer
+ * or (with positive) not > 0. */
+std::vector<int> parse_int_list(const std::string& s, const char* flag,
+                                bool positive = true);
+
+} // namespace ehi_cmdline
