@@ -23,6 +23,10 @@ enum class DocAssignRule : int {
     SOAR = 2,
 };
 
+/// The DocAssignRule of largest value: the range a stored rule is checked
+/// against when an index is read. Keep it the last enumerator.
+constexpr DocAssignRule kLastDocAssignRule = DocAssignRule::SOAR;
+
 /** The default EHI index: an IVF index with flat storage whose coarse
  * quantizer is the learned tree (EHITreeQuantizer).
  *

@@ -39,15 +39,6 @@ const char kMagic[4] = {'F', 'E', 'H', 'I'};
 /// Header: magic, version, payload size, checksum.
 constexpr size_t kHeaderSize = 4 + 4 + 8 + 8;
 
-/** An encoder head read from the payload and where it goes: chain position
- * `pos` of the IndexPreTransform number `ordinal` in collect_pretransforms
- * order. */
-struct HeadRecord {
-    uint32_t ordinal;
-    uint32_t pos;
-    std::unique_ptr<EncoderHead> head;
-};
-
 /** Every IndexPreTransform reachable from idx through the wrappers that
  * collect_ivf_slots walks, in depth-first pre-order (the order in which
  * make_write_view numbers them). */
@@ -71,7 +62,7 @@ std::vector<uint8_t> serialize_payload(const faiss::Index* index) {
     WriteView vw;
     vw.w = &w;
     const faiss::Index* view = make_write_view(index, vw);
-    // format version 2: the encoder heads follow the IVF records
+    // since kVersionWithHeads: the encoder heads follow the IVF records
     put<uint32_t>(&w, vw.nheads);
     put_bytes(&w, vw.heads.data.data(), vw.heads.data.size());
     faiss::write_index(view, &w);
@@ -80,26 +71,16 @@ std::vector<uint8_t> serialize_payload(const faiss::Index* index) {
 
 // ------------------------------------------------------------- reading
 
-void install_tree(faiss::Index** slot, PayloadReader& r, uint32_t version) {
+/** Put the tree read in `rec` into the IVF at `*slot`, whose placeholder
+ * quantizer it replaces; an IndexEHITree record also replaces the
+ * IndexIVFFlat at `*slot` by an IndexEHITree holding its lists. */
+void install_tree(faiss::Index** slot, IVFRecord& rec) {
     auto* ivf = dynamic_cast<faiss::IndexIVF*>(*slot);
     FAISS_THROW_IF_NOT_MSG(ivf, "corrupt EHI index: IVF expected");
-    bool has_tree = r.get<uint8_t>() != 0;
-    if (!has_tree) {
+    if (!rec.tree) {
         return;
     }
-    bool is_ehi = r.get<uint8_t>() != 0;
-    int d2l = 1, rule = 0;
-    float soar_lambda = 1;
-    bool dup = false;
-    if (is_ehi) {
-        d2l = r.get<int32_t>();
-        rule = r.get<int32_t>();
-        soar_lambda = r.get<float>();
-        dup = r.get<uint8_t>() != 0;
-        FAISS_THROW_IF_NOT_MSG(rule >= 0 && rule <= 2,
-                               "corrupt EHI index: bad assignment rule");
-    }
-    std::unique_ptr<EHITreeQuantizer> q = read_quantizer(r, version);
+    std::unique_ptr<EHITreeQuantizer> q = std::move(rec.tree);
     FAISS_THROW_IF_NOT_MSG(q->d == ivf->d && q->ntotal == idx_t(ivf->nlist) &&
                                    q->metric_type == ivf->metric_type,
                            "corrupt EHI index: tree does not match its IVF");
@@ -111,17 +92,17 @@ void install_tree(faiss::Index** slot, PayloadReader& r, uint32_t version) {
     ivf->quantizer = q.release();
     ivf->own_fields = true;
     ivf->quantizer_trains_alone = 1;
-    if (!is_ehi) {
+    if (!rec.is_ehi) {
         return;
     }
     auto* flat = dynamic_cast<faiss::IndexIVFFlat*>(ivf);
     FAISS_THROW_IF_NOT_MSG(flat && typeid(*flat) == typeid(faiss::IndexIVFFlat),
                            "corrupt EHI index: IndexIVFFlat expected");
     auto* ehi = new IndexEHITree(*flat);
-    ehi->d2l = d2l;
-    ehi->assign_rule = DocAssignRule(rule);
-    ehi->soar_lambda = soar_lambda;
-    ehi->lists_have_duplicates = dup;
+    ehi->d2l = rec.d2l;
+    ehi->assign_rule = rec.assign_rule;
+    ehi->soar_lambda = rec.soar_lambda;
+    ehi->lists_have_duplicates = rec.lists_have_duplicates;
     // ownership of quantizer and lists moves to the new object
     flat->own_fields = false;
     flat->own_invlists = false;
@@ -152,32 +133,18 @@ void install_head(const std::vector<faiss::IndexPreTransform*>& pts,
 
 faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
     PayloadReader r{p, size};
+    // The EHI records precede the Faiss part but are installed into the
+    // index it describes: keep them until it is read.
     uint32_t nivf = r.get<uint32_t>();
-    // The EHI records precede the Faiss part but are needed after it: find
-    // where the Faiss part starts by parsing the records once.
-    size_t records_begin = r.pos;
-    {
-        for (uint32_t i = 0; i < nivf; i++) {
-            if (r.get<uint8_t>()) {
-                if (r.get<uint8_t>()) {
-                    r.get<int32_t>();
-                    r.get<int32_t>();
-                    r.get<float>();
-                    r.get<uint8_t>();
-                }
-                read_quantizer(r, version);
-            }
-        }
+    std::vector<IVFRecord> ivfs;
+    for (uint32_t i = 0; i < nivf; i++) {
+        ivfs.push_back(read_ivf_record(r, version));
     }
     std::vector<HeadRecord> heads;
-    if (version >= 2) {
+    if (version >= kVersionWithHeads) {
         uint32_t nheads = r.get<uint32_t>();
         for (uint32_t i = 0; i < nheads; i++) {
-            HeadRecord rec;
-            rec.ordinal = r.get<uint32_t>();
-            rec.pos = r.get<uint32_t>();
-            rec.head = read_head(r);
-            heads.push_back(std::move(rec));
+            heads.push_back(read_head_record(r));
         }
     }
     faiss::VectorIOReader fr;
@@ -191,9 +158,8 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
         collect_ivf_slots(&rootp, slots);
         FAISS_THROW_IF_NOT_MSG(slots.size() == nivf,
                                "corrupt EHI index: IVF count mismatch");
-        PayloadReader rr{p, size, records_begin};
-        for (faiss::Index** slot : slots) {
-            install_tree(slot, rr, version);
+        for (size_t i = 0; i < slots.size(); i++) {
+            install_tree(slots[i], ivfs[i]);
         }
         std::vector<faiss::IndexPreTransform*> pts;
         collect_pretransforms(rootp, pts);

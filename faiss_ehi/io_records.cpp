@@ -10,6 +10,8 @@
 namespace faiss_ehi {
 namespace io_detail {
 
+// ------------------------------------------------------ tree quantizer
+
 void write_quantizer(faiss::IOWriter* w, const EHITreeQuantizer& q) {
     const EHITree& t = q.tree;
     put<int32_t>(w, q.d);
@@ -29,8 +31,9 @@ void write_quantizer(faiss::IOWriter* w, const EHITreeQuantizer& q) {
         put_floats(w, t.node_b[h]);
     }
     put_floats(w, q.leaf_representatives);
-    // format version 3: the grouped-routing and document-rule fields
-    put_bytes(w, kRoutingExtMagic, 4);
+    // since kVersionWithRouting: the grouped-routing and document-rule
+    // fields
+    put_bytes(w, kRoutingExtMagic, sizeof(kRoutingExtMagic));
     put<uint8_t>(w, q.assign_nearest);
     put<float>(w, q.mass_threshold);
     put<int32_t>(w, q.min_beam);
@@ -49,7 +52,7 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
     int m = r.get<int32_t>();
     int form = r.get<int32_t>();
     FAISS_THROW_IF_NOT_MSG(
-            d >= 1 && B >= 2 && H >= 1 && m == d && H <= 64 &&
+            d >= 1 && B >= 2 && H >= 1 && m == d && H <= kMaxRecordHeight &&
                     (metric == faiss::METRIC_L2 ||
                      metric == faiss::METRIC_INNER_PRODUCT) &&
                     (form == int(NodeForm::PAPER) ||
@@ -75,19 +78,19 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
         t.node_b[h] = r.get_floats();
     }
     q->leaf_representatives = r.get_floats();
-    if (version >= 3) {
-        char magic[4];
+    if (version >= kVersionWithRouting) {
+        char magic[sizeof(kRoutingExtMagic)];
         for (char& c : magic) {
             c = char(r.get<uint8_t>());
         }
-        FAISS_THROW_IF_NOT_MSG(std::memcmp(magic, kRoutingExtMagic, 4) == 0,
+        FAISS_THROW_IF_NOT_MSG(std::memcmp(magic, kRoutingExtMagic, sizeof(magic)) == 0,
                                "corrupt EHI index: bad routing record");
         uint8_t nearest = r.get<uint8_t>();
         float mass = r.get<float>();
         int32_t min_beam = r.get<int32_t>();
         uint32_t ng = r.get<uint32_t>();
         FAISS_THROW_IF_NOT_MSG(nearest <= 1 && mass >= 0 && mass < 1 &&
-                                       min_beam >= 0 && ng <= 64,
+                                       min_beam >= 0 && ng <= kMaxGroupExpansion,
                                "corrupt EHI index: bad routing record");
         q->assign_nearest = nearest != 0;
         q->mass_threshold = mass;
@@ -109,6 +112,50 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
     q->update_is_trained();
     return q;
 }
+
+// -------------------------------------------------------- IVF record
+
+void write_ivf_record(faiss::IOWriter* w, const faiss::IndexIVF& ivf) {
+    auto* q = dynamic_cast<const EHITreeQuantizer*>(ivf.quantizer);
+    put<uint8_t>(w, q != nullptr);
+    if (!q) {
+        return;
+    }
+    auto* ehi = dynamic_cast<const IndexEHITree*>(&ivf);
+    put<uint8_t>(w, ehi != nullptr);
+    if (ehi) {
+        put<int32_t>(w, ehi->d2l);
+        put<int32_t>(w, int32_t(ehi->assign_rule));
+        put<float>(w, ehi->soar_lambda);
+        put<uint8_t>(w, ehi->lists_have_duplicates);
+    }
+    write_quantizer(w, *q);
+}
+
+IVFRecord read_ivf_record(PayloadReader& r, uint32_t version) {
+    IVFRecord rec;
+    bool has_tree = r.get<uint8_t>() != 0;
+    if (!has_tree) {
+        return rec;
+    }
+    rec.is_ehi = r.get<uint8_t>() != 0;
+    int32_t rule = int32_t(rec.assign_rule);
+    if (rec.is_ehi) {
+        rec.d2l = r.get<int32_t>();
+        rule = r.get<int32_t>();
+        rec.soar_lambda = r.get<float>();
+        rec.lists_have_duplicates = r.get<uint8_t>() != 0;
+    }
+    rec.tree = read_quantizer(r, version);
+    // Checked after the tree record: on a file corrupt in several places
+    // the first error reported stays the one earlier readers reported.
+    FAISS_THROW_IF_NOT_MSG(rule >= 0 && rule <= int32_t(kLastDocAssignRule),
+                           "corrupt EHI index: bad assignment rule");
+    rec.assign_rule = DocAssignRule(rule);
+    return rec;
+}
+
+// ------------------------------------------------------ encoder head
 
 void write_head(faiss::IOWriter* w, const EncoderHead& e) {
     put<int32_t>(w, e.d_in);
@@ -149,6 +196,21 @@ std::unique_ptr<EncoderHead> read_head(PayloadReader& r) {
         FAISS_THROW_FMT("corrupt EHI index: bad encoder head (%s)", ex.what());
     }
     return e;
+}
+
+void write_head_record(faiss::IOWriter* w, uint32_t ordinal, uint32_t pos,
+                       const EncoderHead& e) {
+    put<uint32_t>(w, ordinal);
+    put<uint32_t>(w, pos);
+    write_head(w, e);
+}
+
+HeadRecord read_head_record(PayloadReader& r) {
+    HeadRecord rec;
+    rec.ordinal = r.get<uint32_t>();
+    rec.pos = r.get<uint32_t>();
+    rec.head = read_head(r);
+    return rec;
 }
 
 } // namespace io_detail

@@ -88,20 +88,11 @@ const faiss::Index* make_write_view(const faiss::Index* idx, WriteView& vw) {
     faiss::IOWriter* w = vw.w;
     std::vector<std::unique_ptr<faiss::Index>>& keep = vw.keep;
     if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(idx)) {
+        write_ivf_record(w, *ivf);
         auto* q = dynamic_cast<const EHITreeQuantizer*>(ivf->quantizer);
-        put<uint8_t>(w, q != nullptr);
         if (!q) {
             return idx;
         }
-        auto* ehi = dynamic_cast<const IndexEHITree*>(ivf);
-        put<uint8_t>(w, ehi != nullptr);
-        if (ehi) {
-            put<int32_t>(w, ehi->d2l);
-            put<int32_t>(w, int32_t(ehi->assign_rule));
-            put<float>(w, ehi->soar_lambda);
-            put<uint8_t>(w, ehi->lists_have_duplicates);
-        }
-        write_quantizer(w, *q);
         auto flat = std::make_unique<faiss::IndexFlat>(q->d, q->metric_type);
         if (q->leaf_representatives.size() == size_t(q->ntotal) * q->d) {
             flat->add(q->ntotal, q->leaf_representatives.data());
@@ -151,9 +142,7 @@ const faiss::Index* make_write_view(const faiss::Index* idx, WriteView& vw) {
                                    "%s, a subclass of EncoderHead",
                                    typeid(*e).name());
             e->check_consistent();
-            put<uint32_t>(&vw.heads, ordinal);
-            put<uint32_t>(&vw.heads, uint32_t(i));
-            write_head(&vw.heads, *e);
+            write_head_record(&vw.heads, ordinal, uint32_t(i), *e);
             vw.nheads++;
             auto ph = std::make_unique<faiss::RemapDimensionsTransform>(
                     e->d_in, e->d_out, true);

@@ -31,8 +31,9 @@ struct WriteView {
  * IndexFlat of the leaf representatives, and every IndexPreTransform whose
  * chain holds an EncoderHead by a shallow copy in which each head is
  * replaced by a RemapDimensionsTransform of the same dimensions. Writes
- * each IVF's EHI record to `vw.w` in collect_ivf_slots order and each
- * head's record to `vw.heads`. Temporaries live in `vw.keep*`. */
+ * each IVF's record (write_ivf_record) to `vw.w` in collect_ivf_slots order
+ * and each head's (write_head_record) to `vw.heads`. Temporaries live in
+ * `vw.keep*`. */
 const faiss::Index* make_write_view(const faiss::Index* idx, WriteView& vw);
 
 /// Count the IVF indexes reachable the same way collect_ivf_slots walks.

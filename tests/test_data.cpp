@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_helpers.h"
+
 #include "contrib/data/beir.h"
 #include "contrib/data/dataset.h"
 #include "contrib/data/fashion_mnist.h"
@@ -35,27 +37,7 @@ using namespace faiss_ehi::data;
 
 namespace {
 
-/// A fresh temporary directory, removed with its content at the end.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "ehi_data_XXXXXX");
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        char* p = mkdtemp(buf.data());
-        if (!p) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path = p;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const {
-        return path + "/" + name;
-    }
-};
+using ehi_test::TempDir;
 
 void write_text(const std::string& path, const std::string& s) {
     fs::create_directories(fs::path(path).parent_path());

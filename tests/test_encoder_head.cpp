@@ -9,8 +9,6 @@
  */
 #include "test_helpers.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -432,13 +430,11 @@ TEST(EncoderHeadIndex, TrainAddSearchRoundTrip) {
     // round trips: memory, clone, file
     auto back = deserialize(serialize(index.get()));
     std::unique_ptr<faiss::Index> cl(faiss_ehi::clone_index(index.get()));
-    char tmpl[] = "/tmp/ehi_head_XXXXXX";
-    int fd = mkstemp(tmpl);
-    ASSERT_GE(fd, 0);
-    close(fd);
-    faiss_ehi::write_index(index.get(), tmpl);
-    std::unique_ptr<faiss::Index> fromfile(faiss_ehi::read_index(tmpl));
-    std::remove(tmpl);
+    TempDir dir;
+    std::string fname = dir.file("head.fehi");
+    faiss_ehi::write_index(index.get(), fname.c_str());
+    std::unique_ptr<faiss::Index> fromfile(
+            faiss_ehi::read_index(fname.c_str()));
     for (const faiss::Index* copy : {back.get(), cl.get(), fromfile.get()}) {
         const EncoderHead* h = head_of(copy);
         ASSERT_TRUE(h);

@@ -6,7 +6,6 @@
  */
 #include "test_helpers.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,44 +33,6 @@ using faiss_ehi::IndexEHITree;
 using faiss_ehi::NodeForm;
 
 namespace {
-
-/// A scratch directory removed with its content at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/ehi_tests_XXXXXX";
-        char* p = mkdtemp(tmpl);
-        if (!p) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path = p;
-    }
-    ~TempDir() {
-        for (auto& f : files()) {
-            std::remove((path + "/" + f).c_str());
-        }
-        rmdir(path.c_str());
-    }
-    std::string file(const std::string& name) const {
-        return path + "/" + name;
-    }
-    std::vector<std::string> files() const {
-        std::vector<std::string> out;
-        DIR* dir = opendir(path.c_str());
-        if (!dir) {
-            return out;
-        }
-        while (dirent* e = readdir(dir)) {
-            std::string n = e->d_name;
-            if (n != "." && n != "..") {
-                out.push_back(n);
-            }
-        }
-        closedir(dir);
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
 
 std::vector<uint8_t> read_bytes(const std::string& fname) {
     std::ifstream f(fname, std::ios::binary);

@@ -19,8 +19,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
@@ -735,12 +733,11 @@ TEST(GroupedIO, RoundTripKeepsRoutingAndResults) {
     ASSERT_FALSE(q->tree.group_expansion.empty());
     ASSERT_TRUE(q->assign_nearest);
 
-    std::string fname = ::testing::TempDir() + "grouped_io_" +
-            std::to_string(getpid()) + ".fehi";
+    TempDir dir;
+    std::string fname = dir.file("grouped_io.fehi");
     faiss_ehi::write_index(index.get(), fname.c_str());
     std::unique_ptr<faiss::Index> from_file(
             faiss_ehi::read_index(fname.c_str()));
-    std::remove(fname.c_str());
     std::unique_ptr<faiss::Index> from_mem = from_bytes(to_bytes(index.get()));
     std::unique_ptr<faiss::Index> cloned(faiss_ehi::clone_index(index.get()));
 

@@ -2,18 +2,23 @@
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  *
  * Shared helpers of the test suite: seeded random data, brute-force
- * references and trained indexes built with fixed seeds.
+ * references, trained indexes built with fixed seeds and scratch
+ * directories.
  */
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -274,6 +279,49 @@ inline std::vector<idx_t> make_ids(idx_t n, idx_t start, idx_t step) {
     }
     return ids;
 }
+
+/** A fresh directory with a unique name in the system's temporary directory
+ * ($TMPDIR, else /tmp), removed with everything in it when the object goes
+ * out of scope. Every test that writes files writes them in one of these, so
+ * that concurrent runs do not collide and nothing is left behind. */
+struct TempDir {
+    std::string path; ///< the directory, without a trailing slash
+
+    explicit TempDir(const std::string& prefix = "ehi_test") {
+        std::string tmpl =
+                (std::filesystem::temp_directory_path() / (prefix + "_XXXXXX"))
+                        .string();
+        std::vector<char> buf(tmpl.begin(), tmpl.end());
+        buf.push_back('\0');
+        if (!mkdtemp(buf.data())) {
+            throw std::runtime_error("mkdtemp failed for " + tmpl);
+        }
+        path = buf.data();
+    }
+    ~TempDir() {
+        std::error_code ec; // a destructor must not throw
+        std::filesystem::remove_all(path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    /// The path of `name` inside the directory.
+    std::string file(const std::string& name) const {
+        return path + "/" + name;
+    }
+
+    /// The names of the entries in the directory, sorted.
+    std::vector<std::string> files() const {
+        std::vector<std::string> out;
+        std::error_code ec;
+        for (const auto& e :
+             std::filesystem::directory_iterator(path, ec)) {
+            out.push_back(e.path().filename().string());
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
 
 /// Runs f and returns the FaissException's message, or fails the test.
 template <class F>

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_helpers.h"
+
 #include "contrib/data/file_util.h"
 #include "contrib/data/retrieval_task.h"
 #include "contrib/data/synthetic.h"
@@ -24,16 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/ehi_task_XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        fs::remove_all(path);
-    }
-};
+using ehi_test::TempDir;
 
 RetrievalTaskOptions no_cache() {
     RetrievalTaskOptions o;

@@ -11,9 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <dirent.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include "test_helpers.h"
@@ -34,28 +31,6 @@ TextEncoder small_encoder() {
     // 3 words, dim 2
     return TextEncoder({"hello", "world", "42"}, 2,
                        {1, 2, /**/ 3, 4, /**/ -1, 0.5f});
-}
-
-std::string scratch_dir() {
-    char tmpl[] = "/tmp/ehi_text_encoder_XXXXXX";
-    char* p = mkdtemp(tmpl);
-    if (!p) {
-        throw std::runtime_error("mkdtemp failed");
-    }
-    return p;
-}
-
-void remove_dir(const std::string& dir) {
-    if (DIR* d = opendir(dir.c_str())) {
-        while (dirent* e = readdir(d)) {
-            std::string n = e->d_name;
-            if (n != "." && n != "..") {
-                std::remove((dir + "/" + n).c_str());
-            }
-        }
-        closedir(d);
-    }
-    rmdir(dir.c_str());
 }
 
 std::vector<char> slurp(const std::string& f) {
@@ -104,8 +79,8 @@ TEST(TextEncoder, BadConstruction) {
 }
 
 TEST(TextEncoder, FileRoundTrip) {
-    std::string dir = scratch_dir();
-    std::string f = dir + "/enc.feht";
+    ehi_test::TempDir dir;
+    std::string f = dir.file("enc.feht");
     TextEncoder enc = small_encoder();
     faiss_ehi::write_text_encoder(enc, f.c_str());
     TextEncoder back = faiss_ehi::read_text_encoder(f.c_str());
@@ -115,25 +90,17 @@ TEST(TextEncoder, FileRoundTrip) {
     std::vector<std::string> texts = {"world 42", "hello"};
     EXPECT_EQ(back.encode(texts), enc.encode(texts));
     // only the file itself is left (the temporary was renamed)
-    int nfiles = 0;
-    if (DIR* d = opendir(dir.c_str())) {
-        while (dirent* e = readdir(d)) {
-            nfiles += e->d_name[0] != '.';
-        }
-        closedir(d);
-    }
-    EXPECT_EQ(nfiles, 1);
-    remove_dir(dir);
+    EXPECT_EQ(dir.files(), std::vector<std::string>{"enc.feht"});
 }
 
 TEST(TextEncoder, TruncatedAndCorruptFilesThrow) {
-    std::string dir = scratch_dir();
-    std::string f = dir + "/enc.feht";
+    ehi_test::TempDir dir;
+    std::string f = dir.file("enc.feht");
     faiss_ehi::write_text_encoder(small_encoder(), f.c_str());
     std::vector<char> good = slurp(f);
     ASSERT_GT(good.size(), 30u);
 
-    std::string g = dir + "/bad.feht";
+    std::string g = dir.file("bad.feht");
     // truncated header, truncated payload
     spit(g, std::vector<char>(good.begin(), good.begin() + 10));
     expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); },
@@ -157,12 +124,11 @@ TEST(TextEncoder, TruncatedAndCorruptFilesThrow) {
     spit(g, bad);
     expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); },
                  "version");
-    remove_dir(dir);
 }
 
 TEST(TextEncoder, FailedWriteKeepsOldFile) {
-    std::string dir = scratch_dir();
-    std::string f = dir + "/enc.feht";
+    ehi_test::TempDir dir;
+    std::string f = dir.file("enc.feht");
     faiss_ehi::write_text_encoder(small_encoder(), f.c_str());
     std::vector<char> before = slurp(f);
     TextEncoder broken = small_encoder();
@@ -174,8 +140,7 @@ TEST(TextEncoder, FailedWriteKeepsOldFile) {
     expect_error(
             [&] {
                 faiss_ehi::write_text_encoder(
-                        small_encoder(), (dir + "/no/such/x.feht").c_str());
+                        small_encoder(), dir.file("no/such/x.feht").c_str());
             },
             "cannot open");
-    remove_dir(dir);
 }

@@ -9,7 +9,6 @@
 
 #include "test_helpers.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -107,30 +106,6 @@ std::vector<float> tree_params(const JointModel& m) {
     }
     return out;
 }
-
-struct ScratchDir {
-    std::string path;
-    ScratchDir() {
-        char tmpl[] = "/tmp/ehi_joint_XXXXXX";
-        char* p = mkdtemp(tmpl);
-        if (!p) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path = p;
-    }
-    ~ScratchDir() {
-        if (DIR* d = opendir(path.c_str())) {
-            while (dirent* e = readdir(d)) {
-                std::string n = e->d_name;
-                if (n != "." && n != "..") {
-                    std::remove((path + "/" + n).c_str());
-                }
-            }
-            closedir(d);
-        }
-        rmdir(path.c_str());
-    }
-};
 
 std::string slurp(const std::string& f) {
     std::ifstream in(f, std::ios::binary);
@@ -508,7 +483,7 @@ TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
     // restored too.
     c.B = 32;
     c.doc_assign = faiss_ehi::DocAssignRule::NEAREST_LEAF;
-    ScratchDir d1, d2;
+    ehi_test::TempDir d1, d2;
     c.checkpoint_dir = d1.path;
     JointModel full = stopping_trainer(c, stop).train(s.data);
     ASSERT_TRUE(full.index);
@@ -545,7 +520,7 @@ TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
     }
     expect_error([&] { stopping_trainer(c, stop).train(s.data); }, "cannot read");
     // no checkpoint to resume from
-    ScratchDir d3;
+    ehi_test::TempDir d3;
     c.checkpoint_dir = d3.path;
     expect_error([&] { stopping_trainer(c, stop).train(s.data); }, "no checkpoint");
 }
@@ -557,7 +532,7 @@ TEST(TrainerJoint, NonFiniteLossStopsAndKeepsCheckpoint) {
     c.epochs = 3;
     c.warmup_epochs = 1; // epoch 1 trains the encoder only: fine
     c.cl_lr = 1e30f;     // the tree explodes from epoch 2 on
-    ScratchDir dir;
+    ehi_test::TempDir dir;
     c.checkpoint_dir = dir.path;
     stop = 1;
     stopping_trainer(c, stop).train(s.data);
@@ -703,7 +678,7 @@ TEST(TrainerJoint, TextEncoderEndToEnd) {
             << same_topic << " of " << found;
 
     // the text encoder survives its file format
-    ScratchDir dir;
+    ehi_test::TempDir dir;
     std::string f = dir.path + "/text.feht";
     faiss_ehi::write_text_encoder(*m.text_encoder, f.c_str());
     TextEncoder back = faiss_ehi::read_text_encoder(f.c_str());
@@ -966,7 +941,7 @@ TEST(TrainerJoint, DefaultRecipeTextResumeIsBitIdentical) {
     c.refresh = 1;
     c.threads = 1;
     c.progress = false;
-    ScratchDir d1, d2;
+    ehi_test::TempDir d1, d2;
     c.checkpoint_dir = d1.path;
     JointModel full = stopping_trainer(c, stop).train(tt.d, &tt.ti);
     ASSERT_TRUE(full.index && full.text_encoder);
