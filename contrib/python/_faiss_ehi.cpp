@@ -50,6 +50,7 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/io.h>
 
+#include <faiss_ehi/thread_scope.h>
 #include <faiss_ehi/faiss_ehi.h>
 #include <faiss_ehi/index_walk.h>
 
@@ -105,15 +106,12 @@ bool call_nogil(F&& f) {
 
 // ---------------------------------------------------------- OpenMP scope
 
-/** Restores the calling thread's OpenMP thread count on exit. LibTorch
+/** Keeps the calling thread's OpenMP thread count across a call: LibTorch
  * lowers it when it first starts (to its intra-op default, the physical
  * cores), and Python Faiss, which runs in the same thread, would stay
  * slower for the rest of the process. */
-struct OmpThreadsGuard {
-    int before = omp_get_max_threads();
-    ~OmpThreadsGuard() {
-        omp_set_num_threads(before);
-    }
+struct OmpThreadsGuard : faiss_ehi::OmpThreadScope {
+    OmpThreadsGuard() : faiss_ehi::OmpThreadScope(omp_get_max_threads()) {}
 };
 
 #ifdef FAISS_EHI_PY_WITH_TORCH
