@@ -75,8 +75,9 @@ DEFINE_int64(nq, 0, "use at most this many queries (0: all)");
 DEFINE_double(target_recall, 0.9, "recall@k that picks the beam");
 DEFINE_int32(k, 10, "neighbours per query");
 DEFINE_string(batches, "1,16,1024", "batch sizes");
-DEFINE_string(beams, "1,2,3,4,5,6,8,10,12,16,20,24,32,40,48,64,80,96,128,160,"
-                     "192,256,320,384,512,640,768,1024",
+DEFINE_string(beams,
+              "1,2,3,4,5,6,8,10,12,16,20,24,32,40,48,64,80,96,128,160,"
+              "192,256,320,384,512,640,768,1024",
               "beam ladder searched for the target recall");
 DEFINE_int32(runs, 3, "timed runs per measurement (median reported)");
 DEFINE_int64(min_queries, 8192,
@@ -180,8 +181,8 @@ faiss_ehi::data::Dataset glove_from_package() {
 
 /** Median QPS of `runs` runs; each run searches `total` queries in batches
  * of `batch`, cycling through the nq queries of xq. */
-double time_qps(const faiss::Index& index, idx_t nq, const float* xq,
-                int k, idx_t batch, idx_t total, int runs,
+double time_qps(const faiss::Index& index, idx_t nq, const float* xq, int k,
+                idx_t batch, idx_t total, int runs,
                 const faiss::SearchParameters* params) {
     int d = index.d;
     std::vector<float> D(size_t(batch) * k);
@@ -241,9 +242,8 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
         ds.truncate_queries(FLAGS_nq);
     }
     const int k = FLAGS_k;
-    LOG(INFO) << ds.name << ": nb " << ds.nb << " nq " << ds.nq << " d "
-              << ds.d << " metric "
-              << (ds.metric == faiss::METRIC_L2 ? "L2" : "IP");
+    LOG(INFO) << ds.name << ": nb " << ds.nb << " nq " << ds.nq << " d " << ds.d
+              << " metric " << (ds.metric == faiss::METRIC_L2 ? "L2" : "IP");
     double t0 = ehi_cmdline::now_s();
     std::vector<idx_t> gt = faiss_ehi::data::exact_knn(
             ds.d, ds.nb, ds.xb.data(), ds.nq, ds.xq.data(), k, ds.metric);
@@ -291,8 +291,8 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
         t0 = ehi_cmdline::now_s();
         gpu.reset(faiss_ehi::gpu::index_cpu_to_gpu(cpu, cfg));
         LOG(INFO) << "GPU copy: " << ehi_cmdline::now_s() - t0 << " s, "
-                  << gpu->list_bytes() / 1e6 << " MB of lists; GEMMs: "
-                  << GpuIndexEHITree::gemm_backend();
+                  << gpu->list_bytes() / 1e6
+                  << " MB of lists; GEMMs: " << GpuIndexEHITree::gemm_backend();
         if (FLAGS_fp16) {
             cfg.use_float16 = true;
             gpu16.reset(faiss_ehi::gpu::index_cpu_to_gpu(cpu, cfg));
@@ -301,8 +301,7 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
     double rec_gpu = gpu ? recall(*gpu, ds, ds.nq, gt, k, &params) : 0;
     double rec_gpu16 = gpu16 ? recall(*gpu16, ds, ds.nq, gt, k, &params) : 0;
 
-    for (long batch :
-         ehi_cmdline::parse_int_list(FLAGS_batches, "batches")) {
+    for (long batch : ehi_cmdline::parse_int_list(FLAGS_batches, "batches")) {
         Row row;
         row.dataset = ds.name;
         row.key = key;
@@ -318,15 +317,15 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
                                  : std::max<idx_t>(FLAGS_min_queries, batch);
         int blas_default = ehi_cmdline::blas_threads();
         row.blas_default = blas_default;
-        row.cpu_qps_blas_default = time_qps(*cpu, ds.nq, ds.xq.data(), k,
-                                            batch, total, FLAGS_runs, &params);
+        row.cpu_qps_blas_default = time_qps(*cpu, ds.nq, ds.xq.data(), k, batch,
+                                            total, FLAGS_runs, &params);
         ehi_cmdline::set_blas_threads(FLAGS_cpu_blas_threads);
         row.cpu_qps = time_qps(*cpu, ds.nq, ds.xq.data(), k, batch, total,
                                FLAGS_runs, &params);
         ehi_cmdline::set_blas_threads(blas_default);
         if (gpu) {
-            row.gpu_qps = time_qps(*gpu, ds.nq, ds.xq.data(), k, batch,
-                                   total, FLAGS_runs, &params);
+            row.gpu_qps = time_qps(*gpu, ds.nq, ds.xq.data(), k, batch, total,
+                                   FLAGS_runs, &params);
         }
         // routing share: the same searches with CUDA events
         auto share = [&](GpuIndexEHITree& g, double* rus, double* sus) {
@@ -353,8 +352,8 @@ void run_dataset(const faiss_ehi::data::Dataset& ds_in, const std::string& key,
             row.route_share16 = share(*gpu16, nullptr, nullptr);
         }
         LOG(INFO) << "  batch " << batch << ": CPU " << row.cpu_qps
-                  << " QPS (BLAS default, " << blas_default << " threads: "
-                  << row.cpu_qps_blas_default << ")"
+                  << " QPS (BLAS default, " << blas_default
+                  << " threads: " << row.cpu_qps_blas_default << ")"
                   << ", GPU " << row.gpu_qps << " QPS (x"
                   << row.gpu_qps / row.cpu_qps << "), routing share "
                   << row.route_share;
@@ -382,11 +381,10 @@ void print_table(const std::vector<Row>& rows) {
         printf("| %s (%ld x %d) | %s | %ld | %.4f / %.4f / %.4f | %ld | %.0f "
                "| %.0f | %.0f | %.1f | %.1f%% | %.2f / %.2f | %.0f | %.1f |\n",
                r.dataset.c_str(), long(r.nb), r.d, r.key.c_str(), r.beam,
-               r.recall_cpu, r.recall_gpu, r.recall_gpu16, r.batch,
-               r.cpu_qps, r.cpu_qps_blas_default, r.gpu_qps,
-               r.gpu_qps / best,
-               100 * r.route_share, r.route_us_per_query,
-               r.scan_us_per_query, r.gpu16_qps, r.gpu16_qps / best);
+               r.recall_cpu, r.recall_gpu, r.recall_gpu16, r.batch, r.cpu_qps,
+               r.cpu_qps_blas_default, r.gpu_qps, r.gpu_qps / best,
+               100 * r.route_share, r.route_us_per_query, r.scan_us_per_query,
+               r.gpu16_qps, r.gpu16_qps / best);
     }
     fflush(stdout);
 }
@@ -396,13 +394,14 @@ void write_json(const std::vector<Row>& rows, const std::string& path) {
     if (!f) {
         throw std::runtime_error("cannot write " + path);
     }
-    fprintf(f, "{\"tool\": \"bench_gpu_qps\", \"k\": %d, \"target_recall\": "
-               "%g, \"cpu_threads\": %d, \"runs\": %d, \"gemm\": \"%s\", "
-               "\"rows\": [\n",
+    fprintf(f,
+            "{\"tool\": \"bench_gpu_qps\", \"k\": %d, \"target_recall\": "
+            "%g, \"cpu_threads\": %d, \"runs\": %d, \"gemm\": \"%s\", "
+            "\"rows\": [\n",
             FLAGS_k, FLAGS_target_recall, omp_get_max_threads(), FLAGS_runs,
             ehi_cmdline::json_escape(FLAGS_cpu_only
-                                           ? "none (--cpu_only)"
-                                           : GpuIndexEHITree::gemm_backend())
+                                             ? "none (--cpu_only)"
+                                             : GpuIndexEHITree::gemm_backend())
                     .c_str());
     for (size_t i = 0; i < rows.size(); i++) {
         const Row& r = rows[i];
@@ -423,8 +422,7 @@ void write_json(const std::vector<Row>& rows, const std::string& path) {
                 r.cpu_qps_blas_default, r.blas_default, r.gpu_qps,
                 r.gpu_qps / std::max(r.cpu_qps, r.cpu_qps_blas_default),
                 r.route_share, r.route_us_per_query, r.scan_us_per_query,
-                r.gpu16_qps, r.route_share16,
-                i + 1 < rows.size() ? "," : "");
+                r.gpu16_qps, r.route_share16, i + 1 < rows.size() ? "," : "");
     }
     fprintf(f, "]}\n");
     fclose(f);
@@ -473,6 +471,5 @@ int run() {
 
 int main(int argc, char** argv) {
     return ehi_cmdline::program_main(
-            argc, argv,
-            "GPU vs CPU QPS of EHI indexes at recall@10 0.9", run);
+            argc, argv, "GPU vs CPU QPS of EHI indexes at recall@10 0.9", run);
 }

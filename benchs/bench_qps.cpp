@@ -73,32 +73,42 @@ constexpr const char* kDefaultTrainer = "kmeans";
 #endif
 } // namespace
 
-DEFINE_string(data, "fmnist", "k-NN data set: fmnist[:DIR], glove100[:DIR], "
+DEFINE_string(data, "fmnist",
+              "k-NN data set: fmnist[:DIR], glove100[:DIR], "
               "synthetic or vecs:BASE[,QUERIES]");
-DEFINE_string(ehi, "", "EHI factory key (default: EHI16x2 for fmnist, "
+DEFINE_string(ehi, "",
+              "EHI factory key (default: EHI16x2 for fmnist, "
               "EHI64x2 for glove100, EHI8x2 otherwise)");
-DEFINE_string(trainer, kDefaultTrainer, "EHI tree trainer: torch (LibTorch "
+DEFINE_string(trainer, kDefaultTrainer,
+              "EHI tree trainer: torch (LibTorch "
               "recipe: flat k-means leaves, learned probing, calibration; "
               "the default when built) or kmeans (built in)");
-DEFINE_string(ehi_assign, "probability", "EHI document placement: "
+DEFINE_string(ehi_assign, "probability",
+              "EHI document placement: "
               "probability (the tree's own rule; flat-leaf trees put each "
               "document at its nearest leaf), nearest or soar");
 DEFINE_int32(runs, 3, "timed runs per setting (median reported)");
 DEFINE_int64(nq, 0, "test queries (0: all)");
 DEFINE_int32(max_threads, 0, "the all-threads setting (0: all cores)");
-DEFINE_double(max_visited, 0.25, "stop an IVF sweep beyond this fraction "
+DEFINE_double(max_visited, 0.25,
+              "stop an IVF sweep beyond this fraction "
               "visited");
-DEFINE_bool(d2l2, true, "include EHI d2l=2 (the same tree, each document "
+DEFINE_bool(d2l2, true,
+            "include EHI d2l=2 (the same tree, each document "
             "in 2 leaves)");
-DEFINE_bool(adaptive, true, "include EHI's adaptive beam (mass_threshold "
+DEFINE_bool(adaptive, true,
+            "include EHI's adaptive beam (mass_threshold "
             "swept)");
 DEFINE_string(mass_thresholds, "0.5,0.3,0.2,0.1,0.05,0.02,0.01,0.005",
               "adaptive beam: mass_threshold values, in sweep order");
-DEFINE_int32(adaptive_cap, 0, "adaptive beam: nprobe cap (0: 4x the "
+DEFINE_int32(adaptive_cap, 0,
+             "adaptive beam: nprobe cap (0: 4x the "
              "smallest beam with EHI recall >= 0.99, else L/8)");
-DEFINE_bool(ehi_kmeans, true, "include EHI<L>x1,Flat trained by the k-means "
+DEFINE_bool(ehi_kmeans, true,
+            "include EHI<L>x1,Flat trained by the k-means "
             "trainer (IVF's partition on EHI's code path)");
-DEFINE_bool(ivf_hnsw, true, "include IVF<L>_HNSW32,Flat (same lists, HNSW "
+DEFINE_bool(ivf_hnsw, true,
+            "include IVF<L>_HNSW32,Flat (same lists, HNSW "
             "coarse quantizer)");
 DEFINE_bool(best_nlist, true, "search IVF-Flat's best nlist");
 DEFINE_bool(hnsw, true, "include HNSW32,Flat");
@@ -395,10 +405,9 @@ void log_tree(const Method& m, const faiss_ehi::TreeTrainer& trainer) {
     for (size_t i = 0; i < tq->tree.group_expansion.size(); i++) {
         ge << (i ? "," : "") << tq->tree.group_expansion[i];
     }
-    LOG(INFO) << m.name << ": tree strategy "
-              << int(tq->tree.strategy) << " (2 = GROUPED), group expansion ["
-              << ge.str() << "], documents at nearest leaf "
-              << tq->assign_nearest;
+    LOG(INFO) << m.name << ": tree strategy " << int(tq->tree.strategy)
+              << " (2 = GROUPED), group expansion [" << ge.str()
+              << "], documents at nearest leaf " << tq->assign_nearest;
 #ifdef FAISS_EHI_WITH_TRAINER
     if (auto* tt = dynamic_cast<const faiss_ehi::trainer::TorchTreeTrainer*>(
                 &trainer)) {
@@ -420,24 +429,27 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
         throw std::runtime_error("cannot write " + file);
     }
     o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(t.name)
-      << "\",\n  \"documents\": " << t.nd << ",\n  \"test_queries\": "
-      << t.nq_test << ",\n  \"all_threads\": " << all_threads
+      << "\",\n  \"documents\": " << t.nd
+      << ",\n  \"test_queries\": " << t.nq_test
+      << ",\n  \"all_threads\": " << all_threads
       << ",\n  \"runs\": " << FLAGS_runs << ",\n  \"trainer\": \""
       << ehi_cmdline::json_escape(FLAGS_trainer) << "\",\n  \"methods\": {";
     for (size_t i = 0; i < methods.size(); i++) {
         const Method& m = *methods[i];
         o << (i ? ",\n    " : "\n    ") << "\""
           << ehi_cmdline::json_escape(m.name) << "\": {\"key\": \""
-          << ehi_cmdline::json_escape(m.key) << "\", \"build_s\": "
-          << json_number(m.build_s) << ", \"qps_at_recall\": {";
+          << ehi_cmdline::json_escape(m.key)
+          << "\", \"build_s\": " << json_number(m.build_s)
+          << ", \"qps_at_recall\": {";
         for (size_t j = 0; j < kTargets.size(); j++) {
-            o << (j ? ", " : "") << "\"" << kTargets[j] << "\": {\"1\": "
-              << json_number(qps_at(m, kTargets[j], false)) << ", \"all\": "
-              << json_number(qps_at(m, kTargets[j], true)) << "}";
+            o << (j ? ", " : "") << "\"" << kTargets[j]
+              << "\": {\"1\": " << json_number(qps_at(m, kTargets[j], false))
+              << ", \"all\": " << json_number(qps_at(m, kTargets[j], true))
+              << "}";
         }
         const Point* v = visited_at(m, kVisitedTarget);
-        o << "}, \"visited_at_recall\": {\"" << kVisitedTarget << "\": "
-          << json_number(v ? v->visited : NAN) << "}";
+        o << "}, \"visited_at_recall\": {\"" << kVisitedTarget
+          << "\": " << json_number(v ? v->visited : NAN) << "}";
         o << ",\n      \"points\": [";
         for (size_t j = 0; j < m.points.size(); j++) {
             const Point& p = m.points[j];
@@ -541,9 +553,9 @@ int run() {
               << "; beam strategy: the trained tree's own";
     std::string ehi_key = FLAGS_ehi;
     if (ehi_key.empty()) {
-        ehi_key = t.name == "fashion-mnist"        ? "EHI16x2"
+        ehi_key = t.name == "fashion-mnist"     ? "EHI16x2"
                 : t.name.rfind("glove", 0) == 0 ? "EHI64x2"
-                                                 : "EHI8x2";
+                                                : "EHI8x2";
     }
 
     std::vector<std::unique_ptr<Method>> methods;
@@ -631,8 +643,7 @@ int run() {
     Method& ivf = add(ivf_key + ",Flat", ivf_key + ",Flat", 1);
     sweep(ivf, t, "nprobe", ladder, all_threads);
     if (FLAGS_ivf_hnsw) {
-        Method& ih = add(ivf_key + "_HNSW32,Flat", ivf_key + "_HNSW32,Flat",
-                         1);
+        Method& ih = add(ivf_key + "_HNSW32,Flat", ivf_key + "_HNSW32,Flat", 1);
         sweep(ih, t, "nprobe", ladder, all_threads);
     }
 
@@ -690,8 +701,8 @@ int run() {
     }
     if (FLAGS_hnsw) {
         Method& h = add("HNSW32,Flat", "HNSW32,Flat", 1);
-        sweep(h, t, "efSearch",
-              {16, 24, 32, 48, 64, 96, 128, 192, 256, 384}, all_threads);
+        sweep(h, t, "efSearch", {16, 24, 32, 48, 64, 96, 128, 192, 256, 384},
+              all_threads);
     }
 
     std::vector<Method*> ms;
@@ -722,7 +733,7 @@ int run() {
             }
         }
         if (ehi_cmdline::plot_panels(FLAGS_plot, t.name + ": QPS vs recall@10",
-                                   panels)) {
+                                     panels)) {
             printf("plot written to %s\n", FLAGS_plot.c_str());
         }
     }

@@ -51,10 +51,10 @@
 #include "cmdline/timing.h"
 #include "contrib/data/retrieval_task.h"
 
-DEFINE_string(data, "glove100", "k-NN data set (fmnist, glove100, synthetic, "
+DEFINE_string(data, "glove100",
+              "k-NN data set (fmnist, glove100, synthetic, "
               "vecs:...)");
-DEFINE_string(configs, "64x1,8x2,4x3,32x2,16x3,64x2",
-              "tree shapes BxH");
+DEFINE_string(configs, "64x1,8x2,4x3,32x2,16x3,64x2", "tree shapes BxH");
 DEFINE_string(beams, "1,2,4,8,16,32,64", "beams (nprobe)");
 DEFINE_int64(nq, 2000, "queries timed (the first test queries)");
 DEFINE_int32(runs, 3, "timed runs per measurement (median)");
@@ -186,8 +186,7 @@ int run() {
                 sp.strategy = int(s);
                 return us_per_query(
                         [&] {
-                            tq->search(nq, xq, beam, D.data(), I.data(),
-                                       &sp);
+                            tq->search(nq, xq, beam, D.data(), I.data(), &sp);
                         },
                         nq);
             };
@@ -196,35 +195,30 @@ int run() {
                 r.grouped_us = tree_us(BeamStrategy::GROUPED);
             }
             r.ehi_route_us = own == BeamStrategy::BEST_FIRST ? r.best_first_us
-                           : own == BeamStrategy::GROUPED    ? r.grouped_us
+                    : own == BeamStrategy::GROUPED           ? r.grouped_us
                                                              : tree_us(own);
             r.flat_route_us = us_per_query(
-                    [&] {
-                        flat.search(nq, xq, beam, D.data(), I_flat.data());
-                    },
+                    [&] { flat.search(nq, xq, beam, D.data(), I_flat.data()); },
                     nq);
             r.hnsw_ef = hnsw_ef(beam);
             hnsw.hnsw.efSearch = r.hnsw_ef;
             r.hnsw_route_us = us_per_query(
-                    [&] {
-                        hnsw.search(nq, xq, beam, D.data(), I_hnsw.data());
-                    },
+                    [&] { hnsw.search(nq, xq, beam, D.data(), I_hnsw.data()); },
                     nq);
             r.hnsw_list_recall =
                     list_recall(nq, beam, I_flat.data(), I_hnsw.data());
             ivf->nprobe = size_t(beam);
             r.search_us = us_per_query(
-                    [&] { index->search(nq, xq, 10, D.data(), I.data()); },
-                    nq);
+                    [&] { index->search(nq, xq, 10, D.data(), I.data()); }, nq);
             r.share = r.ehi_route_us / r.search_us;
             printf("%dx%d beam %3d: EHI route %s %8.2f us, BEST_FIRST %8.2f "
                    "us, GROUPED %8.2f us, flat %8.2f us, HNSW32 (ef %d) "
                    "%8.2f us (list recall %.3f), search %8.2f us, routing "
                    "share %.1f%%\n",
                    B, H, beam, r.strategy.c_str(), r.ehi_route_us,
-                   r.best_first_us, r.grouped_us, r.flat_route_us,
-                   r.hnsw_ef, r.hnsw_route_us, r.hnsw_list_recall,
-                   r.search_us, 100 * r.share);
+                   r.best_first_us, r.grouped_us, r.flat_route_us, r.hnsw_ef,
+                   r.hnsw_route_us, r.hnsw_list_recall, r.search_us,
+                   100 * r.share);
             fflush(stdout);
             rows.push_back(r);
         }
@@ -253,8 +247,7 @@ int run() {
                r.best_first_us, cell(r.grouped_us, "%.2f").c_str(),
                r.flat_route_us, r.hnsw_route_us, r.hnsw_list_recall,
                cell(r.grouped_us / r.flat_route_us, "%.2f").c_str(),
-               r.hnsw_route_us / r.flat_route_us, r.search_us,
-               100 * r.share);
+               r.hnsw_route_us / r.flat_route_us, r.search_us, 100 * r.share);
     }
     if (!FLAGS_json.empty()) {
         std::ofstream o(FLAGS_json);
@@ -268,13 +261,13 @@ int run() {
             const Row& r = rows[i];
             o << (i ? ",\n    " : "\n    ") << "{\"B\": " << r.B
               << ", \"H\": " << r.H << ", \"leaves\": " << r.leaves
-              << ", \"beam\": " << r.beam << ", \"strategy\": \""
-              << r.strategy << "\", \"ehi_route_us\": "
-              << json_number(r.ehi_route_us) << ", \"best_first_route_us\": "
-              << json_number(r.best_first_us) << ", \"grouped_route_us\": "
-              << json_number(r.grouped_us) << ", \"flat_route_us\": "
-              << json_number(r.flat_route_us) << ", \"hnsw_route_us\": "
-              << json_number(r.hnsw_route_us) << ", \"hnsw_ef\": " << r.hnsw_ef
+              << ", \"beam\": " << r.beam << ", \"strategy\": \"" << r.strategy
+              << "\", \"ehi_route_us\": " << json_number(r.ehi_route_us)
+              << ", \"best_first_route_us\": " << json_number(r.best_first_us)
+              << ", \"grouped_route_us\": " << json_number(r.grouped_us)
+              << ", \"flat_route_us\": " << json_number(r.flat_route_us)
+              << ", \"hnsw_route_us\": " << json_number(r.hnsw_route_us)
+              << ", \"hnsw_ef\": " << r.hnsw_ef
               << ", \"hnsw_list_recall\": " << json_number(r.hnsw_list_recall)
               << ", \"search_us\": " << json_number(r.search_us)
               << ", \"routing_share\": " << json_number(r.share) << "}";

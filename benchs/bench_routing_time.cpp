@@ -65,9 +65,9 @@ struct Row {
     std::string form;   ///< per_node / paper / -
     std::string strategy;
     size_t nparams = 0;
-    double us1 = 0;     ///< median us/query, 1 thread
-    double usN = 0;     ///< median us/query, all threads
-    double ratio1 = 0;  ///< us1 / flat us1
+    double us1 = 0;    ///< median us/query, 1 thread
+    double usN = 0;    ///< median us/query, all threads
+    double ratio1 = 0; ///< us1 / flat us1
     double ratioN = 0;
     double overlap = -1; ///< |leaves ∩ flat leaves| / beam (kmeans init)
 };
@@ -77,7 +77,7 @@ const char* form_name(faiss_ehi::NodeForm f) {
 }
 const char* strategy_name(faiss_ehi::BeamStrategy s) {
     return s == faiss_ehi::BeamStrategy::LEVEL_BEAM ? "level_beam"
-                                                     : "best_first";
+                                                    : "best_first";
 }
 
 /// Median us/query of `fn` (which handles the whole batch of nq queries).
@@ -134,8 +134,8 @@ std::vector<float> make_vectors(idx_t n, uint64_t seed) {
 }
 
 int run() {
-    const int nt_all = FLAGS_threads > 0 ? FLAGS_threads
-                                         : omp_get_max_threads();
+    const int nt_all =
+            FLAGS_threads > 0 ? FLAGS_threads : omp_get_max_threads();
     if (FLAGS_data != "random" && FLAGS_data != "synthetic") {
         LOG(ERROR) << "--data must be random or synthetic";
         return 2;
@@ -175,10 +175,11 @@ int run() {
         }
     }
     LOG(INFO) << "data " << FLAGS_data << ", d=" << d << ", nq=" << nq
-              << ", init " << FLAGS_init << ", beam " << beam << ", "
-              << nt_all << " threads for the all-threads columns"
+              << ", init " << FLAGS_init << ", beam " << beam << ", " << nt_all
+              << " threads for the all-threads columns"
               << ", OMP_WAIT_POLICY="
-              << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset")
+              << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY")
+                                            : "unset")
               << (ehi_cmdline::running_on_openblas() ? ", OpenBLAS" : "");
 
     std::vector<Row> rows;
@@ -232,7 +233,7 @@ int run() {
         }
         if (centroids.empty()) {
             centroids = faiss_ehi::data::random_gaussian(nleaves, d,
-                                                   FLAGS_seed + 7);
+                                                         FLAGS_seed + 7);
         }
         if (centroids.size() != size_t(nleaves) * d) {
             LOG(ERROR) << "leaf centroids have " << centroids.size()
@@ -245,8 +246,7 @@ int run() {
         flat.add(nleaves, centroids.data());
         std::vector<idx_t> flat_labels(size_t(nq) * beam);
         auto flat_fn = [&]() {
-            flat.search(nq, xq.data(), beam, fdis.data(),
-                        flat_labels.data());
+            flat.search(nq, xq.data(), beam, fdis.data(), flat_labels.data());
         };
         Row fr;
         fr.B = B;
@@ -283,8 +283,7 @@ int run() {
                 r.ratio1 = r.us1 / fr.us1;
                 r.ratioN = r.usN / fr.usN;
                 if (FLAGS_init == "kmeans") {
-                    r.overlap = overlap(leaves, own_flat_labels[ti], nq,
-                                        beam);
+                    r.overlap = overlap(leaves, own_flat_labels[ti], nq, beam);
                 }
                 rows.push_back(r);
             }
@@ -315,8 +314,7 @@ int run() {
         std::string shape = std::to_string(r.B) + "x" + std::to_string(r.H);
         printf("%-6s %-12s %-9s %-11s %9zu %10.3f %7.3f %10.3f %7.3f",
                shape.c_str(), r.method.c_str(), r.form.c_str(),
-               r.strategy.c_str(), r.nparams, r.us1, r.ratio1, r.usN,
-               r.ratioN);
+               r.strategy.c_str(), r.nparams, r.us1, r.ratio1, r.usN, r.ratioN);
         if (FLAGS_init == "kmeans") {
             if (r.overlap >= 0) {
                 printf(" %8.4f", r.overlap);
@@ -335,15 +333,15 @@ int run() {
             throw std::runtime_error("cannot write " + FLAGS_json);
         }
         o.precision(8);
-        o << "{\n  \"d\": " << d << ", \"nq\": " << nq << ", \"beam\": "
-          << beam << ", \"runs\": " << FLAGS_runs << ", \"init\": \""
-          << FLAGS_init << "\", \"data\": \"" << FLAGS_data
+        o << "{\n  \"d\": " << d << ", \"nq\": " << nq << ", \"beam\": " << beam
+          << ", \"runs\": " << FLAGS_runs << ", \"init\": \"" << FLAGS_init
+          << "\", \"data\": \"" << FLAGS_data
           << "\", \"threads_all\": " << nt_all << ",\n  \"rows\": [\n";
         for (size_t i = 0; i < rows.size(); i++) {
             const Row& r = rows[i];
             o << "    {\"B\": " << r.B << ", \"H\": " << r.H
-              << ", \"method\": \"" << r.method << "\", \"form\": \""
-              << r.form << "\", \"strategy\": \"" << r.strategy
+              << ", \"method\": \"" << r.method << "\", \"form\": \"" << r.form
+              << "\", \"strategy\": \"" << r.strategy
               << "\", \"nparams\": " << r.nparams
               << ", \"us_per_query_1t\": " << r.us1
               << ", \"ratio_1t\": " << r.ratio1
@@ -365,6 +363,5 @@ int run() {
 int main(int argc, char** argv) {
     return ehi_cmdline::program_main(
             argc, argv,
-            "routing time per query: EHI tree vs IndexFlatL2 quantizer",
-            run);
+            "routing time per query: EHI tree vs IndexFlatL2 quantizer", run);
 }

@@ -172,9 +172,8 @@ int run() {
         std::vector<Measure> ms;
         for (int r = 0; r < FLAGS_runs; r++) {
             ms.push_back(in_child(fn));
-            LOG(INFO) << name << " run " << r + 1 << ": "
-                      << ms.back().seconds << " s, peak +"
-                      << ms.back().peak_mb << " MB";
+            LOG(INFO) << name << " run " << r + 1 << ": " << ms.back().seconds
+                      << " s, peak +" << ms.back().peak_mb << " MB";
         }
         results.emplace_back(name, median_of(ms));
     };
@@ -194,8 +193,8 @@ int run() {
                 std::to_string(cfg.H) + ",Flat";
         bench("EHI drop-in " + key + " (torch trainer)", [&](double*) {
             ft::register_torch_trainer();
-            std::unique_ptr<faiss::Index> idx(faiss_ehi::index_factory(
-                    task.d, key.c_str(), task.metric));
+            std::unique_ptr<faiss::Index> idx(
+                    faiss_ehi::index_factory(task.d, key.c_str(), task.metric));
             idx->train(task.nd, task.doc_vecs.data());
         });
     }
@@ -215,18 +214,16 @@ int run() {
     if (!FLAGS_json.empty()) {
         std::ofstream o(FLAGS_json);
         o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(task.name)
-          << "\",\n  \"config\": \""
-          << ehi_cmdline::json_escape(cfg.describe())
+          << "\",\n  \"config\": \"" << ehi_cmdline::json_escape(cfg.describe())
           << "\",\n  \"methods\": [";
         for (size_t i = 0; i < results.size(); i++) {
             const Measure& m = results[i].second;
             o << (i ? ",\n    " : "\n    ") << "{\"name\": \""
               << ehi_cmdline::json_escape(results[i].first)
-              << "\", \"seconds\": " << m.seconds << ", \"ratio\": "
-              << m.seconds / base << ", \"peak_mb\": " << m.peak_mb
-              << ", \"triplets_per_s\": "
-              << ehi_cmdline::json_number(m.triplets_per_s)
-              << "}";
+              << "\", \"seconds\": " << m.seconds
+              << ", \"ratio\": " << m.seconds / base
+              << ", \"peak_mb\": " << m.peak_mb << ", \"triplets_per_s\": "
+              << ehi_cmdline::json_number(m.triplets_per_s) << "}";
         }
         o << "\n  ]\n}\n";
         printf("\nJSON written to %s\n", FLAGS_json.c_str());

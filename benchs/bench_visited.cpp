@@ -51,9 +51,11 @@
 #include "cmdline/train_flags.h"
 #include "cmdline/visited_sweep.h"
 
-DEFINE_string(data, "", "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
+DEFINE_string(data, "",
+              "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
               "synthetic or vecs:BASE[,QUERIES[,PAIRS]] (required)");
-DEFINE_string(index, "", "trained EHI index (ehi_train --out); its text "
+DEFINE_string(index, "",
+              "trained EHI index (ehi_train --out); its text "
               "encoder is read from FILE.text for text data. Empty: train "
               "here with the training flags");
 DEFINE_string(json, "", "write the curves as JSON");
@@ -61,12 +63,15 @@ DEFINE_string(csv, "", "write the curves as CSV");
 DEFINE_string(plot, "", "write a PNG plot (gnuplot)");
 DEFINE_string(visited, "0.01,0.02,0.05,0.1,0.2,0.5,1",
               "fractions of documents visited to report");
-DEFINE_bool(baselines, true, "measure IVF-Flat (and DE+IVF-Flat, exact for "
+DEFINE_bool(baselines, true,
+            "measure IVF-Flat (and DE+IVF-Flat, exact for "
             "relevance data)");
-DEFINE_int64(max_test_queries, 0, "use at most this many test queries (0: "
+DEFINE_int64(max_test_queries, 0,
+             "use at most this many test queries (0: "
              "all)");
 DEFINE_string(label, "EHI", "name of the EHI curve");
-DEFINE_bool(adaptive, true, "also measure EHI's adaptive beam (mass "
+DEFINE_bool(adaptive, true,
+            "also measure EHI's adaptive beam (mass "
             "threshold swept, nprobe capped at nlist/8) as its own curve");
 
 namespace ft = faiss_ehi::trainer;
@@ -121,14 +126,13 @@ struct IvfBaseline {
     double train_s = 0;
 };
 
-IvfBaseline make_ivf(int d, size_t nlist, faiss::MetricType metric,
-                     idx_t nd, const float* xd) {
+IvfBaseline make_ivf(int d, size_t nlist, faiss::MetricType metric, idx_t nd,
+                     const float* xd) {
     IvfBaseline b;
     b.quantizer.reset(metric == faiss::METRIC_INNER_PRODUCT
                               ? (faiss::IndexFlat*)new faiss::IndexFlatIP(d)
                               : new faiss::IndexFlatL2(d));
-    b.index.reset(new faiss::IndexIVFFlat(b.quantizer.get(), d, nlist,
-                                          metric));
+    b.index.reset(new faiss::IndexIVFFlat(b.quantizer.get(), d, nlist, metric));
     double t0 = ehi_cmdline::now_s();
     b.index->train(nd, xd);
     b.train_s = ehi_cmdline::now_s() - t0;
@@ -146,9 +150,8 @@ VisitedCurve curve_of(const std::string& name, faiss::Index& index,
     double top = targets.empty()
             ? 1.0
             : *std::max_element(targets.begin(), targets.end());
-    c.sweep = ehi_cmdline::sweep_nprobe(index, xq.data(), t,
-                                      ehi_cmdline::nprobe_ladder(int(nlist)),
-                                      top);
+    c.sweep = ehi_cmdline::sweep_nprobe(
+            index, xq.data(), t, ehi_cmdline::nprobe_ladder(int(nlist)), top);
     c.targets = ehi_cmdline::at_visited(c.sweep, targets);
     return c;
 }
@@ -157,8 +160,8 @@ void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts) {
     o << "[";
     for (size_t i = 0; i < pts.size(); i++) {
         const VisitedPoint& p = pts[i];
-        o << (i ? ",\n        " : "\n        ") << "{\"visited\": "
-          << json_number(p.visited);
+        o << (i ? ",\n        " : "\n        ")
+          << "{\"visited\": " << json_number(p.visited);
         if (p.nprobe > 0) {
             o << ", \"nprobe\": " << p.nprobe;
         }
@@ -186,9 +189,9 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
     }
     o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(t.name) << "\",\n"
       << "  \"spec\": \"" << ehi_cmdline::json_escape(FLAGS_data) << "\",\n"
-      << "  \"documents\": " << t.nd << ",\n  \"test_queries\": "
-      << t.nq_test << ",\n  \"config\": \""
-      << ehi_cmdline::json_escape(info.config) << "\",\n"
+      << "  \"documents\": " << t.nd << ",\n  \"test_queries\": " << t.nq_test
+      << ",\n  \"config\": \"" << ehi_cmdline::json_escape(info.config)
+      << "\",\n"
       << "  \"train_seconds\": {\"EHI\": " << json_number(info.ehi_train_s)
       << ", \"IVF-Flat kmeans\": " << json_number(info.kmeans_train_s)
       << ", \"DE\": " << json_number(info.de_train_s) << "},\n"
@@ -310,8 +313,8 @@ void print_visited_at_recall(const std::vector<VisitedCurve>& curves) {
         printf("| %s |", c.method.c_str());
         for (double level : {0.9, 0.95}) {
             double v = visited_at(c.sweep, "recall@10", level);
-            double base = ivf ? visited_at(ivf->sweep, "recall@10", level)
-                              : NAN;
+            double base =
+                    ivf ? visited_at(ivf->sweep, "recall@10", level) : NAN;
             if (std::isfinite(v)) {
                 printf(" %.3f%% (%.2fx) |", 100 * v, v / base);
             } else {
@@ -392,11 +395,11 @@ int run() {
             c.method = FLAGS_label + " adaptive";
             int cap = std::max<int>(1, int(e->nlist / 8));
             double top = *std::max_element(targets.begin(), targets.end());
-            c.sweep = ehi_cmdline::sweep_mass(
-                    *ehi, xq.data(), task, cap,
-                    {0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03,
-                     0.02, 0.01, 0.005, 0.002, 0.001},
-                    top);
+            c.sweep = ehi_cmdline::sweep_mass(*ehi, xq.data(), task, cap,
+                                              {0.6, 0.5, 0.4, 0.3, 0.2, 0.15,
+                                               0.1, 0.07, 0.05, 0.03, 0.02,
+                                               0.01, 0.005, 0.002, 0.001},
+                                              top);
             c.targets = ehi_cmdline::at_visited(c.sweep, targets);
             curves.push_back(std::move(c));
         }
@@ -430,16 +433,17 @@ int run() {
             std::vector<float> deq = encoded(*m.index, task.nq_test, dxq);
             faiss::IndexIVF* de_ivf =
                     faiss::ivflib::extract_index_ivf(m.index.get());
-            IvfBaseline div = make_ivf(de_ivf->d, ehi_ivf->nlist,
-                                       de_ivf->metric_type, task.nd,
-                                       ded.data());
+            IvfBaseline div =
+                    make_ivf(de_ivf->d, ehi_ivf->nlist, de_ivf->metric_type,
+                             task.nd, ded.data());
             curves.push_back(
                     curve_of("DE+IVF-Flat", *div.index, deq, task, targets));
             faiss::IndexFlat flat(de_ivf->d, de_ivf->metric_type);
             flat.add(task.nd, ded.data());
             VisitedCurve ex;
             ex.method = "exact";
-            ex.sweep.push_back(ehi_cmdline::exact_point(flat, deq.data(), task));
+            ex.sweep.push_back(
+                    ehi_cmdline::exact_point(flat, deq.data(), task));
             for (double target : targets) {
                 VisitedPoint p = ex.sweep[0];
                 p.visited = target;

@@ -94,11 +94,14 @@ DEFINE_string(trainer, "kmeans",
 DEFINE_double(routing_balance, 0.0,
               "--trainer torch: weight of the balance term");
 DEFINE_int32(routing_epochs, 10, "--trainer torch: epochs of routing training");
-DEFINE_bool(flat_leaves, true, "per-node trees: flat k-means leaves in "
+DEFINE_bool(flat_leaves, true,
+            "per-node trees: flat k-means leaves in "
             "balanced groups with GROUPED routing (false: nested k-means)");
-DEFINE_int32(heldout_queries, 0, "also report recall at equal visited on "
+DEFINE_int32(heldout_queries, 0,
+             "also report recall at equal visited on "
              "this many training vectors used as queries (0: none)");
-DEFINE_bool(calibrate, true, "flat-leaf trees: probe calibration (size "
+DEFINE_bool(calibrate, true,
+            "flat-leaf trees: probe calibration (size "
             "penalty, group expansion)");
 DEFINE_int32(probe_epochs, 20, "--trainer torch: learned-probing epochs");
 DEFINE_double(probe_lr, 2e-3, "--trainer torch: learned-probing Adam rate");
@@ -223,7 +226,8 @@ void sweep(Method& m, const faiss_ehi::data::Dataset& ds,
                          << 100 * p.visited_lists << "%";
             warned = true;
         }
-        p.recall = faiss_ehi::data::knn_recall_at_k(nq, gt.data(), k, I.data(), k, k);
+        p.recall = faiss_ehi::data::knn_recall_at_k(nq, gt.data(), k, I.data(),
+                                                    k, k);
         m.points.push_back(p);
         print_point(m, p);
         if (p.visited > FLAGS_max_visited && FLAGS_nprobes.empty()) {
@@ -279,15 +283,16 @@ void write_json(const std::string& file, const faiss_ehi::data::Dataset& ds,
       << "  \"B\": " << FLAGS_B << ", \"H\": " << FLAGS_H
       << ", \"threads\": " << omp_get_max_threads()
       << ", \"ground_truth_s\": " << gt_s << ",\n"
-      << "  \"ehi_strategy\": \"" << ehi_cmdline::json_escape(FLAGS_ehi_strategy)
+      << "  \"ehi_strategy\": \""
+      << ehi_cmdline::json_escape(FLAGS_ehi_strategy)
       << "\",\n  \"faiss_ehi_version\": \"" << faiss_ehi::version()
       << "\",\n  \"methods\": [\n";
     for (size_t i = 0; i < methods.size(); i++) {
         const Method& m = *methods[i];
         o << "    {\"name\": \"" << ehi_cmdline::json_escape(m.name)
           << "\", \"factory\": \"" << ehi_cmdline::json_escape(m.factory)
-          << "\", \"nlist\": " << m.ivf->nlist << ", \"train_s\": "
-          << m.train_s << ", \"add_s\": " << m.add_s
+          << "\", \"nlist\": " << m.ivf->nlist << ", \"train_s\": " << m.train_s
+          << ", \"add_s\": " << m.add_s
           << ", \"nonempty_lists\": " << m.nonempty
           << ", \"max_list\": " << m.max_list
           << ", \"imbalance_factor\": " << m.imbalance << ",\n"
@@ -319,10 +324,10 @@ void write_json(const std::string& file, const faiss_ehi::data::Dataset& ds,
 
 int run() {
     ehi_cmdline::set_num_threads(FLAGS_threads);
-    LOG(INFO) << "threads: " << omp_get_max_threads()
-              << ", faiss_ehi " << faiss_ehi::version()
-              << ", OMP_WAIT_POLICY="
-              << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset")
+    LOG(INFO) << "threads: " << omp_get_max_threads() << ", faiss_ehi "
+              << faiss_ehi::version() << ", OMP_WAIT_POLICY="
+              << (getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY")
+                                            : "unset")
               << (ehi_cmdline::running_on_openblas() ? ", OpenBLAS" : "");
     if (FLAGS_B < 2 || FLAGS_H < 1) {
         LOG(ERROR) << "need B >= 2 and H >= 1";
@@ -341,9 +346,9 @@ int run() {
     if (FLAGS_data == "fmnist" || FLAGS_data == "fashion-mnist") {
         ds = faiss_ehi::data::load_fashion_mnist(FLAGS_fmnist_dir);
     } else if (FLAGS_data == "synthetic") {
-        ds = faiss_ehi::data::make_synthetic(FLAGS_syn_d, FLAGS_syn_nb,
-                                       FLAGS_syn_nq, FLAGS_syn_nclusters,
-                                       float(FLAGS_syn_spread), FLAGS_seed);
+        ds = faiss_ehi::data::make_synthetic(
+                FLAGS_syn_d, FLAGS_syn_nb, FLAGS_syn_nq, FLAGS_syn_nclusters,
+                float(FLAGS_syn_spread), FLAGS_seed);
     } else {
         // glove100[:DIR], vecs:... : the retrieval task's documents and test
         // queries (GloVe: normalised, inner product)
@@ -373,11 +378,10 @@ int run() {
     t0 = now_s();
     LOG(INFO) << "exact " << FLAGS_k << "-NN ground truth (IndexFlatL2)";
     std::vector<idx_t> gt = faiss_ehi::data::exact_knn(
-            ds.d, ds.nb, ds.xb.data(), ds.nq, ds.xq.data(), FLAGS_k,
-            ds.metric);
+            ds.d, ds.nb, ds.xb.data(), ds.nq, ds.xq.data(), FLAGS_k, ds.metric);
     double gt_s = now_s() - t0;
-    LOG(INFO) << "ground truth in " << gt_s << " s ("
-              << gt_s * 1e6 / ds.nq << " us/query, exact search)";
+    LOG(INFO) << "ground truth in " << gt_s << " s (" << gt_s * 1e6 / ds.nq
+              << " us/query, exact search)";
 
     // ---------------------------------------------------------- indexes
     if (FLAGS_trainer == "torch") {
@@ -430,12 +434,11 @@ int run() {
     if (!FLAGS_ehi_node_form.empty()) {
         ehi.factory += "_" + FLAGS_ehi_node_form;
     }
-    ehi.index.reset(faiss_ehi::index_factory(ds.d, ehi.factory.c_str(),
-                                             ds.metric));
+    ehi.index.reset(
+            faiss_ehi::index_factory(ds.d, ehi.factory.c_str(), ds.metric));
     ivf.name = "IVF" + std::to_string(nleaves);
     ivf.factory = ivf.name + ",Flat";
-    ivf.index.reset(faiss::index_factory(ds.d, ivf.factory.c_str(),
-                                         ds.metric));
+    ivf.index.reset(faiss::index_factory(ds.d, ivf.factory.c_str(), ds.metric));
     if (auto* e = dynamic_cast<faiss_ehi::IndexEHITree*>(
                 faiss::ivflib::extract_index_ivf(ehi.index.get()))) {
         e->d2l = FLAGS_d2l;
@@ -450,8 +453,8 @@ int run() {
     }
     build(ehi, ds);
     {
-        auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(
-                ehi.ivf->quantizer);
+        auto* tq =
+                dynamic_cast<faiss_ehi::EHITreeQuantizer*>(ehi.ivf->quantizer);
         if (tq) {
             if (FLAGS_ehi_strategy == "level_beam") {
                 tq->tree.strategy = faiss_ehi::BeamStrategy::LEVEL_BEAM;
@@ -517,9 +520,9 @@ int run() {
                         hd.xq.data() + size_t(i) * ds.d);
         }
         hd.nq = nh;
-        std::vector<idx_t> hgt = faiss_ehi::data::exact_knn(
-                ds.d, ds.nb, ds.xb.data(), nh, hd.xq.data(), FLAGS_k,
-                ds.metric);
+        std::vector<idx_t> hgt =
+                faiss_ehi::data::exact_knn(ds.d, ds.nb, ds.xb.data(), nh,
+                                           hd.xq.data(), FLAGS_k, ds.metric);
         printf("\nheld-out: %ld training vectors as queries, recall@%d at "
                "equal documents visited\n",
                long(nh), FLAGS_k);
@@ -594,6 +597,5 @@ int run() {
 int main(int argc, char** argv) {
     return ehi_cmdline::program_main(
             argc, argv,
-            "EHI tree index vs Faiss IVF-Flat at equal documents visited",
-            run);
+            "EHI tree index vs Faiss IVF-Flat at equal documents visited", run);
 }

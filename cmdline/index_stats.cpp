@@ -13,8 +13,7 @@
 namespace ehi_cmdline {
 
 LeafLoad leaf_load(const faiss::Index& index) {
-    const faiss::IndexIVF* ivf =
-            faiss::ivflib::extract_index_ivf(&index);
+    const faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(&index);
     LeafLoad l;
     l.nlist = ivf->nlist;
     double sq = 0;

@@ -15,9 +15,9 @@ namespace ehi_cmdline {
 /// List sizes of the IVF part of an index.
 struct LeafLoad {
     size_t nlist = 0;
-    size_t stored = 0;        ///< codes over all lists (copies counted)
-    size_t largest = 0;       ///< biggest list
-    size_t empty = 0;         ///< lists with no code
+    size_t stored = 0;  ///< codes over all lists (copies counted)
+    size_t largest = 0; ///< biggest list
+    size_t empty = 0;   ///< lists with no code
     /// Expected documents scanned when probing the list of a random stored
     /// code, sum n_l^2 / stored, over the ideal stored / nlist.
     double expected_over_ideal = 0;

@@ -54,12 +54,12 @@ TrainingInputs make_training_inputs(const fd::RetrievalTask& task,
     fd::Vocabulary vocab = fd::build_vocabulary(task.doc_texts);
     p.doc_tokens = token_ids(vocab, task.doc_texts);
     p.query_tokens = token_ids(vocab, task.train_query_texts);
-    LOG(INFO) << "vocabulary: " << vocab.size() << " words from "
-              << task.nd << " documents; loading GloVe 100d";
+    LOG(INFO) << "vocabulary: " << vocab.size() << " words from " << task.nd
+              << " documents; loading GloVe 100d";
     fd::WordEmbeddings glove = fd::load_glove_embeddings();
-    in.text = ft::make_text_init(vocab.words, glove.d, glove.words,
-                                 glove.vectors, seed, 0.1f,
-                                 &in.glove_words_found);
+    in.text =
+            ft::make_text_init(vocab.words, glove.d, glove.words, glove.vectors,
+                               seed, 0.1f, &in.glove_words_found);
     LOG(INFO) << in.glove_words_found << " of " << vocab.size()
               << " words have a GloVe vector; the others start random";
     return in;

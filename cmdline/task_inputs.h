@@ -39,8 +39,7 @@ std::vector<float> document_inputs(const faiss_ehi::data::RetrievalTask& task,
                                    const faiss_ehi::TextEncoder* text);
 
 /// The same for the test queries.
-std::vector<float> test_query_inputs(
-        const faiss_ehi::data::RetrievalTask& task,
-        const faiss_ehi::TextEncoder* text);
+std::vector<float> test_query_inputs(const faiss_ehi::data::RetrievalTask& task,
+                                     const faiss_ehi::TextEncoder* text);
 
 } // namespace ehi_tools

@@ -136,8 +136,8 @@ std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
         index.search(t.nq_test, xq, k, D.data(), I.data());
         VisitedPoint p;
         p.nprobe = np;
-        p.visited = fd::fraction_visited(faiss::indexIVF_stats.ndis,
-                                         t.nq_test, ivf->ntotal);
+        p.visited = fd::fraction_visited(faiss::indexIVF_stats.ndis, t.nq_test,
+                                         ivf->ntotal);
         p.metrics = score(t, I, k);
         out.push_back(std::move(p));
         if (out.back().visited >= stop_at) {

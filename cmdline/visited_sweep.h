@@ -21,8 +21,8 @@ namespace ehi_cmdline {
 
 /// One measured setting of a curve.
 struct VisitedPoint {
-    int nprobe = 0;       ///< 0 for exact search
-    double visited = 0;   ///< fraction of documents scanned per query
+    int nprobe = 0;     ///< 0 for exact search
+    double visited = 0; ///< fraction of documents scanned per query
     std::map<std::string, double> metrics; ///< "recall@10", "ndcg@10", ...
 };
 
@@ -54,8 +54,7 @@ double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
  * in order) at each nprobe through `index`, whose IVF part
  * (faiss::extract_index_ivf) gets the nprobe, and score the results; stop
  * after the first point that visits at least `stop_at` of the documents. */
-std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index,
-                                       const float* xq,
+std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
                                        const faiss_ehi::data::RetrievalTask& t,
                                        const std::vector<int>& nprobes,
                                        double stop_at = 2.0);

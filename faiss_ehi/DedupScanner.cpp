@@ -13,8 +13,7 @@ namespace faiss_ehi {
 DedupScanner::DedupScanner(const faiss::IndexIVF& index,
                            faiss::InvertedListScanner* base, bool store_pairs,
                            const faiss::IDSelector* sel)
-        : faiss::InvertedListScanner(store_pairs, sel),
-          index_(index),
+        : faiss::InvertedListScanner(store_pairs, sel), index_(index),
           base_(base) {
     // Faiss 1.7.3 scanners do not all set keep_max: derive it from the metric.
     keep_max = index.metric_type == faiss::METRIC_INNER_PRODUCT;
@@ -94,8 +93,8 @@ void DedupScanner::scan_codes_range(size_t n, const uint8_t* codes,
         float dis = base_->distance_to_code(codes + j * code_size);
         bool inside = keep_max ? dis > radius : dis < radius;
         if (inside && reported_.insert(id).second) {
-            result.add(dis, store_pairs ? idx_t(faiss::lo_build(list_no, j))
-                                        : id);
+            result.add(dis,
+                       store_pairs ? idx_t(faiss::lo_build(list_no, j)) : id);
         }
     }
 }

@@ -25,16 +25,14 @@ namespace faiss_ehi {
  * Deduplication is per scanner, so it holds for parallel_mode 0 (one
  * scanner sees all lists of a query), which IndexEHITree enforces. */
 struct DedupScanner : faiss::InvertedListScanner {
-    DedupScanner(const faiss::IndexIVF& index,
-                 faiss::InvertedListScanner* base, bool store_pairs,
-                 const faiss::IDSelector* sel);
+    DedupScanner(const faiss::IndexIVF& index, faiss::InvertedListScanner* base,
+                 bool store_pairs, const faiss::IDSelector* sel);
 
     void set_query(const float* query_vector) override;
     void set_list(idx_t list_no, float coarse_dis) override;
     float distance_to_code(const uint8_t* code) const override;
     size_t scan_codes(size_t n, const uint8_t* codes, const idx_t* ids,
-                      float* distances, idx_t* labels,
-                      size_t k) const override;
+                      float* distances, idx_t* labels, size_t k) const override;
     void scan_codes_range(size_t n, const uint8_t* codes, const idx_t* ids,
                           float radius,
                           faiss::RangeQueryResult& result) const override;

@@ -78,9 +78,10 @@ void check_finite(idx_t n, int d, const float* x, const char* what) {
     size_t total = size_t(n) * size_t(d);
     for (size_t i = 0; i < total; i++) {
         if (!std::isfinite(x[i])) {
-            FAISS_THROW_FMT("%s contain a NaN or infinite value (vector %" PRId64
-                            ", component %d)",
-                            what, idx_t(i / d), int(i % d));
+            FAISS_THROW_FMT(
+                    "%s contain a NaN or infinite value (vector %" PRId64
+                    ", component %d)",
+                    what, idx_t(i / d), int(i % d));
         }
     }
 }
@@ -119,8 +120,8 @@ int EHITree::n_input(int h) const {
 size_t EHITree::nparams() const {
     size_t total = 0;
     for (int h = 0; h < H; h++) {
-        total += U[h].size() + W[h].size() + bias[h].size() +
-                node_W[h].size() + node_b[h].size();
+        total += U[h].size() + W[h].size() + bias[h].size() + node_W[h].size() +
+                node_b[h].size();
     }
     return total;
 }
@@ -183,11 +184,10 @@ void EHITree::finalize_if_complete() {
 void EHITree::check_consistent() const {
     FAISS_THROW_IF_NOT_MSG(B >= 2 && H >= 1 && m >= 1,
                            "EHITree: B >= 2, H >= 1 and m >= 1 required");
-    FAISS_THROW_IF_NOT_MSG(int(U.size()) == H && int(W.size()) == H &&
-                                   int(bias.size()) == H &&
-                                   int(node_W.size()) == H &&
-                                   int(node_b.size()) == H,
-                           "EHITree: per-level parameter arrays malformed");
+    FAISS_THROW_IF_NOT_MSG(
+            int(U.size()) == H && int(W.size()) == H && int(bias.size()) == H &&
+                    int(node_W.size()) == H && int(node_b.size()) == H,
+            "EHITree: per-level parameter arrays malformed");
     for (int h = 0; h < H; h++) {
         FAISS_THROW_IF_NOT_FMT(level_sized(h),
                                "EHITree: level %d (%s form) has parameters "
@@ -207,7 +207,8 @@ void EHITree::init_random(uint64_t seed) {
     for (int h = 0; h < H; h++) {
         if (form == NodeForm::PAPER) {
             size_t nh = n_input(h);
-            std::normal_distribution<float> g(0.0f, 1.0f / std::sqrt(float(nh)));
+            std::normal_distribution<float> g(0.0f,
+                                              1.0f / std::sqrt(float(nh)));
             U[h].resize(nh * nh);
             W[h].resize(nh * B);
             for (float& v : U[h]) {
@@ -285,8 +286,8 @@ void EHITree::child_log_probs(int h, idx_t node, const float* u,
     std::vector<float> local;
     if (!pre) {
         local.resize(nh + B);
-        gemm_rowmajor(1, nh, m, u, m, Uh + size_t(B) * h * nh, nh,
-                      local.data(), nh + B);
+        gemm_rowmajor(1, nh, m, u, m, Uh + size_t(B) * h * nh, nh, local.data(),
+                      nh + B);
         gemm_rowmajor(1, B, m, u, m, Wh + size_t(B) * h * B, B,
                       local.data() + nh, nh + B);
         pre = local.data();
@@ -662,12 +663,10 @@ void EHITree::all_leaf_logits(idx_t n, const float* u, float* logits) const {
 void EHITree::route(idx_t n, const float* u, idx_t beam, idx_t* leaves,
                     float* probs, int strategy_override) const {
     FAISS_THROW_IF_NOT_MSG(is_trained, "EHITree: the tree is not trained");
-    FAISS_THROW_IF_NOT_FMT(beam >= 1, "EHITree: beam must be >= 1 (got %" PRId64
-                                      ")",
-                           beam);
-    BeamStrategy strat = strategy_override < 0
-            ? strategy
-            : BeamStrategy(strategy_override);
+    FAISS_THROW_IF_NOT_FMT(
+            beam >= 1, "EHITree: beam must be >= 1 (got %" PRId64 ")", beam);
+    BeamStrategy strat =
+            strategy_override < 0 ? strategy : BeamStrategy(strategy_override);
     FAISS_THROW_IF_NOT_MSG(strat == BeamStrategy::BEST_FIRST ||
                                    strat == BeamStrategy::LEVEL_BEAM ||
                                    strat == BeamStrategy::GROUPED,

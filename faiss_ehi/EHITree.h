@@ -66,9 +66,9 @@ enum class BeamStrategy : int {
  * All routing methods are const and thread-safe.
  */
 struct EHITree {
-    int B = 0;     ///< branching factor
-    int H = 0;     ///< height (number of routing levels)
-    int m = 0;     ///< routing dimension
+    int B = 0; ///< branching factor
+    int H = 0; ///< height (number of routing levels)
+    int m = 0; ///< routing dimension
     NodeForm form = NodeForm::PER_NODE;
     /// paper form: a bias per level (not in the paper: without it a level
     /// cannot express L2 nearest-centroid routing, 2 c.u - |c|^2)
@@ -118,8 +118,8 @@ struct EHITree {
      * ordered by decreasing path probability, and those probabilities.
      * Outputs are n x beam; if beam > B^H the tail is padded with -1 / 0.
      * @param strategy_override  -1 to use `strategy`, else a BeamStrategy */
-    void route(idx_t n, const float* u, idx_t beam, idx_t* leaves,
-               float* probs, int strategy_override = -1) const;
+    void route(idx_t n, const float* u, idx_t beam, idx_t* leaves, float* probs,
+               int strategy_override = -1) const;
 
     /// Probabilities of all B^H leaves (n x B^H), factorised evaluation.
     void all_leaf_probabilities(idx_t n, const float* u, float* probs) const;
@@ -172,20 +172,17 @@ struct EHITree {
         std::vector<size_t> stride;
         /// Row of input q at level h, or nullptr where nothing is shared.
         const float* row(int h, idx_t q) const {
-            return stride[h] ? buf[h].data() + size_t(q) * stride[h]
-                             : nullptr;
+            return stride[h] ? buf[h].data() + size_t(q) * stride[h] : nullptr;
         }
     };
     void precompute_levels(idx_t n, const float* u, Precomputed& pre) const;
-    void route_one_best_first(const float* u, const Precomputed& pre,
-                              idx_t q, idx_t beam, idx_t* leaves,
-                              float* probs) const;
-    void route_one_level_beam(const float* u, const Precomputed& pre,
-                              idx_t q, idx_t beam, idx_t* leaves,
-                              float* probs) const;
+    void route_one_best_first(const float* u, const Precomputed& pre, idx_t q,
+                              idx_t beam, idx_t* leaves, float* probs) const;
+    void route_one_level_beam(const float* u, const Precomputed& pre, idx_t q,
+                              idx_t beam, idx_t* leaves, float* probs) const;
     /// Best-first down to depth `depth`: the `count` most probable nodes.
-    void best_nodes(const float* u, const Precomputed& pre, idx_t q,
-                    int depth, idx_t count, idx_t* nodes) const;
+    void best_nodes(const float* u, const Precomputed& pre, idx_t q, int depth,
+                    idx_t count, idx_t* nodes) const;
     /// GROUPED: leaf scores of every (query, group) pair, one GEMM per
     /// group over the queries that chose it.
     void score_groups_gemm(idx_t nb, const float* u, idx_t G,

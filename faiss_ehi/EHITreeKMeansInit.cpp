@@ -47,7 +47,9 @@ void cluster_points(int m, int B, idx_t np, const float* pts,
         float* cc = centroids + size_t(c) * m;
         for (int i = 0; i < m; i++) {
             // deterministic, tiny, distinct per child and component
-            cc[i] = fallback[i] + 1e-4f * float(((c + 1) * 7919 + i * 104729) % 2001 - 1000) / 1000.0f;
+            cc[i] = fallback[i] +
+                    1e-4f * float(((c + 1) * 7919 + i * 104729) % 2001 - 1000) /
+                            1000.0f;
         }
     }
 }
@@ -106,15 +108,14 @@ void EHITreeKMeansInit::init_flat_grouped(
     std::vector<std::vector<float>> depth_centroids(H + 1);
     depth_centroids[H].resize(size_t(L) * m);
     cluster_points(m, int(L), n, x, mean.data(), ip, niter, seed,
-                   max_points_per_centroid, verbose,
-                   depth_centroids[H].data());
+                   max_points_per_centroid, verbose, depth_centroids[H].data());
     // Bottom-up: group the nodes of depth h into balanced parents; a
     // parent's move takes its whole subtree along.
     for (int h = H; h >= 1; h--) {
         idx_t nn = tree.nodes_at_depth(h);
         std::vector<idx_t> order;
-        balanced_groups(nn, m, depth_centroids[h].data(), B, niter,
-                        seed + h, order, depth_centroids[h - 1]);
+        balanced_groups(nn, m, depth_centroids[h].data(), B, niter, seed + h,
+                        order, depth_centroids[h - 1]);
         for (int hh = h; hh <= H; hh++) {
             size_t block = size_t(tree.nodes_at_depth(hh - h)) * m;
             const std::vector<float>& src = depth_centroids[hh];
@@ -134,8 +135,8 @@ void EHITreeKMeansInit::init_flat_grouped(
         float T = temperature;
         if (T <= 0) {
             idx_t nc = tree.nodes_at_depth(h + 1);
-            faiss::IndexFlat flat(m, ip ? faiss::METRIC_INNER_PRODUCT
-                                        : faiss::METRIC_L2);
+            faiss::IndexFlat flat(
+                    m, ip ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
             flat.add(nc, depth_centroids[h + 1].data());
             std::vector<float> dis(ns);
             std::vector<idx_t> lab(ns);
@@ -290,8 +291,7 @@ void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
     for (int h = 0; h < H; h++) {
         R[h].resize(size_t(B) * m);
         cluster_points(m, B, n, residual.data(), mean.data(), false, niter,
-                       seed + h, max_points_per_centroid, verbose,
-                       R[h].data());
+                       seed + h, max_points_per_centroid, verbose, R[h].data());
         double sum_sq = 0;
         for (idx_t i = 0; i < n; i++) {
             float* r = residual.data() + size_t(i) * m;
@@ -318,7 +318,8 @@ void EHITreeKMeansInit::init(EHITree& tree, idx_t n, const float* x,
                 const auto& Rl = R[h - 1 - j];
                 for (int i = 0; i < B; i++) {
                     Wl[size_t(j * B + i) * B + c] = -2 * T *
-                            faiss::fvec_inner_product(rc, Rl.data() + size_t(i) * m, m);
+                            faiss::fvec_inner_product(
+                                    rc, Rl.data() + size_t(i) * m, m);
                 }
             }
             float b = -T * faiss::fvec_norm_L2sqr(rc, m);

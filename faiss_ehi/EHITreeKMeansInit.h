@@ -28,8 +28,8 @@ namespace faiss_ehi {
  * In both forms the leaf centroids (B^H x m) are returned: they become the
  * leaf representatives. */
 struct EHITreeKMeansInit {
-    int niter = 20;         ///< k-means iterations
-    int seed = 1234;        ///< k-means seed
+    int niter = 20;                    ///< k-means iterations
+    int seed = 1234;                   ///< k-means seed
     int max_points_per_centroid = 256; ///< sample size per centroid
     bool verbose = false;
     /** Softmax temperature multiplier T; 0 picks it from the data: 10 over
@@ -54,8 +54,7 @@ struct EHITreeKMeansInit {
     bool flat_leaves = false;
 
     /// Initialise `tree` from n vectors (n x tree.m); fills leaf_centroids.
-    void init(EHITree& tree, idx_t n, const float* x,
-              faiss::MetricType metric,
+    void init(EHITree& tree, idx_t n, const float* x, faiss::MetricType metric,
               std::vector<float>* leaf_centroids) const;
 
   private:

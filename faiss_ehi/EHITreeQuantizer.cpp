@@ -39,7 +39,8 @@ void EHITreeQuantizer::train(idx_t n, const float* x) {
                            "EHITreeQuantizer: the tree routes %d-d inputs but "
                            "the quantizer has d = %d",
                            tree.m, d);
-    FAISS_THROW_IF_NOT_MSG(n > 0, "EHITreeQuantizer::train: no training vectors");
+    FAISS_THROW_IF_NOT_MSG(n > 0,
+                           "EHITreeQuantizer::train: no training vectors");
     check_finite(n, d, x, "training vectors");
     if (!tree.is_trained) {
         std::shared_ptr<TreeTrainer> trainer = get_tree_trainer();

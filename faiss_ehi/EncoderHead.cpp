@@ -33,8 +33,7 @@ EncoderHead::EncoderHead() : faiss::VectorTransform(0, 0) {
 }
 
 EncoderHead::EncoderHead(int d_in, int d_out, int hidden, bool normalize)
-        : faiss::VectorTransform(d_in, d_out),
-          hidden(hidden),
+        : faiss::VectorTransform(d_in, d_out), hidden(hidden),
           normalize(normalize) {
     FAISS_THROW_IF_NOT_FMT(d_in >= 1 && d_out >= 1 && hidden >= 0,
                            "EncoderHead: bad sizes d_in=%d d_out=%d "
@@ -174,13 +173,13 @@ void EncoderHead::reverse_transform(idx_t, const float*, float*) const {
 void EncoderHead::check_identical(const faiss::VectorTransform& other) const {
     faiss::VectorTransform::check_identical(other);
     auto* o = dynamic_cast<const EncoderHead*>(&other);
-    FAISS_THROW_IF_NOT_MSG(o, "EncoderHead::check_identical: the other "
-                              "transform is not an EncoderHead");
-    FAISS_THROW_IF_NOT_MSG(
-            o->hidden == hidden && o->normalize == normalize && o->A == A &&
-                    o->b == b && o->W1 == W1 && o->c1 == c1 && o->W2 == W2 &&
-                    o->c2 == c2,
-            "EncoderHead::check_identical: the heads differ");
+    FAISS_THROW_IF_NOT_MSG(o,
+                           "EncoderHead::check_identical: the other "
+                           "transform is not an EncoderHead");
+    FAISS_THROW_IF_NOT_MSG(o->hidden == hidden && o->normalize == normalize &&
+                                   o->A == A && o->b == b && o->W1 == W1 &&
+                                   o->c1 == c1 && o->W2 == W2 && o->c2 == c2,
+                           "EncoderHead::check_identical: the heads differ");
 }
 
 } // namespace faiss_ehi

@@ -74,8 +74,7 @@ struct EncoderHead : faiss::VectorTransform {
     void apply_noalloc(idx_t n, const float* x, float* xt) const override;
 
     /// Throws: the learned head is not invertible.
-    void reverse_transform(idx_t n, const float* xt, float* x)
-            const override;
+    void reverse_transform(idx_t n, const float* xt, float* x) const override;
 
     /// Throws unless `other` is an EncoderHead with identical parameters.
     void check_identical(const faiss::VectorTransform& other) const override;

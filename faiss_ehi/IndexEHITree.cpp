@@ -55,8 +55,9 @@ IndexEHITree::IndexEHITree(const faiss::IndexIVFFlat& ivf)
 
 EHITreeQuantizer* IndexEHITree::tree_quantizer() const {
     auto* q = dynamic_cast<EHITreeQuantizer*>(quantizer);
-    FAISS_THROW_IF_NOT_MSG(q, "IndexEHITree: the quantizer is not an "
-                              "EHITreeQuantizer");
+    FAISS_THROW_IF_NOT_MSG(q,
+                           "IndexEHITree: the quantizer is not an "
+                           "EHITreeQuantizer");
     return q;
 }
 
@@ -168,8 +169,9 @@ void IndexEHITree::add_with_ids(idx_t n, const float* x, const idx_t* xids) {
             if (list < 0 || list == primary[i]) {
                 continue;
             }
-            invlists->add_entry(list, id,
-                                reinterpret_cast<const uint8_t*>(x + size_t(i) * d));
+            invlists->add_entry(
+                    list, id,
+                    reinterpret_cast<const uint8_t*>(x + size_t(i) * d));
             lists_have_duplicates = true;
         }
     }
@@ -192,8 +194,9 @@ void IndexEHITree::search(idx_t n, const float* x, idx_t k, float* distances,
     const faiss::SearchParameters* use = &local;
     if (params) {
         auto* p = dynamic_cast<const faiss::SearchParametersIVF*>(params);
-        FAISS_THROW_IF_NOT_MSG(p, "IndexEHITree: search parameters must be "
-                                  "SearchParametersIVF");
+        FAISS_THROW_IF_NOT_MSG(p,
+                               "IndexEHITree: search parameters must be "
+                               "SearchParametersIVF");
         local.nprobe = p->nprobe;
         local.max_codes = p->max_codes;
         local.sel = p->sel;
@@ -201,8 +204,9 @@ void IndexEHITree::search(idx_t n, const float* x, idx_t k, float* distances,
             use = params;
         }
     }
-    FAISS_THROW_IF_NOT_MSG(local.nprobe >= 1,
-                           "IndexEHITree: nprobe (the beam width) must be >= 1");
+    FAISS_THROW_IF_NOT_MSG(
+            local.nprobe >= 1,
+            "IndexEHITree: nprobe (the beam width) must be >= 1");
     // NaN/Inf queries are rejected by the tree quantizer's search.
     check_parallel_mode();
     faiss::IndexIVFFlat::search(n, x, k, distances, labels, use);
@@ -280,12 +284,13 @@ void IndexEHITree::reset() {
 void IndexEHITree::check_compatible_for_merge(const faiss::Index& other) const {
     faiss::IndexIVFFlat::check_compatible_for_merge(other);
     auto* o = dynamic_cast<const IndexEHITree*>(&other);
-    FAISS_THROW_IF_NOT_MSG(o, "merge_from: the other index is not an "
-                              "IndexEHITree");
-    FAISS_THROW_IF_NOT_MSG(same_tree(tree_quantizer()->tree,
-                                     o->tree_quantizer()->tree),
-                           "merge_from: the two indexes route with different "
-                           "trees");
+    FAISS_THROW_IF_NOT_MSG(o,
+                           "merge_from: the other index is not an "
+                           "IndexEHITree");
+    FAISS_THROW_IF_NOT_MSG(
+            same_tree(tree_quantizer()->tree, o->tree_quantizer()->tree),
+            "merge_from: the two indexes route with different "
+            "trees");
 }
 
 void IndexEHITree::merge_from(faiss::Index& other, idx_t add_id) {

@@ -66,10 +66,10 @@ struct IndexEHITree : faiss::IndexIVFFlat {
     void search(idx_t n, const float* x, idx_t k, float* distances,
                 idx_t* labels,
                 const faiss::SearchParameters* params = nullptr) const override;
-    void range_search(idx_t n, const float* x, float radius,
-                      faiss::RangeSearchResult* result,
-                      const faiss::SearchParameters* params = nullptr)
-            const override;
+    void range_search(
+            idx_t n, const float* x, float radius,
+            faiss::RangeSearchResult* result,
+            const faiss::SearchParameters* params = nullptr) const override;
     /** Faiss's scanner, wrapped in a DedupScanner when some id is stored in
      * several lists; every Faiss search path then returns each id once. */
     faiss::InvertedListScanner* get_InvertedListScanner(

@@ -61,8 +61,7 @@ KnnSample KnnSample::draw(idx_t n, int d, const float* x,
 
 void KnnSample::check(int dim, idx_t ndocs, const char* who) const {
     FAISS_THROW_IF_NOT_FMT(
-            nq >= 1 && k >= 1 && d == dim &&
-                    rows.size() == size_t(nq) &&
+            nq >= 1 && k >= 1 && d == dim && rows.size() == size_t(nq) &&
                     queries.size() == size_t(nq) * d &&
                     neighbors.size() == size_t(nq) * k,
             "%s: malformed KnnSample (nq, k, d or array sizes; d must be "
@@ -78,8 +77,8 @@ void KnnSample::check(int dim, idx_t ndocs, const char* who) const {
 
 void check_doc_leaves(const idx_t* doc_leaf, idx_t ndocs, idx_t nleaves,
                       const char* who) {
-    FAISS_THROW_IF_NOT_FMT(doc_leaf && ndocs > 0,
-                           "%s: no documents' leaves", who);
+    FAISS_THROW_IF_NOT_FMT(doc_leaf && ndocs > 0, "%s: no documents' leaves",
+                           who);
     for (idx_t i = 0; i < ndocs; i++) {
         FAISS_THROW_IF_NOT_FMT(doc_leaf[i] >= 0 && doc_leaf[i] < nleaves,
                                "%s: document %" PRId64 " in leaf %" PRId64
@@ -276,15 +275,15 @@ void ProbeCalibration::calibrate(EHITreeQuantizer& q, const KnnSample& s,
         for (int g = 0; g < B; g++) {
             std::vector<double> c(q.d, 0.0);
             for (int j = 0; j < B; j++) {
-                const float* r = q.leaf_representatives.data() +
-                        size_t(g * B + j) * q.d;
+                const float* r =
+                        q.leaf_representatives.data() + size_t(g * B + j) * q.d;
                 for (int t = 0; t < q.d; t++) {
                     c[t] += r[t] / double(B);
                 }
             }
             for (int j = 0; j < B; j++) {
-                const float* r = q.leaf_representatives.data() +
-                        size_t(g * B + j) * q.d;
+                const float* r =
+                        q.leaf_representatives.data() + size_t(g * B + j) * q.d;
                 double d2 = 0;
                 for (int t = 0; t < q.d; t++) {
                     d2 += (r[t] - c[t]) * (r[t] - c[t]);

@@ -64,7 +64,8 @@ std::vector<double> budget_recall(const EHITree& tree, const KnnSample& s,
  *    from `reach_bonuses` by the smallest table (0 kept on ties). */
 struct ProbeCalibration {
     std::vector<double> budgets = {0.005, 0.01, 0.02, 0.05};
-    std::vector<float> size_penalties = {0, 0.25f, 0.5f, 0.75f, 1, 1.5f, 2, 3, 4};
+    std::vector<float> size_penalties = {0,    0.25f, 0.5f, 0.75f, 1,
+                                         1.5f, 2,     3,    4};
     double coverage = 0.999;
     /** A size penalty is adopted only if it raises the mean budget recall
      * by more than this (smaller gains are within the sample's noise). */
@@ -72,10 +73,10 @@ struct ProbeCalibration {
     std::vector<float> reach_bonuses = {0, 0.1f, 0.25f, 0.5f, 1, 2};
 
     // results of the last calibrate()
-    float alpha = 0;                    ///< chosen size penalty
-    float reach_bonus = 0;              ///< chosen reach-bonus weight
-    std::vector<double> recall_before;  ///< budget_recall with alpha = 0
-    std::vector<double> recall_after;   ///< with the chosen alpha
+    float alpha = 0;                   ///< chosen size penalty
+    float reach_bonus = 0;             ///< chosen reach-bonus weight
+    std::vector<double> recall_before; ///< budget_recall with alpha = 0
+    std::vector<double> recall_after;  ///< with the chosen alpha
 
     /** Calibrate q.tree in place. doc_leaf: the leaf of each of ndocs
      * training vectors (where the index will store them). */

@@ -24,8 +24,7 @@ constexpr uint32_t kMaxWordBytes = 1u << 20;
 
 TextEncoder::TextEncoder(std::vector<std::string> vocab_in, int dim_in,
                          std::vector<float> embeddings_in)
-        : dim(dim_in),
-          vocab(std::move(vocab_in)),
+        : dim(dim_in), vocab(std::move(vocab_in)),
           embeddings(std::move(embeddings_in)) {
     build_lookup();
     check_consistent();
@@ -49,8 +48,8 @@ int64_t TextEncoder::find(const std::string& word) const {
 }
 
 std::vector<int64_t> TextEncoder::token_ids(const std::string& text) const {
-    return known_token_ids(
-            text, [this](const std::string& w) { return find(w); });
+    return known_token_ids(text,
+                           [this](const std::string& w) { return find(w); });
 }
 
 void TextEncoder::encode_ids(const int64_t* ids, size_t nids,

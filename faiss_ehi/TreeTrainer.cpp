@@ -66,8 +66,8 @@ void adopt_flat_leaves(EHITreeQuantizer& q, std::vector<float>& centroids) {
     q.update_is_trained();
 }
 
-void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x,
-                       idx_t nq, int k, uint64_t seed, bool verbose,
+void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x, idx_t nq,
+                       int k, uint64_t seed, bool verbose,
                        const idx_t* doc_leaf) {
     if (n < 2 || nq < 1) {
         return;

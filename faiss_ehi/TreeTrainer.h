@@ -41,17 +41,17 @@ void adopt_flat_leaves(EHITreeQuantizer& q, std::vector<float>& centroids);
  * are x filed at their nearest leaf (doc_leaf, n entries, when the caller
  * has them already; nullptr: computed here). Logs what it chose when
  * verbose. */
-void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x,
-                       idx_t nq, int k, uint64_t seed, bool verbose,
+void calibrate_probing(EHITreeQuantizer& q, idx_t n, const float* x, idx_t nq,
+                       int k, uint64_t seed, bool verbose,
                        const idx_t* doc_leaf = nullptr);
 
 /** Built-in trainer without learning: initialises the tree by k-means
  * (EHITreeKMeansInit). Useful on its own as a balanced hierarchical
  * k-means index, and the starting point of the LibTorch trainer. */
 struct KMeansTreeTrainer : TreeTrainer {
-    int niter = 20;     ///< k-means iterations per clustering
-    int seed = 1234;    ///< k-means seed
-    float temperature = 0; ///< 0: automatic (see EHITreeKMeansInit)
+    int niter = 20;            ///< k-means iterations per clustering
+    int seed = 1234;           ///< k-means seed
+    float temperature = 0;     ///< 0: automatic (see EHITreeKMeansInit)
     int leaf_refine_iters = 0; ///< see EHITreeKMeansInit::leaf_refine_iters
     /** Per-node trees: flat k-means leaves in balanced groups
      * (EHITreeKMeansInit::flat_leaves), documents at their nearest leaf,

@@ -33,8 +33,8 @@ void group_means(idx_t N, int d, const float* x, int B,
 }
 
 /// Capacity-limited assignment: returns the group-major order.
-std::vector<idx_t> assign_with_capacity(idx_t N, int d, const float* x,
-                                        int B, const std::vector<float>& c) {
+std::vector<idx_t> assign_with_capacity(idx_t N, int d, const float* x, int B,
+                                        const std::vector<float>& c) {
     idx_t K = N / B;
     faiss::IndexFlatL2 centres(d);
     centres.add(K, c.data());
@@ -69,9 +69,8 @@ std::vector<idx_t> assign_with_capacity(idx_t N, int d, const float* x,
 
 } // namespace
 
-void balanced_groups(idx_t N, int d, const float* x, int B, int niter,
-                     int seed, std::vector<idx_t>& order,
-                     std::vector<float>& centres) {
+void balanced_groups(idx_t N, int d, const float* x, int B, int niter, int seed,
+                     std::vector<idx_t>& order, std::vector<float>& centres) {
     FAISS_THROW_IF_NOT_MSG(B >= 1 && N >= B && N % B == 0,
                            "balanced_groups: N must be a multiple of B");
     idx_t K = N / B;

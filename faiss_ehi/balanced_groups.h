@@ -19,8 +19,7 @@ namespace faiss_ehi {
  * @param order    out, N: the points in group-major order (group g holds
  *                 order[g*B .. g*B+B))
  * @param centres  out, (N/B) x d: the mean of each group's points */
-void balanced_groups(idx_t N, int d, const float* x, int B, int niter,
-                     int seed, std::vector<idx_t>& order,
-                     std::vector<float>& centres);
+void balanced_groups(idx_t N, int d, const float* x, int B, int niter, int seed,
+                     std::vector<idx_t>& order, std::vector<float>& centres);
 
 } // namespace faiss_ehi

@@ -67,8 +67,8 @@ void gemm_rowmajor(int64_t rows, int64_t cols, int64_t inner, const float* A,
     sgemm_("N", "N", &m, &n, &k, &one, Bm, &ib, A, &ia, &zero, C, &ic);
 }
 
-void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
-                      const float* A, const float* Bm, float* C) {
+void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner, const float* A,
+                      const float* Bm, float* C) {
     if (rows == 0 || cols == 0) {
         return;
     }

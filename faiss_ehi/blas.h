@@ -16,8 +16,8 @@ void gemm_rowmajor(int64_t rows, int64_t cols, int64_t inner, const float* A,
 
 /** Row-major C (rows x cols) = A (rows x inner) * Bm^T, Bm given row-major
  * as cols x inner (each output column's weights contiguous). */
-void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner,
-                      const float* A, const float* Bm, float* C);
+void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner, const float* A,
+                      const float* Bm, float* C);
 
 /** y (rows) = M x, M row-major rows x cols (each output's weights
  * contiguous). Not BLAS on purpose: it runs inside OpenMP regions (one call

@@ -7,7 +7,8 @@
 
 namespace faiss_ehi {
 
-const std::vector<std::pair<NodeForm, const char*>>& EnumNames<NodeForm>::all() {
+const std::vector<std::pair<NodeForm, const char*>>&
+EnumNames<NodeForm>::all() {
     static const std::vector<std::pair<NodeForm, const char*>> names = {
             {NodeForm::PAPER, "paper"}, {NodeForm::PER_NODE, "node"}};
     return names;

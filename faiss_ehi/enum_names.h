@@ -60,8 +60,7 @@ std::string enum_choices() {
 }
 
 /// Throws faiss::FaissException: "<what> = '<text>', expected one of ...".
-[[noreturn]] void throw_bad_enum_name(const char* what,
-                                      const std::string& text,
+[[noreturn]] void throw_bad_enum_name(const char* what, const std::string& text,
                                       const std::string& choices);
 
 /** The value named `text`; `what` names the setting in the exception

@@ -67,8 +67,9 @@ EHIKey parse_ehi_token(const std::string& tok) {
         FAISS_THROW_FMT("malformed EHI key '%s': unknown suffix '%s'; %s",
                         tok.c_str(), suffix.c_str(), usage);
     }
-    FAISS_THROW_IF_NOT_FMT(B >= 2, "EHI key '%s': branching factor B = %lld "
-                                   "must be >= 2",
+    FAISS_THROW_IF_NOT_FMT(B >= 2,
+                           "EHI key '%s': branching factor B = %lld "
+                           "must be >= 2",
                            tok.c_str(), B);
     FAISS_THROW_IF_NOT_FMT(H >= 1, "EHI key '%s': height H = %lld must be >= 1",
                            tok.c_str(), H);

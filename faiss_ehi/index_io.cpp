@@ -192,8 +192,8 @@ void write_file_atomic(const char* fname, const void* data, size_t size,
                        const char* who) {
     FAISS_THROW_IF_NOT_FMT(fname && *fname, "%s: empty file name", who);
     std::mt19937_64 rng(std::random_device{}());
-    std::string tmp = std::string(fname) + ".tmp." +
-            std::to_string(getpid()) + "." + std::to_string(rng() % 1000000);
+    std::string tmp = std::string(fname) + ".tmp." + std::to_string(getpid()) +
+            "." + std::to_string(rng() % 1000000);
     FILE* f = std::fopen(tmp.c_str(), "wb");
     FAISS_THROW_IF_NOT_FMT(f, "%s: cannot open '%s' for writing: %s", who,
                            tmp.c_str(), std::strerror(errno));
@@ -210,8 +210,8 @@ void write_file_atomic(const char* fname, const void* data, size_t size,
     if (std::rename(tmp.c_str(), fname) != 0) {
         err = errno;
         std::remove(tmp.c_str());
-        FAISS_THROW_FMT("%s: cannot rename '%s' to '%s': %s", who,
-                        tmp.c_str(), fname, std::strerror(err));
+        FAISS_THROW_FMT("%s: cannot rename '%s' to '%s': %s", who, tmp.c_str(),
+                        fname, std::strerror(err));
     }
 }
 
@@ -226,8 +226,7 @@ void write_frame(faiss::IOWriter* w, const char magic[4], uint32_t version,
 
 std::vector<uint8_t> read_frame(faiss::IOReader* reader, const char magic[4],
                                 uint32_t max_version, const char* who,
-                                const char* bad_magic_hint,
-                                uint32_t* version) {
+                                const char* bad_magic_hint, uint32_t* version) {
     uint8_t header[kHeaderSize];
     size_t got = (*reader)(header, 1, kHeaderSize);
     FAISS_THROW_IF_NOT_FMT(got == kHeaderSize,

@@ -31,8 +31,8 @@ inline void put_bytes(faiss::IOWriter* w, const void* p, size_t n) {
         return;
     }
     size_t got = (*w)(p, 1, n);
-    FAISS_THROW_IF_NOT_FMT(got == n, "write error: wrote %zd of %zd bytes",
-                           got, n);
+    FAISS_THROW_IF_NOT_FMT(got == n, "write error: wrote %zd of %zd bytes", got,
+                           n);
 }
 
 template <class T>
@@ -99,8 +99,7 @@ void write_frame(faiss::IOWriter* w, const char magic[4], uint32_t version,
  * Defined in index_io.cpp. */
 std::vector<uint8_t> read_frame(faiss::IOReader* r, const char magic[4],
                                 uint32_t max_version, const char* who,
-                                const char* bad_magic_hint,
-                                uint32_t* version);
+                                const char* bad_magic_hint, uint32_t* version);
 
 } // namespace io_detail
 } // namespace faiss_ehi

@@ -51,13 +51,13 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
     int H = r.get<int32_t>();
     int m = r.get<int32_t>();
     int form = r.get<int32_t>();
-    FAISS_THROW_IF_NOT_MSG(
-            d >= 1 && B >= 2 && H >= 1 && m == d && H <= kMaxRecordHeight &&
-                    (metric == faiss::METRIC_L2 ||
-                     metric == faiss::METRIC_INNER_PRODUCT) &&
-                    (form == int(NodeForm::PAPER) ||
-                     form == int(NodeForm::PER_NODE)),
-            "corrupt EHI index: bad tree header");
+    FAISS_THROW_IF_NOT_MSG(d >= 1 && B >= 2 && H >= 1 && m == d &&
+                                   H <= kMaxRecordHeight &&
+                                   (metric == faiss::METRIC_L2 ||
+                                    metric == faiss::METRIC_INNER_PRODUCT) &&
+                                   (form == int(NodeForm::PAPER) ||
+                                    form == int(NodeForm::PER_NODE)),
+                           "corrupt EHI index: bad tree header");
     auto q = std::make_unique<EHITreeQuantizer>(
             d, B, H, faiss::MetricType(metric), NodeForm(form));
     EHITree& t = q->tree;
@@ -83,14 +83,16 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
         for (char& c : magic) {
             c = char(r.get<uint8_t>());
         }
-        FAISS_THROW_IF_NOT_MSG(std::memcmp(magic, kRoutingExtMagic, sizeof(magic)) == 0,
-                               "corrupt EHI index: bad routing record");
+        FAISS_THROW_IF_NOT_MSG(
+                std::memcmp(magic, kRoutingExtMagic, sizeof(magic)) == 0,
+                "corrupt EHI index: bad routing record");
         uint8_t nearest = r.get<uint8_t>();
         float mass = r.get<float>();
         int32_t min_beam = r.get<int32_t>();
         uint32_t ng = r.get<uint32_t>();
         FAISS_THROW_IF_NOT_MSG(nearest <= 1 && mass >= 0 && mass < 1 &&
-                                       min_beam >= 0 && ng <= kMaxGroupExpansion,
+                                       min_beam >= 0 &&
+                                       ng <= kMaxGroupExpansion,
                                "corrupt EHI index: bad routing record");
         q->assign_nearest = nearest != 0;
         q->mass_threshold = mass;

@@ -55,8 +55,9 @@ std::unique_ptr<faiss::IndexIVF> shallow_ivf(const faiss::IndexIVF* ivf) {
                        faiss::IndexIVFScalarQuantizer, faiss::IndexIVFPQ,
                        faiss::IndexIVFPQR, faiss::IndexIVFPQFastScan>(ivf);
     }
-    FAISS_THROW_IF_NOT_FMT(c, "faiss_ehi::write_index: an EHI tree inside %s "
-                              "cannot be serialised yet",
+    FAISS_THROW_IF_NOT_FMT(c,
+                           "faiss_ehi::write_index: an EHI tree inside %s "
+                           "cannot be serialised yet",
                            typeid(*ivf).name());
     c->own_fields = false;
     c->own_invlists = false;

@@ -18,10 +18,10 @@ namespace io_detail {
 
 /// State of one make_write_view pass.
 struct WriteView {
-    faiss::IOWriter* w;            ///< receives the IVF records
-    faiss::VectorIOWriter heads;   ///< the encoder head records
-    uint32_t nheads = 0;           ///< number of head records
-    uint32_t npretransforms = 0;   ///< IndexPreTransforms numbered so far
+    faiss::IOWriter* w;          ///< receives the IVF records
+    faiss::VectorIOWriter heads; ///< the encoder head records
+    uint32_t nheads = 0;         ///< number of head records
+    uint32_t npretransforms = 0; ///< IndexPreTransforms numbered so far
     std::vector<std::unique_ptr<faiss::Index>> keep;
     std::vector<std::unique_ptr<faiss::VectorTransform>> keep_vt;
 };

@@ -16,7 +16,7 @@ namespace faiss_ehi {
  * itself has a single meaning. The LibTorch trainer's TorchThreadScope
  * (faiss_ehi/trainer/ThreadScope.h) gives threads the same meaning. */
 class OmpThreadScope {
-   public:
+  public:
     explicit OmpThreadScope(int threads)
             : active_(threads > 0), before_(omp_get_max_threads()) {
         if (active_) {
@@ -33,7 +33,7 @@ class OmpThreadScope {
     OmpThreadScope(const OmpThreadScope&) = delete;
     OmpThreadScope& operator=(const OmpThreadScope&) = delete;
 
-   private:
+  private:
     bool active_;
     int before_;
 };

@@ -357,9 +357,10 @@ TEST(DataSynthetic, PermutationIsPortable) {
 
 TEST(DataText, TokenizerAndVocabulary) {
     // "\xc3\x87" is U+00C7 (C cedilla) in UTF-8: a separator.
-    std::vector<std::string> tok = tokenize("Hello, World-42! \xc3\x87" "a va");
-    EXPECT_EQ(tok, (std::vector<std::string>{"hello", "world", "42", "a",
-                                             "va"}));
+    std::vector<std::string> tok = tokenize("Hello, World-42! \xc3\x87"
+                                            "a va");
+    EXPECT_EQ(tok,
+              (std::vector<std::string>{"hello", "world", "42", "a", "va"}));
     EXPECT_TRUE(tokenize(" ,.; ").empty());
     // Counts: b 3, a 2, c 1 -> ids b 0, a 1, c 2.
     Vocabulary v = build_vocabulary({"b a b", "C b A"});
@@ -470,8 +471,7 @@ TEST(GloveLoader, RealPackage) {
     std::string dir = default_glove_dir();
     if (!file_exists(dir + "/" + kGloveJsonFile)) {
         GTEST_SKIP() << "GloVe package not installed in " << dir << " ("
-                     << kGloveInstallCommand
-                     << "; or set FAISS_EHI_GLOVE_DIR)";
+                     << kGloveInstallCommand << "; or set FAISS_EHI_GLOVE_DIR)";
     }
     GloveDataset g = load_glove100(dir);
     EXPECT_EQ(g.ds.d, 100);
@@ -541,8 +541,8 @@ TEST(BeirLoader, TinyDirectory) {
     BeirData tr = load_beir(t.path, "train");
     EXPECT_EQ(tr.qrels.num_pairs(), 1u);
     EXPECT_EQ(tr.qrels.num_relevant_pairs(), 0u);
-    EXPECT_TRUE(make_eval_set(tr.corpus, tr.queries, tr.qrels)
-                        .query_rows.empty());
+    EXPECT_TRUE(
+            make_eval_set(tr.corpus, tr.queries, tr.qrels).query_rows.empty());
 
     Vocabulary v = build_corpus_vocabulary(b.corpus);
     // cats 3 (title, text, "cats watch"), birds 2, then count-1 words.
@@ -563,12 +563,12 @@ TEST(BeirLoader, MissingAndMalformed) {
                "{\"_id\": \"q1\", \"text\": \"ok\"}\n{\"_id\": \"q2\", \n");
     expect_throw_with([&] { read_beir_queries(t.file("bad1/queries.jsonl")); },
                       {t.file("bad1/queries.jsonl") + " line 2"});
-    write_text(t.file("bad2/corpus.jsonl"), "{\"title\": \"no id\", "
-                                            "\"text\": \"x\"}\n");
+    write_text(t.file("bad2/corpus.jsonl"),
+               "{\"title\": \"no id\", "
+               "\"text\": \"x\"}\n");
     expect_throw_with([&] { read_beir_corpus(t.file("bad2/corpus.jsonl")); },
                       {t.file("bad2/corpus.jsonl") + " line 1", "_id"});
-    write_text(t.file("bad3/q.tsv"),
-               "query-id\tcorpus-id\tscore\nq1\td1\tx\n");
+    write_text(t.file("bad3/q.tsv"), "query-id\tcorpus-id\tscore\nq1\td1\tx\n");
     expect_throw_with([&] { read_beir_qrels(t.file("bad3/q.tsv")); },
                       {t.file("bad3/q.tsv") + " line 2", "score"});
     write_text(t.file("bad4/q.tsv"), "q1 d1 1\n");
@@ -627,8 +627,7 @@ TEST(GroundTruthCache, HitEqualsRecomputationAndCorruptIsRecomputed) {
     EXPECT_FALSE(first.from_cache);
     ASSERT_FALSE(first.cache_path.empty());
     EXPECT_TRUE(file_exists(first.cache_path));
-    EXPECT_EQ(first.cache_path.find('/', t.path.size() + 1),
-              std::string::npos);
+    EXPECT_EQ(first.cache_path.find('/', t.path.size() + 1), std::string::npos);
     EXPECT_EQ(first.labels, fresh.labels);
 
     GroundTruth hit = compute_ground_truth(ds, k, t.path);

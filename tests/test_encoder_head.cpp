@@ -89,7 +89,7 @@ std::vector<float> reference_apply(const EncoderHead& e,
 }
 
 std::vector<float> head_apply(const faiss::VectorTransform& t,
-                         const std::vector<float>& x) {
+                              const std::vector<float>& x) {
     std::vector<float> y(x.size() / t.d_in * t.d_out);
     t.apply_noalloc(x.size() / t.d_in, x.data(), y.data());
     return y;
@@ -200,8 +200,7 @@ TEST(EncoderHead, ApplyMatchesReference) {
             // one vector at a time gives the same values
             std::vector<float> y1(5);
             e.apply_noalloc(1, x.data() + 7 * 4999, y1.data());
-            expect_close(y1,
-                         std::vector<float>(y.end() - 5, y.end()), 1e-6f);
+            expect_close(y1, std::vector<float>(y.end() - 5, y.end()), 1e-6f);
         }
     }
     // wider output than input, with a hidden layer
@@ -274,8 +273,9 @@ TEST(EncoderHead, ConcurrentApplyIsDeterministic) {
         th.join();
     }
     for (auto& o : out) {
-        EXPECT_EQ(0, std::memcmp(o.data(), ref.data(),
-                                 ref.size() * sizeof(float)));
+        EXPECT_EQ(
+                0,
+                std::memcmp(o.data(), ref.data(), ref.size() * sizeof(float)));
     }
 }
 
@@ -300,8 +300,8 @@ TEST(EncoderHead, NonFiniteInputThrows) {
                       -std::numeric_limits<float>::infinity()}) {
         auto xb = x;
         xb[37] = bad;
-        std::string msg = faiss_error(
-                [&] { e.apply_noalloc(20, xb.data(), y.data()); });
+        std::string msg =
+                faiss_error([&] { e.apply_noalloc(20, xb.data(), y.data()); });
         EXPECT_TRUE(contains_any(msg, {"nan", "finite", "inf"})) << msg;
     }
     // overflow inside the head is reported, not passed on
@@ -478,8 +478,8 @@ TEST(EncoderHeadIndex, FactoryNestedAndWrappedRoundTrip) {
     }
     ipt->prepend_transform(new EncoderHead(h2));
     EncoderHead h1 = random_head(10, d, 5, true, 33, 0.2f);
-    auto* outer = new faiss::IndexPreTransform(new EncoderHead(h1),
-                                               inner.release());
+    auto* outer =
+            new faiss::IndexPreTransform(new EncoderHead(h1), inner.release());
     outer->own_fields = true;
     auto xt10 = gaussian_data(1500, 10, 34);
     auto xb10 = gaussian_data(800, 10, 35);
@@ -596,7 +596,8 @@ TEST(EncoderHeadIO, CorruptHeadRecordsThrow) {
     auto index = tiny_head_index(head);
     std::vector<uint8_t> bytes = serialize(index.get());
     std::vector<uint8_t> payload(bytes.begin() + 24, bytes.end());
-    ASSERT_NO_THROW(deserialize(with_header(payload, faiss_ehi::kFormatVersion)));
+    ASSERT_NO_THROW(
+            deserialize(with_header(payload, faiss_ehi::kFormatVersion)));
     // record: u32 ordinal, u32 pos, i32 d_in, d_out, hidden, u8 normalize,
     // u8 trained, then u64 size + floats of A (A[0] is the marker)
     float marker = 1234.5f;
@@ -620,8 +621,9 @@ TEST(EncoderHeadIO, CorruptHeadRecordsThrow) {
                               const char* what, bool head_msg = true) {
         std::vector<uint8_t> bad = payload;
         std::memcpy(bad.data() + off, v, n);
-        std::string msg = faiss_error(
-                [&] { deserialize(with_header(bad, faiss_ehi::kFormatVersion)); });
+        std::string msg = faiss_error([&] {
+            deserialize(with_header(bad, faiss_ehi::kFormatVersion));
+        });
         EXPECT_FALSE(msg.empty()) << what;
         if (head_msg) {
             EXPECT_TRUE(contains_any(msg, {"encoder head"}))

@@ -90,15 +90,14 @@ TEST_P(NonFiniteAdd, ComputeRepresentativesThrows) {
             << "non-finite leaf representatives";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        Values,
-        NonFiniteAdd,
-        ::testing::Values(kNaN, kInf, -kInf),
-        [](const ::testing::TestParamInfo<float>& info) {
-            return std::string(std::isnan(info.param) ? "NaN"
-                                       : info.param > 0 ? "PlusInf"
+INSTANTIATE_TEST_SUITE_P(Values, NonFiniteAdd,
+                         ::testing::Values(kNaN, kInf, -kInf),
+                         [](const ::testing::TestParamInfo<float>& info) {
+                             return std::string(std::isnan(info.param) ? "NaN"
+                                                        : info.param > 0
+                                                        ? "PlusInf"
                                                         : "MinusInf");
-        });
+                         });
 
 TEST(Errors, NonPositiveK) {
     auto index = small_index();
@@ -147,7 +146,8 @@ TEST(Errors, UntrainedIndex) {
     EXPECT_TRUE(contains_any(msg, {"train"})) << msg;
     std::vector<float> D(10);
     std::vector<idx_t> I(10);
-    msg = faiss_error([&] { index.search(1, x.data(), 10, D.data(), I.data()); });
+    msg = faiss_error(
+            [&] { index.search(1, x.data(), 10, D.data(), I.data()); });
     EXPECT_TRUE(contains_any(msg, {"train"})) << msg;
     // the quantizer alone
     EHITreeQuantizer q(8, 3, 2);
@@ -188,7 +188,8 @@ TEST(Errors, TrainWithoutTrainer) {
     EXPECT_TRUE(contains_any(msg, {"faiss_ehi::trainer", "set_tree_trainer"}))
             << msg;
     // registering the trainer makes it work
-    faiss_ehi::set_tree_trainer(std::make_shared<faiss_ehi::KMeansTreeTrainer>());
+    faiss_ehi::set_tree_trainer(
+            std::make_shared<faiss_ehi::KMeansTreeTrainer>());
     ASSERT_NE(faiss_ehi::get_tree_trainer(), nullptr);
     EXPECT_FALSE(faiss_ehi::get_tree_trainer()->name().empty());
     index.train(1000, xt.data());
@@ -220,8 +221,8 @@ TEST(Errors, RouteWithZeroBeam) {
                     [&] { t.route(2, u.data(), 0, leaves, probs, s); });
             EXPECT_FALSE(msg.empty());
         }
-        std::string msg = faiss_error(
-                [&] { t.route(2, u.data(), -3, leaves, probs); });
+        std::string msg =
+                faiss_error([&] { t.route(2, u.data(), -3, leaves, probs); });
         EXPECT_FALSE(msg.empty());
     }
 }

@@ -36,8 +36,8 @@ namespace {
 
 std::vector<uint8_t> read_bytes(const std::string& fname) {
     std::ifstream f(fname, std::ios::binary);
-    return std::vector<uint8_t>(
-            std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f),
+                                std::istreambuf_iterator<char>());
 }
 
 void write_bytes(const std::string& fname, const std::vector<uint8_t>& b) {
@@ -109,10 +109,10 @@ const FactoryCase kFactoryCases[] = {
          NodeForm::PER_NODE, 5000, 16, 0.8, true, "EHI16x2_SQ8_IP"},
         {"EHI16x2,PQ16", 32, faiss::METRIC_INNER_PRODUCT, 16, 2,
          NodeForm::PER_NODE, 5000, 16, 0.6, true, "EHI16x2_PQ16_IP"},
-        {"IDMap2,EHI16x2,Flat", 16, faiss::METRIC_L2, 16, 2,
-         NodeForm::PER_NODE, 5000, 16, 0.9, false, "IDMap2_EHI16x2_Flat"},
-        {"EHI16x2,PQ16,RFlat", 32, faiss::METRIC_L2, 16, 2,
-         NodeForm::PER_NODE, 5000, 16, 0.9, false, "EHI16x2_PQ16_RFlat"},
+        {"IDMap2,EHI16x2,Flat", 16, faiss::METRIC_L2, 16, 2, NodeForm::PER_NODE,
+         5000, 16, 0.9, false, "IDMap2_EHI16x2_Flat"},
+        {"EHI16x2,PQ16,RFlat", 32, faiss::METRIC_L2, 16, 2, NodeForm::PER_NODE,
+         5000, 16, 0.9, false, "EHI16x2_PQ16_RFlat"},
         {"EHI64x2", 16, faiss::METRIC_L2, 64, 2, NodeForm::PER_NODE, 0, 0, 0,
          false, "EHI64x2_untrained"},
 };
@@ -290,13 +290,10 @@ TEST_P(Factory, TrainAddSearchWriteReadClone) {
     round_trips(index.get(), xq, 10);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        Keys,
-        Factory,
-        ::testing::ValuesIn(kFactoryCases),
-        [](const ::testing::TestParamInfo<FactoryCase>& info) {
-            return std::string(info.param.name);
-        });
+INSTANTIATE_TEST_SUITE_P(Keys, Factory, ::testing::ValuesIn(kFactoryCases),
+                         [](const ::testing::TestParamInfo<FactoryCase>& info) {
+                             return std::string(info.param.name);
+                         });
 
 TEST(FactoryLarge, EHI64x2Trains) {
     // 4096 leaves: the k-means trainer needs at least 64 vectors per
@@ -329,8 +326,10 @@ TEST_P(PlainFactory, BehavesLikeFaiss) {
     const int d = 16;
     auto xt = clustered_data(2000, d, 20, 1, 1);
     auto xq = clustered_data(20, d, 20, 1, 2);
-    for (faiss::MetricType metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
-        std::unique_ptr<faiss::Index> a(faiss_ehi::index_factory(d, key, metric));
+    for (faiss::MetricType metric :
+         {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        std::unique_ptr<faiss::Index> a(
+                faiss_ehi::index_factory(d, key, metric));
         std::unique_ptr<faiss::Index> b(faiss::index_factory(d, key, metric));
         EXPECT_EQ(typeid(*a), typeid(*b));
         EXPECT_EQ(a->metric_type, metric);
@@ -349,19 +348,18 @@ TEST_P(PlainFactory, BehavesLikeFaiss) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        Keys,
-        PlainFactory,
-        ::testing::Values("IVF16,Flat", "Flat", "PCA8,IVF8,SQ8"),
-        [](const ::testing::TestParamInfo<const char*>& info) {
-            std::string s = info.param;
-            for (auto& ch : s) {
-                if (!isalnum((unsigned char)ch)) {
-                    ch = '_';
-                }
-            }
-            return s;
-        });
+INSTANTIATE_TEST_SUITE_P(Keys, PlainFactory,
+                         ::testing::Values("IVF16,Flat", "Flat",
+                                           "PCA8,IVF8,SQ8"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                             std::string s = info.param;
+                             for (auto& ch : s) {
+                                 if (!isalnum((unsigned char)ch)) {
+                                     ch = '_';
+                                 }
+                             }
+                             return s;
+                         });
 
 class MalformedFactory : public ::testing::TestWithParam<const char*> {};
 
@@ -374,19 +372,11 @@ TEST_P(MalformedFactory, Throws) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-        Keys,
-        MalformedFactory,
-        ::testing::Values(
-                "EHI0x2",
-                "EHI64x0",
-                "EHI64",
-                "EHI1x3",
-                "EHIx2",
-                "EHI100000x3",
-                "EHI2x25", // 2^25 leaves > kMaxLeaves
-                "EHI-4x2",
-                "EHI16x2_bogus",
-                "EHI16x2,Bogus"),
+        Keys, MalformedFactory,
+        ::testing::Values("EHI0x2", "EHI64x0", "EHI64", "EHI1x3", "EHIx2",
+                          "EHI100000x3",
+                          "EHI2x25", // 2^25 leaves > kMaxLeaves
+                          "EHI-4x2", "EHI16x2_bogus", "EHI16x2,Bogus"),
         [](const ::testing::TestParamInfo<const char*>& info) {
             return "case" + std::to_string(info.index);
         });
@@ -401,10 +391,13 @@ TEST(Factory, UnsupportedMetricThrows) {
 
 TEST(Factory, DefaultIsPerNodeAndSuffixesWork) {
     std::unique_ptr<faiss::Index> a(faiss_ehi::index_factory(16, "EHI4x2"));
-    std::unique_ptr<faiss::Index> b(faiss_ehi::index_factory(16, "EHI4x2_node"));
-    std::unique_ptr<faiss::Index> c(faiss_ehi::index_factory(16, "EHI4x2_paper,Flat"));
+    std::unique_ptr<faiss::Index> b(
+            faiss_ehi::index_factory(16, "EHI4x2_node"));
+    std::unique_ptr<faiss::Index> c(
+            faiss_ehi::index_factory(16, "EHI4x2_paper,Flat"));
     auto form = [](faiss::Index* idx) {
-        return dynamic_cast<EHITreeQuantizer*>(ivf_of(idx)->quantizer)->tree.form;
+        return dynamic_cast<EHITreeQuantizer*>(ivf_of(idx)->quantizer)
+                ->tree.form;
     };
     EXPECT_EQ(form(a.get()), NodeForm::PER_NODE);
     EXPECT_EQ(form(b.get()), NodeForm::PER_NODE);
@@ -414,12 +407,12 @@ TEST(Factory, DefaultIsPerNodeAndSuffixesWork) {
 
 TEST(Factory, LeavesLimit) {
     EXPECT_EQ(faiss_ehi::kMaxLeaves, idx_t(1) << 24);
-    EXPECT_THROW(
-            std::unique_ptr<faiss::Index>(faiss_ehi::index_factory(8, "EHI4096x3")),
-            faiss::FaissException);
-    EXPECT_THROW(
-            std::unique_ptr<faiss::Index>(faiss_ehi::index_factory(8, "EHI2x40")),
-            faiss::FaissException);
+    EXPECT_THROW(std::unique_ptr<faiss::Index>(
+                         faiss_ehi::index_factory(8, "EHI4096x3")),
+                 faiss::FaissException);
+    EXPECT_THROW(std::unique_ptr<faiss::Index>(
+                         faiss_ehi::index_factory(8, "EHI2x40")),
+                 faiss::FaissException);
 }
 
 // ------------------------------------------------------------ corruption
@@ -454,17 +447,17 @@ TEST(IO, TruncationAtEveryOffsetThrows) {
     std::string f = dir.file("t.fehi");
     for (size_t len : {size_t(0), size_t(3), size_t(4), bytes.size() / 2,
                        bytes.size() - 1}) {
-        write_bytes(f, std::vector<uint8_t>(bytes.begin(), bytes.begin() + len));
+        write_bytes(f,
+                    std::vector<uint8_t>(bytes.begin(), bytes.begin() + len));
         EXPECT_THROW(
                 std::unique_ptr<faiss::Index>(faiss_ehi::read_index(f.c_str())),
                 faiss::FaissException)
                 << "file truncated at " << len;
     }
     // a missing file
-    EXPECT_THROW(
-            std::unique_ptr<faiss::Index>(
-                    faiss_ehi::read_index(dir.file("missing").c_str())),
-            faiss::FaissException);
+    EXPECT_THROW(std::unique_ptr<faiss::Index>(
+                         faiss_ehi::read_index(dir.file("missing").c_str())),
+                 faiss::FaissException);
 }
 
 TEST(IO, FlippedBytesThrow) {
@@ -556,10 +549,10 @@ TEST(IO, PlainFaissRefusesEHIIndexes) {
     auto index = tiny_index();
     faiss::VectorIOWriter w;
     EXPECT_THROW(faiss::write_index(index.get(), &w), faiss::FaissException);
-    EXPECT_THROW(faiss::write_index(index->quantizer, &w), faiss::FaissException);
-    EXPECT_THROW(
-            std::unique_ptr<faiss::Index>(faiss::clone_index(index.get())),
-            faiss::FaissException);
+    EXPECT_THROW(faiss::write_index(index->quantizer, &w),
+                 faiss::FaissException);
+    EXPECT_THROW(std::unique_ptr<faiss::Index>(faiss::clone_index(index.get())),
+                 faiss::FaissException);
     EXPECT_THROW(
             std::unique_ptr<faiss::Index>(faiss::clone_index(index->quantizer)),
             faiss::FaissException);
@@ -597,7 +590,8 @@ TEST(IO, EHIFieldsRoundTrip) {
     index->nprobe = 3;
     index->assign_rule = faiss_ehi::DocAssignRule::NEAREST_LEAF;
     index->soar_lambda = 0.25f;
-    index->tree_quantizer()->tree.strategy = faiss_ehi::BeamStrategy::LEVEL_BEAM;
+    index->tree_quantizer()->tree.strategy =
+            faiss_ehi::BeamStrategy::LEVEL_BEAM;
     std::unique_ptr<faiss::Index> r = deserialize(serialize(index.get()));
     auto* e = dynamic_cast<IndexEHITree*>(r.get());
     ASSERT_NE(e, nullptr);
@@ -667,6 +661,8 @@ TEST(IO, DirectMapSurvives) {
     std::vector<float> rec(d);
     for (idx_t i = 0; i < 300; i += 7) {
         r->reconstruct(ids[i], rec.data());
-        EXPECT_EQ(0, std::memcmp(rec.data(), xb.data() + i * d, d * sizeof(float)));
+        EXPECT_EQ(
+                0,
+                std::memcmp(rec.data(), xb.data() + i * d, d * sizeof(float)));
     }
 }

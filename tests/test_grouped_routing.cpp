@@ -55,8 +55,8 @@ FlatTree flat_tree(int d, int B, int H, faiss::MetricType metric,
 /** True unless two of the `depth` + 1 best exact (double) scores of query
  * xq against the L rows of c are so close that float rounding could swap
  * them ("ties aside"). */
-bool clear_ranking(const float* xq, const std::vector<float>& c, int d,
-                   bool ip, idx_t depth) {
+bool clear_ranking(const float* xq, const std::vector<float>& c, int d, bool ip,
+                   idx_t depth) {
     idx_t L = idx_t(c.size() / d);
     std::vector<double> s(L);
     double scale = 0;
@@ -114,8 +114,8 @@ std::unique_ptr<faiss::Index> from_bytes(const std::vector<uint8_t>& b) {
 void reseal(std::vector<uint8_t>& bytes) {
     const size_t header = 4 + 4 + 8 + 8;
     ASSERT_GE(bytes.size(), header);
-    uint64_t sum = io_detail::fnv1a(bytes.data() + header,
-                                    bytes.size() - header);
+    uint64_t sum =
+            io_detail::fnv1a(bytes.data() + header, bytes.size() - header);
     std::memcpy(bytes.data() + 16, &sum, 8);
 }
 
@@ -289,8 +289,8 @@ TEST(GroupedRouting, ExpansionTableLimitsTheGroups) {
                 idx_t leaf = leaves[q * beam + j];
                 ASSERT_TRUE(groups.count(leaf / B))
                         << "query " << q << " leaf " << leaf;
-                EXPECT_EQ(leaf, cand[j].second) << "query " << q << " rank "
-                                                << j;
+                EXPECT_EQ(leaf, cand[j].second)
+                        << "query " << q << " rank " << j;
                 // probability: softmax over the scored candidates
                 double p = std::exp(-cand[j].first - lse_max) / sum;
                 EXPECT_NEAR(probs[q * beam + j], p, 1e-4 + 1e-3 * p);
@@ -306,8 +306,8 @@ TEST(GroupedBalancedGroups, ExactlyBMembersAndAPermutation) {
         idx_t N;
         int d, B;
     };
-    for (Case c : {Case{64, 16, 8}, Case{48, 5, 4}, Case{30, 3, 3},
-                   Case{8, 4, 8}}) {
+    for (Case c :
+         {Case{64, 16, 8}, Case{48, 5, 4}, Case{30, 3, 3}, Case{8, 4, 8}}) {
         SCOPED_TRACE("N " + std::to_string(c.N) + " B " + std::to_string(c.B));
         auto x = clustered_data(c.N, c.d, int(c.N / c.B), 303 + c.N, 1, 0.5f);
         std::vector<idx_t> order;
@@ -360,9 +360,9 @@ TEST(GroupedBalancedGroups, ExactlyBMembersAndAPermutation) {
     auto x = gaussian_data(10, 4, 1);
     std::vector<idx_t> order;
     std::vector<float> centres;
-    expect_error([&] { balanced_groups(10, 4, x.data(), 4, 5, 1, order,
-                                       centres); },
-                 "multiple of B");
+    expect_error(
+            [&] { balanced_groups(10, 4, x.data(), 4, 5, 1, order, centres); },
+            "multiple of B");
 }
 
 // The flat-leaf tree's leaves are the centroids of one flat k-means (the
@@ -399,8 +399,7 @@ TEST(GroupedBalancedGroups, FlatLeavesArePermutedKMeansCentroids) {
     const EHITree& t = f.tree;
     auto check_level = [&](int h, const std::vector<float>& child) {
         idx_t nc = t.nodes_at_depth(h + 1);
-        double T = -t.node_b[h][0] /
-                faiss::fvec_norm_L2sqr(child.data(), d);
+        double T = -t.node_b[h][0] / faiss::fvec_norm_L2sqr(child.data(), d);
         ASSERT_GT(T, 0);
         for (idx_t r = 0; r < nc; r++) {
             const float* c = child.data() + r * d;
@@ -482,8 +481,8 @@ TEST(GroupedAdaptiveBeam, FloorCeilingAndRestrictedSearch) {
         int min_beam;
     };
     bool saw_floor = false, saw_cut = false;
-    for (Case c : {Case{0.5f, 1}, Case{0.2f, 1}, Case{0.05f, 2},
-                   Case{0.9f, 5}, Case{0.3f, 12}, Case{0.5f, 40}}) {
+    for (Case c : {Case{0.5f, 1}, Case{0.2f, 1}, Case{0.05f, 2}, Case{0.9f, 5},
+                   Case{0.3f, 12}, Case{0.5f, 40}}) {
         SCOPED_TRACE("threshold " + std::to_string(c.thr) + " min_beam " +
                      std::to_string(c.min_beam));
         SearchParametersEHITree ep;
@@ -505,8 +504,8 @@ TEST(GroupedAdaptiveBeam, FloorCeilingAndRestrictedSearch) {
                 }
                 taken += rp[i * nprobe + j];
             }
-            idx_t expect = std::min(
-                    nprobe, std::max<idx_t>(mass_needs, c.min_beam));
+            idx_t expect =
+                    std::min(nprobe, std::max<idx_t>(mass_needs, c.min_beam));
             idx_t count = 0;
             for (idx_t j = 0; j < nprobe; j++) {
                 idx_t l = lab[i * nprobe + j];
@@ -577,13 +576,13 @@ TEST(GroupedAdaptiveBeam, FloorCeilingAndRestrictedSearch) {
     // mass_threshold outside [0, 1)
     std::vector<float> D(nq * k);
     std::vector<idx_t> I(nq * k);
-    for (float bad : {1.0f, 1.5f, -0.1f,
-                      std::numeric_limits<float>::quiet_NaN()}) {
+    for (float bad :
+         {1.0f, 1.5f, -0.1f, std::numeric_limits<float>::quiet_NaN()}) {
         SCOPED_TRACE("bad threshold " + std::to_string(bad));
         q->mass_threshold = bad;
-        expect_error([&] { index->search(nq, xq.data(), k, D.data(),
-                                         I.data()); },
-                     "mass_threshold");
+        expect_error(
+                [&] { index->search(nq, xq.data(), k, D.data(), I.data()); },
+                "mass_threshold");
         expect_error([&] { q->search(nq, xq.data(), 4, D.data(), I.data()); },
                      "mass_threshold");
     }
@@ -594,9 +593,11 @@ TEST(GroupedAdaptiveBeam, FloorCeilingAndRestrictedSearch) {
         faiss::SearchParametersIVF sp;
         sp.nprobe = 4;
         sp.quantizer_params = &ep;
-        expect_error([&] { index->search(nq, xq.data(), k, D.data(), I.data(),
-                                         &sp); },
-                     "mass_threshold");
+        expect_error(
+                [&] {
+                    index->search(nq, xq.data(), k, D.data(), I.data(), &sp);
+                },
+                "mass_threshold");
     }
 }
 
@@ -649,8 +650,7 @@ TEST(GroupedBudgetRecall, HandComputedFractions) {
     //   1 doc: 1/8 -> 1/24; 4: 4/8 -> 1/6; 6: 6/8 -> 1/4;
     //   10: 1 + 2/6 -> 4/9; 20: 3/3 = 1
     std::vector<double> want = {(0 + 1.0 / 24) / 2, (0.25 + 1.0 / 6) / 2,
-                                (0.5 + 0.25) / 2, (2.0 / 3 + 4.0 / 9) / 2,
-                                1.0};
+                                (0.5 + 0.25) / 2, (2.0 / 3 + 4.0 / 9) / 2, 1.0};
     ASSERT_EQ(r.size(), want.size());
     for (size_t b = 0; b < want.size(); b++) {
         EXPECT_NEAR(r[b], want[b], 1e-12) << "budget " << budgets[b];
@@ -681,8 +681,9 @@ TEST(GroupedKnnSample, DrawExcludesSelfAndIsExact) {
     EXPECT_EQ(std::set<idx_t>(s.rows.begin(), s.rows.end()).size(), 40u);
     Result gt = brute_force(d, faiss::METRIC_L2, x, s.queries, k + 1);
     for (idx_t i = 0; i < s.nq; i++) {
-        EXPECT_EQ(0, std::memcmp(s.queries.data() + i * d,
-                                 x.data() + s.rows[i] * d, d * sizeof(float)));
+        EXPECT_EQ(0,
+                  std::memcmp(s.queries.data() + i * d,
+                              x.data() + s.rows[i] * d, d * sizeof(float)));
         std::vector<idx_t> want;
         for (int j = 0; j <= k; j++) {
             if (gt.I[i * (k + 1) + j] != s.rows[i]) {
@@ -698,8 +699,8 @@ TEST(GroupedKnnSample, DrawExcludesSelfAndIsExact) {
     KnnSample s2 = KnnSample::draw(n, d, x.data(), faiss::METRIC_L2, 40, k, 9);
     EXPECT_EQ(s2.rows, s.rows);
     EXPECT_EQ(s2.neighbors, s.neighbors);
-    KnnSample all = KnnSample::draw(10, d, x.data(), faiss::METRIC_L2, 50, 20,
-                                    1);
+    KnnSample all =
+            KnnSample::draw(10, d, x.data(), faiss::METRIC_L2, 50, 20, 1);
     EXPECT_EQ(all.nq, 10);
     EXPECT_EQ(all.k, 9);
 }

@@ -50,7 +50,8 @@ struct Rng {
     }
     double normal() {
         double u1 = uniform(), u2 = uniform();
-        return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+        return std::sqrt(-2.0 * std::log(u1)) *
+                std::cos(6.283185307179586 * u2);
     }
     /// uniform integer in [0, n)
     uint64_t below(uint64_t n) {
@@ -72,13 +73,9 @@ inline std::vector<float> gaussian_data(size_t n, int d, uint64_t seed) {
  * coordinate, points = centre + noise * N(0, 1). The same `seed` gives the
  * same centres, so database and queries can share them with different
  * `point_seed`s. */
-inline std::vector<float> clustered_data(
-        size_t n,
-        int d,
-        int ncenters,
-        uint64_t seed,
-        uint64_t point_seed,
-        float noise = 0.3f) {
+inline std::vector<float> clustered_data(size_t n, int d, int ncenters,
+                                         uint64_t seed, uint64_t point_seed,
+                                         float noise = 0.3f) {
     Rng crng(seed);
     std::vector<float> centres(size_t(ncenters) * d);
     for (auto& v : centres) {
@@ -119,11 +116,8 @@ struct Result {
     Result(idx_t nq, idx_t k) : nq(nq), k(k), D(nq * k), I(nq * k) {}
 };
 
-inline Result search(
-        const faiss::Index& index,
-        const std::vector<float>& xq,
-        idx_t k,
-        const faiss::SearchParameters* params = nullptr) {
+inline Result search(const faiss::Index& index, const std::vector<float>& xq,
+                     idx_t k, const faiss::SearchParameters* params = nullptr) {
     idx_t nq = xq.size() / index.d;
     Result r(nq, k);
     index.search(nq, xq.data(), k, r.D.data(), r.I.data(), params);
@@ -140,36 +134,33 @@ inline bool bit_identical(const Result& a, const Result& b) {
             0;
 }
 
-#define EXPECT_BIT_IDENTICAL(a, b)                                       \
-    do {                                                                 \
-        const auto& ra_ = (a);                                           \
-        const auto& rb_ = (b);                                           \
-        ASSERT_EQ(ra_.I.size(), rb_.I.size());                           \
-        EXPECT_TRUE(ehi_test::bit_identical(ra_, rb_))                   \
-                << "first label difference at "                          \
-                << ehi_test::first_difference(ra_, rb_);                 \
+#define EXPECT_BIT_IDENTICAL(a, b)                                             \
+    do {                                                                       \
+        const auto& ra_ = (a);                                                 \
+        const auto& rb_ = (b);                                                 \
+        ASSERT_EQ(ra_.I.size(), rb_.I.size());                                 \
+        EXPECT_TRUE(ehi_test::bit_identical(ra_, rb_))                         \
+                << "first label difference at "                                \
+                << ehi_test::first_difference(ra_, rb_);                       \
     } while (0)
 
 inline std::string first_difference(const Result& a, const Result& b) {
     for (size_t i = 0; i < std::min(a.I.size(), b.I.size()); i++) {
         if (a.I[i] != b.I[i] ||
             std::memcmp(&a.D[i], &b.D[i], sizeof(float)) != 0) {
-            return "entry " + std::to_string(i) + ": (" + std::to_string(a.I[i]) +
-                    ", " + std::to_string(a.D[i]) + ") vs (" +
-                    std::to_string(b.I[i]) + ", " + std::to_string(b.D[i]) +
-                    ")";
+            return "entry " + std::to_string(i) + ": (" +
+                    std::to_string(a.I[i]) + ", " + std::to_string(a.D[i]) +
+                    ") vs (" + std::to_string(b.I[i]) + ", " +
+                    std::to_string(b.D[i]) + ")";
         }
     }
     return "none";
 }
 
 /// Brute-force results with faiss::IndexFlat (L2 or inner product).
-inline Result brute_force(
-        int d,
-        faiss::MetricType metric,
-        const std::vector<float>& xb,
-        const std::vector<float>& xq,
-        idx_t k) {
+inline Result brute_force(int d, faiss::MetricType metric,
+                          const std::vector<float>& xb,
+                          const std::vector<float>& xq, idx_t k) {
     faiss::IndexFlat flat(d, metric);
     flat.add(xb.size() / d, xb.data());
     return search(flat, xq, k);
@@ -180,7 +171,8 @@ inline Result brute_force(
 inline double recall_at_k(const Result& res, const Result& gt, idx_t k) {
     size_t found = 0;
     for (idx_t q = 0; q < res.nq; q++) {
-        std::set<idx_t> truth(gt.I.begin() + q * gt.k, gt.I.begin() + q * gt.k + k);
+        std::set<idx_t> truth(gt.I.begin() + q * gt.k,
+                              gt.I.begin() + q * gt.k + k);
         for (idx_t j = 0; j < k && j < res.k; j++) {
             if (truth.count(res.I[q * res.k + j])) {
                 found++;
@@ -223,12 +215,8 @@ struct NoTrainerScope {
  * Routing is then unrelated to geometry, which is fine for exactness tests
  * (beam = all leaves, API equivalences). */
 inline std::unique_ptr<faiss_ehi::IndexEHITree> random_tree_index(
-        int d,
-        int B,
-        int H,
-        faiss::MetricType metric,
-        const std::vector<float>& xt,
-        uint64_t seed,
+        int d, int B, int H, faiss::MetricType metric,
+        const std::vector<float>& xt, uint64_t seed,
         faiss_ehi::NodeForm form = faiss_ehi::NodeForm::PER_NODE) {
     auto* q = new faiss_ehi::EHITreeQuantizer(d, B, H, metric, form);
     q->tree.init_random(seed);
@@ -245,10 +233,7 @@ inline std::unique_ptr<faiss_ehi::IndexEHITree> random_tree_index(
 
 /// An IndexEHITree trained by the k-means tree trainer (fixed seed).
 inline std::unique_ptr<faiss_ehi::IndexEHITree> kmeans_tree_index(
-        int d,
-        int B,
-        int H,
-        faiss::MetricType metric,
+        int d, int B, int H, faiss::MetricType metric,
         const std::vector<float>& xt,
         faiss_ehi::NodeForm form = faiss_ehi::NodeForm::PER_NODE) {
     KMeansTrainerScope scope;
@@ -314,8 +299,7 @@ struct TempDir {
     std::vector<std::string> files() const {
         std::vector<std::string> out;
         std::error_code ec;
-        for (const auto& e :
-             std::filesystem::directory_iterator(path, ec)) {
+        for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
             out.push_back(e.path().filename().string());
         }
         std::sort(out.begin(), out.end());
@@ -353,9 +337,8 @@ inline std::string lower(std::string s) {
     return s;
 }
 
-inline bool contains_any(
-        const std::string& msg,
-        std::initializer_list<const char*> words) {
+inline bool contains_any(const std::string& msg,
+                         std::initializer_list<const char*> words) {
     std::string l = lower(msg);
     for (auto w : words) {
         if (l.find(lower(w)) != std::string::npos) {

@@ -24,11 +24,9 @@ const char* metric_name(faiss::MetricType m) {
 }
 
 /// Labels equal, distances within 1e-5 relative.
-void expect_equal_to_brute_force(
-        const Result& r,
-        const Result& gt,
-        const std::vector<idx_t>* ids,
-        const std::string& what) {
+void expect_equal_to_brute_force(const Result& r, const Result& gt,
+                                 const std::vector<idx_t>* ids,
+                                 const std::string& what) {
     ASSERT_EQ(r.I.size(), gt.I.size());
     for (size_t i = 0; i < r.I.size(); i++) {
         idx_t expected = ids ? (*ids)[gt.I[i]] : gt.I[i];
@@ -130,20 +128,24 @@ TEST_P(FullBeamExact, EqualsBruteForce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-        Variants,
-        FullBeamExact,
+        Variants, FullBeamExact,
         ::testing::Values(
                 ExactCase{faiss::METRIC_L2, 1, false, NodeForm::PER_NODE},
                 ExactCase{faiss::METRIC_L2, 1, true, NodeForm::PER_NODE},
                 ExactCase{faiss::METRIC_L2, 3, false, NodeForm::PER_NODE},
                 ExactCase{faiss::METRIC_L2, 3, true, NodeForm::PER_NODE},
-                ExactCase{faiss::METRIC_INNER_PRODUCT, 1, false, NodeForm::PER_NODE},
-                ExactCase{faiss::METRIC_INNER_PRODUCT, 1, true, NodeForm::PER_NODE},
-                ExactCase{faiss::METRIC_INNER_PRODUCT, 3, false, NodeForm::PER_NODE},
-                ExactCase{faiss::METRIC_INNER_PRODUCT, 3, true, NodeForm::PER_NODE},
+                ExactCase{faiss::METRIC_INNER_PRODUCT, 1, false,
+                          NodeForm::PER_NODE},
+                ExactCase{faiss::METRIC_INNER_PRODUCT, 1, true,
+                          NodeForm::PER_NODE},
+                ExactCase{faiss::METRIC_INNER_PRODUCT, 3, false,
+                          NodeForm::PER_NODE},
+                ExactCase{faiss::METRIC_INNER_PRODUCT, 3, true,
+                          NodeForm::PER_NODE},
                 ExactCase{faiss::METRIC_L2, 1, true, NodeForm::PAPER},
                 ExactCase{faiss::METRIC_L2, 3, true, NodeForm::PAPER},
-                ExactCase{faiss::METRIC_INNER_PRODUCT, 3, false, NodeForm::PAPER}),
+                ExactCase{faiss::METRIC_INNER_PRODUCT, 3, false,
+                          NodeForm::PAPER}),
         [](const ::testing::TestParamInfo<ExactCase>& info) {
             const ExactCase& c = info.param;
             return std::string(metric_name(c.metric)) + "_d2l" +
@@ -188,14 +190,16 @@ TEST(Index, AssignDocumentsMatchesLists) {
         index->invlists->release_ids(l, ids);
     }
     for (idx_t i = 0; i < 200; i++) {
-        std::set<idx_t> expected(lists.begin() + 2 * i, lists.begin() + 2 * i + 2);
+        std::set<idx_t> expected(lists.begin() + 2 * i,
+                                 lists.begin() + 2 * i + 2);
         EXPECT_EQ(where[i], expected) << "vector " << i;
         EXPECT_NE(lists[2 * i], lists[2 * i + 1]);
     }
     // PROBABILITY rule: the first list is the tree's top-1 leaf
     std::vector<idx_t> top(200 * 2);
     std::vector<float> pr(200 * 2);
-    index->tree_quantizer()->tree.route(200, xb.data(), 2, top.data(), pr.data());
+    index->tree_quantizer()->tree.route(200, xb.data(), 2, top.data(),
+                                        pr.data());
     for (idx_t i = 0; i < 200; i++) {
         EXPECT_EQ(lists[2 * i], top[2 * i]);
         EXPECT_EQ(lists[2 * i + 1], top[2 * i + 1]);
@@ -301,7 +305,8 @@ TEST_P(RangeFullBeam, EqualsFlatRangeSearch) {
         ASSERT_EQ(a.size(), b.size()) << "query " << q;
         for (auto& kv : b) {
             auto it = a.find(kv.first);
-            ASSERT_NE(it, a.end()) << "query " << q << " misses id " << kv.first;
+            ASSERT_NE(it, a.end())
+                    << "query " << q << " misses id " << kv.first;
             EXPECT_NEAR(it->second, kv.second,
                         1e-5f * std::max(1.0f, std::fabs(kv.second)));
         }
@@ -311,13 +316,11 @@ TEST_P(RangeFullBeam, EqualsFlatRangeSearch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-        Variants,
-        RangeFullBeam,
-        ::testing::Values(
-                RangeCase{faiss::METRIC_L2, 1},
-                RangeCase{faiss::METRIC_L2, 3},
-                RangeCase{faiss::METRIC_INNER_PRODUCT, 1},
-                RangeCase{faiss::METRIC_INNER_PRODUCT, 3}),
+        Variants, RangeFullBeam,
+        ::testing::Values(RangeCase{faiss::METRIC_L2, 1},
+                          RangeCase{faiss::METRIC_L2, 3},
+                          RangeCase{faiss::METRIC_INNER_PRODUCT, 1},
+                          RangeCase{faiss::METRIC_INNER_PRODUCT, 3}),
         [](const ::testing::TestParamInfo<RangeCase>& info) {
             return std::string(metric_name(info.param.metric)) + "_d2l" +
                     std::to_string(info.param.d2l);
@@ -344,7 +347,8 @@ TEST_P(RemoveIds, AllCopiesGone) {
     }
     faiss::IDSelectorBatch sel(to_remove.size(), to_remove.data());
     size_t removed = index->remove_ids(sel);
-    EXPECT_TRUE(removed == to_remove.size() || removed == to_remove.size() * d2l)
+    EXPECT_TRUE(removed == to_remove.size() ||
+                removed == to_remove.size() * d2l)
             << "remove_ids returned " << removed;
     faiss::IDSelectorRange range(1400, 1500);
     index->remove_ids(range);
@@ -392,7 +396,8 @@ TEST(DirectMap, ArrayReconstruct) {
     std::vector<float> rec(d);
     for (idx_t i = 0; i < nb; i += 37) {
         index->reconstruct(i, rec.data());
-        EXPECT_EQ(0, std::memcmp(rec.data(), xb.data() + i * d, d * sizeof(float)))
+        EXPECT_EQ(0,
+                  std::memcmp(rec.data(), xb.data() + i * d, d * sizeof(float)))
                 << "id " << i;
     }
     std::vector<float> all(nb * d);
@@ -412,7 +417,8 @@ TEST(DirectMap, HashtableWithIds) {
     std::vector<float> rec(d);
     for (idx_t i = 0; i < nb; i += 13) {
         index->reconstruct(ids[i], rec.data());
-        EXPECT_EQ(0, std::memcmp(rec.data(), xb.data() + i * d, d * sizeof(float)))
+        EXPECT_EQ(0,
+                  std::memcmp(rec.data(), xb.data() + i * d, d * sizeof(float)))
                 << "id " << ids[i];
     }
     // remove_ids keeps the hashtable consistent (Faiss's hashtable direct
@@ -421,7 +427,8 @@ TEST(DirectMap, HashtableWithIds) {
     EXPECT_EQ(index->remove_ids(sel), 10u);
     EXPECT_EQ(index->ntotal, nb - 10);
     index->reconstruct(ids[20], rec.data());
-    EXPECT_EQ(0, std::memcmp(rec.data(), xb.data() + 20 * d, d * sizeof(float)));
+    EXPECT_EQ(0,
+              std::memcmp(rec.data(), xb.data() + 20 * d, d * sizeof(float)));
     EXPECT_THROW(index->reconstruct(ids[3], rec.data()), faiss::FaissException);
 }
 
@@ -546,8 +553,9 @@ TEST(Index, KMeansTrainedIndexIsTrained) {
     // the quantizer's reconstruct gives the leaf representatives
     std::vector<float> rec(d);
     q->reconstruct(5, rec.data());
-    EXPECT_EQ(0, std::memcmp(rec.data(), q->leaf_representatives.data() + 5 * d,
-                             d * sizeof(float)));
+    EXPECT_EQ(0,
+              std::memcmp(rec.data(), q->leaf_representatives.data() + 5 * d,
+                          d * sizeof(float)));
     // quantizer search: leaves in decreasing path probability, distances
     // are the true L2 distances to the representatives
     auto xq = clustered_data(10, d, 20, 91, 2);
@@ -601,7 +609,8 @@ TEST(Index, PaperFormKMeansRecall) {
     const int d = 16, B = 4, H = 2;
     auto xb = clustered_data(4000, d, 40, 97, 1);
     auto xq = clustered_data(50, d, 40, 97, 2);
-    auto index = kmeans_tree_index(d, B, H, faiss::METRIC_L2, xb, NodeForm::PAPER);
+    auto index =
+            kmeans_tree_index(d, B, H, faiss::METRIC_L2, xb, NodeForm::PAPER);
     EXPECT_EQ(index->tree_quantizer()->tree.form, NodeForm::PAPER);
     index->add(4000, xb.data());
     Result gt = brute_force(d, faiss::METRIC_L2, xb, xq, 10);
@@ -640,7 +649,8 @@ TEST(Index, MergeRejectsOtherTree) {
     const int d = 8;
     auto xb = gaussian_data(200, d, 104);
     auto a = random_tree_index(d, 3, 2, faiss::METRIC_L2, xb, 105);
-    auto b = random_tree_index(d, 3, 2, faiss::METRIC_L2, xb, 106); // other seed
+    auto b =
+            random_tree_index(d, 3, 2, faiss::METRIC_L2, xb, 106); // other seed
     b->add(200, xb.data());
     std::string msg = faiss_error([&] { a->merge_from(*b, 0); });
     EXPECT_FALSE(msg.empty());
@@ -684,7 +694,8 @@ TEST(Index, EmptyBatches) {
     EXPECT_NO_THROW(index->range_search(0, xb.data(), 1.0f, &res));
 }
 
-class AssignRules : public ::testing::TestWithParam<faiss_ehi::DocAssignRule> {};
+class AssignRules : public ::testing::TestWithParam<faiss_ehi::DocAssignRule> {
+};
 
 TEST_P(AssignRules, FullBeamExactAndStoredD2lTimes) {
     const int d = 16, B = 4, H = 2, d2l = 3;
@@ -696,7 +707,8 @@ TEST_P(AssignRules, FullBeamExactAndStoredD2lTimes) {
     std::vector<idx_t> lists(2000 * d2l);
     index->assign_documents(2000, xb.data(), lists.data());
     for (idx_t i = 0; i < 2000; i++) {
-        std::set<idx_t> s(lists.begin() + i * d2l, lists.begin() + (i + 1) * d2l);
+        std::set<idx_t> s(lists.begin() + i * d2l,
+                          lists.begin() + (i + 1) * d2l);
         EXPECT_EQ(s.size(), size_t(d2l)) << "vector " << i;
         for (idx_t l : s) {
             EXPECT_GE(l, 0);
@@ -736,12 +748,10 @@ TEST_P(AssignRules, FullBeamExactAndStoredD2lTimes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-        Rules,
-        AssignRules,
-        ::testing::Values(
-                faiss_ehi::DocAssignRule::PROBABILITY,
-                faiss_ehi::DocAssignRule::NEAREST_LEAF,
-                faiss_ehi::DocAssignRule::SOAR),
+        Rules, AssignRules,
+        ::testing::Values(faiss_ehi::DocAssignRule::PROBABILITY,
+                          faiss_ehi::DocAssignRule::NEAREST_LEAF,
+                          faiss_ehi::DocAssignRule::SOAR),
         [](const ::testing::TestParamInfo<faiss_ehi::DocAssignRule>& info) {
             switch (info.param) {
                 case faiss_ehi::DocAssignRule::PROBABILITY:

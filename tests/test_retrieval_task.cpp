@@ -41,8 +41,8 @@ TEST(RetrievalTask, VecsBaseAloneSplitsQueriesOff) {
     TempDir dir;
     std::vector<float> x = random_gaussian(500, 8, 7);
     fvecs_write(dir.path + "/base.fvecs", x.data(), 8, 500);
-    RetrievalTask t = load_retrieval_task("vecs:" + dir.path + "/base.fvecs",
-                                          no_cache());
+    RetrievalTask t =
+            load_retrieval_task("vecs:" + dir.path + "/base.fvecs", no_cache());
     EXPECT_TRUE(t.is_knn);
     EXPECT_FALSE(t.is_text);
     EXPECT_EQ(t.nq_test, 50);
@@ -60,8 +60,8 @@ TEST(RetrievalTask, VecsBaseAloneSplitsQueriesOff) {
         EXPECT_FALSE(std::equal(q, q + 8, d)) << "a query paired with itself";
     }
     // The same spec gives the same task.
-    RetrievalTask t2 = load_retrieval_task("vecs:" + dir.path + "/base.fvecs",
-                                           no_cache());
+    RetrievalTask t2 =
+            load_retrieval_task("vecs:" + dir.path + "/base.fvecs", no_cache());
     EXPECT_EQ(t.test_gt, t2.test_gt);
     EXPECT_EQ(t.train_pairs, t2.train_pairs);
 }
@@ -80,10 +80,10 @@ TEST(RetrievalTask, VecsWithPairsIsRelevanceData) {
             p << q << " " << (q * 7 + 1) % 100 << "  # second\n";
         }
     }
-    RetrievalTask t = load_retrieval_task("vecs:" + dir.path + "/b.fvecs," +
-                                                  dir.path + "/q.npy," +
-                                                  dir.path + "/pairs.txt",
-                                          no_cache());
+    RetrievalTask t =
+            load_retrieval_task("vecs:" + dir.path + "/b.fvecs," + dir.path +
+                                        "/q.npy," + dir.path + "/pairs.txt",
+                                no_cache());
     EXPECT_FALSE(t.is_knn);
     EXPECT_EQ(t.nq_test, 4); // a fifth of 20
     EXPECT_EQ(t.nq_train, 16);
@@ -96,9 +96,9 @@ TEST(RetrievalTask, VecsWithPairsIsRelevanceData) {
     // is also a training query.
     std::set<std::vector<float>> train_rows;
     for (idx_t i = 0; i < t.nq_train; i++) {
-        train_rows.insert(std::vector<float>(
-                t.train_query_vecs.begin() + i * 4,
-                t.train_query_vecs.begin() + (i + 1) * 4));
+        train_rows.insert(
+                std::vector<float>(t.train_query_vecs.begin() + i * 4,
+                                   t.train_query_vecs.begin() + (i + 1) * 4));
     }
     for (idx_t i = 0; i < t.nq_test; i++) {
         std::vector<float> row(t.test_query_vecs.begin() + i * 4,
@@ -127,8 +127,7 @@ TEST(RetrievalTask, BadSpecsAndFilesNameTheProblem) {
         }
         return std::string("no exception");
     };
-    EXPECT_NE(message("nonsense").find("unknown data spec"),
-              std::string::npos);
+    EXPECT_NE(message("nonsense").find("unknown data spec"), std::string::npos);
     EXPECT_NE(message("beir:").find("needs a directory"), std::string::npos);
     EXPECT_NE(message("beir:/nonexistent/dir").find("/nonexistent/dir"),
               std::string::npos);
@@ -141,8 +140,7 @@ TEST(RetrievalTask, BadSpecsAndFilesNameTheProblem) {
     fvecs_write(dir.path + "/b.fvecs", xb.data(), 4, 30);
     std::vector<float> xq3 = random_gaussian(5, 3, 1);
     fvecs_write(dir.path + "/q3.fvecs", xq3.data(), 3, 5);
-    EXPECT_NE(message("vecs:" + dir.path + "/b.fvecs," + dir.path +
-                      "/q3.fvecs")
+    EXPECT_NE(message("vecs:" + dir.path + "/b.fvecs," + dir.path + "/q3.fvecs")
                       .find("dimension 3"),
               std::string::npos);
     {

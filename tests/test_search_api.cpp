@@ -41,8 +41,8 @@ Result preassigned(const IndexEHITree& index, const std::vector<float>& xq,
     std::vector<float> Dq(nq * nprobe);
     index.quantizer->search(nq, xq.data(), nprobe, Dq.data(), Iq.data());
     Result r(nq, k);
-    index.search_preassigned(nq, xq.data(), k, Iq.data(), Dq.data(),
-                             r.D.data(), r.I.data(), false, params);
+    index.search_preassigned(nq, xq.data(), k, Iq.data(), Dq.data(), r.D.data(),
+                             r.I.data(), false, params);
     return r;
 }
 
@@ -70,9 +70,9 @@ TEST_P(SearchApi, SearchWithParametersEqualsSearch) {
         idx_t nq = f.xq.size() / f.index->d;
         Result b(nq, 10);
         f.index->nprobe = 1; // must not matter
-        faiss::ivflib::search_with_parameters(
-                f.index.get(), nq, f.xq.data(), 10, b.D.data(), b.I.data(),
-                &params);
+        faiss::ivflib::search_with_parameters(f.index.get(), nq, f.xq.data(),
+                                              10, b.D.data(), b.I.data(),
+                                              &params);
         EXPECT_BIT_IDENTICAL(a, b);
         // SearchParametersIVF::nprobe passed to search() equals setting it
         Result c = search(*f.index, f.xq, 10, &params);
@@ -101,7 +101,8 @@ TEST_P(SearchApi, QuantizerParamsSelectStrategy) {
     params.quantizer_params = &qp;
     Result a = search(*f.index, f.xq, 10, &params);
     // the same as switching the tree's own strategy
-    f.index->tree_quantizer()->tree.strategy = faiss_ehi::BeamStrategy::LEVEL_BEAM;
+    f.index->tree_quantizer()->tree.strategy =
+            faiss_ehi::BeamStrategy::LEVEL_BEAM;
     f.index->nprobe = nprobe;
     Result b = search(*f.index, f.xq, 10);
     EXPECT_BIT_IDENTICAL(a, b);
@@ -109,8 +110,10 @@ TEST_P(SearchApi, QuantizerParamsSelectStrategy) {
     idx_t nq = f.xq.size() / f.index->d;
     std::vector<idx_t> I1(nq * nprobe), I2(nq * nprobe);
     std::vector<float> D1(nq * nprobe), D2(nq * nprobe);
-    f.index->tree_quantizer()->tree.strategy = faiss_ehi::BeamStrategy::BEST_FIRST;
-    f.index->quantizer->search(nq, f.xq.data(), nprobe, D1.data(), I1.data(), &qp);
+    f.index->tree_quantizer()->tree.strategy =
+            faiss_ehi::BeamStrategy::BEST_FIRST;
+    f.index->quantizer->search(nq, f.xq.data(), nprobe, D1.data(), I1.data(),
+                               &qp);
     std::vector<float> probs(nq * nprobe);
     f.index->tree_quantizer()->tree.route(
             nq, f.xq.data(), nprobe, I2.data(), probs.data(),
@@ -151,7 +154,8 @@ TEST_P(IDSelectorSearch, EqualsSubsetIndex) {
     std::vector<float> xs;
     std::vector<idx_t> ids_s;
     for (idx_t i : subset_pos) {
-        xs.insert(xs.end(), f.xb.begin() + i * f.d, f.xb.begin() + (i + 1) * f.d);
+        xs.insert(xs.end(), f.xb.begin() + i * f.d,
+                  f.xb.begin() + (i + 1) * f.d);
         ids_s.push_back(f.ids[i]);
     }
     auto sub = same_tree_index(*f.index);
@@ -172,28 +176,27 @@ TEST_P(IDSelectorSearch, EqualsSubsetIndex) {
         }
         // range search with a selector too
         faiss::RangeSearchResult ra(f.xq.size() / f.d), rb(f.xq.size() / f.d);
-        f.index->range_search(f.xq.size() / f.d, f.xq.data(), 2.0f, &ra, &params);
+        f.index->range_search(f.xq.size() / f.d, f.xq.data(), 2.0f, &ra,
+                              &params);
         sub->range_search(f.xq.size() / f.d, f.xq.data(), 2.0f, &rb);
         for (size_t q = 0; q < f.xq.size() / f.d; q++) {
-            std::set<idx_t> sa(ra.labels + ra.lims[q], ra.labels + ra.lims[q + 1]);
-            std::set<idx_t> sb(rb.labels + rb.lims[q], rb.labels + rb.lims[q + 1]);
+            std::set<idx_t> sa(ra.labels + ra.lims[q],
+                               ra.labels + ra.lims[q + 1]);
+            std::set<idx_t> sb(rb.labels + rb.lims[q],
+                               rb.labels + rb.lims[q + 1]);
             EXPECT_EQ(sa, sb) << "range query " << q;
         }
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        Variants,
-        IDSelectorSearch,
-        ::testing::Values(
-                SelCase{1, true},
-                SelCase{1, false},
-                SelCase{2, true},
-                SelCase{2, false}),
-        [](const ::testing::TestParamInfo<SelCase>& info) {
-            return std::string(info.param.range ? "Range" : "Batch") + "_d2l" +
-                    std::to_string(info.param.d2l);
-        });
+INSTANTIATE_TEST_SUITE_P(Variants, IDSelectorSearch,
+                         ::testing::Values(SelCase{1, true}, SelCase{1, false},
+                                           SelCase{2, true}, SelCase{2, false}),
+                         [](const ::testing::TestParamInfo<SelCase>& info) {
+                             return std::string(info.param.range ? "Range"
+                                                                 : "Batch") +
+                                     "_d2l" + std::to_string(info.param.d2l);
+                         });
 
 INSTANTIATE_TEST_SUITE_P(D2l, SearchApi, ::testing::Values(1, 3));
 
@@ -216,14 +219,16 @@ TEST(SearchApi, SearchAndReconstruct) {
     std::vector<float> xq(f.xq.begin(), f.xq.begin() + nq * f.d);
     std::vector<float> D(nq * k), R(nq * k * f.d);
     std::vector<idx_t> I(nq * k);
-    f.index->search_and_reconstruct(nq, xq.data(), k, D.data(), I.data(), R.data());
+    f.index->search_and_reconstruct(nq, xq.data(), k, D.data(), I.data(),
+                                    R.data());
     Result plain = search(*f.index, xq, k);
     EXPECT_EQ(I, plain.I);
     for (idx_t i = 0; i < nq * k; i++) {
         ASSERT_GE(I[i], 0);
         idx_t pos = (I[i] - 100) / 7;
-        EXPECT_EQ(0, std::memcmp(R.data() + i * f.d, f.xb.data() + pos * f.d,
-                                 f.d * sizeof(float)));
+        EXPECT_EQ(0,
+                  std::memcmp(R.data() + i * f.d, f.xb.data() + pos * f.d,
+                              f.d * sizeof(float)));
     }
 }
 
@@ -236,7 +241,8 @@ TEST(SearchApi, SearchAndReconstructDeduplicates) {
     std::vector<float> xq(f.xq.begin(), f.xq.begin() + nq * f.d);
     std::vector<float> D(nq * k), R(nq * k * f.d);
     std::vector<idx_t> I(nq * k);
-    f.index->search_and_reconstruct(nq, xq.data(), k, D.data(), I.data(), R.data());
+    f.index->search_and_reconstruct(nq, xq.data(), k, D.data(), I.data(),
+                                    R.data());
     Result plain = search(*f.index, xq, k);
     EXPECT_TRUE(I == plain.I) << "labels differ from search()";
     size_t dups = 0;
@@ -260,8 +266,8 @@ TEST(SearchApi, RangeSearchWithParametersDeduplicates) {
     faiss::SearchParametersIVF params;
     params.nprobe = 6;
     faiss::RangeSearchResult a(nq), b(nq);
-    faiss::ivflib::range_search_with_parameters(
-            f.index.get(), nq, f.xq.data(), 2.0f, &a, &params);
+    faiss::ivflib::range_search_with_parameters(f.index.get(), nq, f.xq.data(),
+                                                2.0f, &a, &params);
     f.index->range_search(nq, f.xq.data(), 2.0f, &b, &params);
     size_t dups = 0, differ = 0;
     for (idx_t q = 0; q < nq; q++) {

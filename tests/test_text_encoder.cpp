@@ -24,8 +24,8 @@
 
 namespace {
 
-using faiss_ehi::TextEncoder;
 using ehi_test::expect_error;
+using faiss_ehi::TextEncoder;
 
 TextEncoder small_encoder() {
     // 3 words, dim 2
@@ -103,17 +103,14 @@ TEST(TextEncoder, TruncatedAndCorruptFilesThrow) {
     std::string g = dir.file("bad.feht");
     // truncated header, truncated payload
     spit(g, std::vector<char>(good.begin(), good.begin() + 10));
-    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); },
-                 "truncated");
+    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); }, "truncated");
     spit(g, std::vector<char>(good.begin(), good.end() - 3));
-    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); },
-                 "truncated");
+    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); }, "truncated");
     // flipped payload byte
     std::vector<char> bad = good;
     bad[bad.size() - 2] ^= 0x40;
     spit(g, bad);
-    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); },
-                 "checksum");
+    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); }, "checksum");
     // bad magic, bad version
     bad = good;
     bad[0] = 'X';
@@ -122,8 +119,7 @@ TEST(TextEncoder, TruncatedAndCorruptFilesThrow) {
     bad = good;
     bad[4] = 99;
     spit(g, bad);
-    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); },
-                 "version");
+    expect_error([&] { faiss_ehi::read_text_encoder(g.c_str()); }, "version");
 }
 
 TEST(TextEncoder, FailedWriteKeepsOldFile) {

@@ -101,8 +101,10 @@ TEST_P(Threads, OneThreadEqualsAllThreads) {
         tree.all_leaf_probabilities(nq, xq.data(), pall.data());
     }
     EXPECT_EQ(l1, lall);
-    EXPECT_EQ(0, std::memcmp(q1.data(), qall.data(), q1.size() * sizeof(float)));
-    EXPECT_EQ(0, std::memcmp(p1.data(), pall.data(), p1.size() * sizeof(float)));
+    EXPECT_EQ(0,
+              std::memcmp(q1.data(), qall.data(), q1.size() * sizeof(float)));
+    EXPECT_EQ(0,
+              std::memcmp(p1.data(), pall.data(), p1.size() * sizeof(float)));
     // range search
     faiss::RangeSearchResult rr1(nq), rrall(nq);
     {
@@ -124,17 +126,17 @@ TEST_P(Threads, OneThreadEqualsAllThreads) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        Variants,
-        Threads,
-        ::testing::Values(
-                ThreadCase{NodeForm::PER_NODE, 1},
-                ThreadCase{NodeForm::PER_NODE, 2},
-                ThreadCase{NodeForm::PAPER, 1}),
-        [](const ::testing::TestParamInfo<ThreadCase>& info) {
-            return std::string(info.param.form == NodeForm::PAPER ? "paper" : "node") +
-                    "_d2l" + std::to_string(info.param.d2l);
-        });
+INSTANTIATE_TEST_SUITE_P(Variants, Threads,
+                         ::testing::Values(ThreadCase{NodeForm::PER_NODE, 1},
+                                           ThreadCase{NodeForm::PER_NODE, 2},
+                                           ThreadCase{NodeForm::PAPER, 1}),
+                         [](const ::testing::TestParamInfo<ThreadCase>& info) {
+                             return std::string(info.param.form ==
+                                                                NodeForm::PAPER
+                                                        ? "paper"
+                                                        : "node") +
+                                     "_d2l" + std::to_string(info.param.d2l);
+                         });
 
 TEST(Threads, ConcurrentSearchesAreSafe) {
     const int d = 16;
@@ -165,7 +167,8 @@ TEST(Threads, ConcurrentSearchesAreSafe) {
                     // alternate between the index's nprobe and per-call
                     // parameters
                     if ((t + r) % 2 == 0) {
-                        if (!bit_identical(search(*index, xq, 10), ref_default)) {
+                        if (!bit_identical(search(*index, xq, 10),
+                                           ref_default)) {
                             mismatches++;
                         }
                     } else {
@@ -204,7 +207,9 @@ TEST(Threads, ConcurrentTreeRouting) {
                 std::vector<idx_t> l(100 * 8);
                 std::vector<float> p(100 * 8);
                 tree.route(100, u.data(), 8, l.data(), p.data(),
-                           (t + r) % 2 ? -1 : int(faiss_ehi::BeamStrategy::BEST_FIRST));
+                           (t + r) % 2
+                                   ? -1
+                                   : int(faiss_ehi::BeamStrategy::BEST_FIRST));
                 if (l != ref || p != refp) {
                     mismatches++;
                 }

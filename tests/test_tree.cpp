@@ -50,29 +50,24 @@ std::vector<TreeCase> all_tree_cases() {
     return cases;
 }
 
-const int kM = 6;  // routing dimension of the small trees
+const int kM = 6;    // routing dimension of the small trees
 const idx_t kNQ = 7; // inputs per case
 
 /// Leaves sorted by decreasing probability (ties by leaf id).
 std::vector<idx_t> sorted_leaves(const float* p, idx_t L) {
     std::vector<idx_t> order(L);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](idx_t a, idx_t b) {
-        return p[a] > p[b];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](idx_t a, idx_t b) { return p[a] > p[b]; });
     return order;
 }
 
 /** route()'s output for one input equals the exhaustive top-beam: the same
  * leaves in the same order (up to exact ties, where the probabilities agree
  * to 1e-6) and the same probabilities (1e-5). */
-void expect_exhaustive_top(
-        const float* p_all,
-        idx_t L,
-        idx_t beam,
-        const idx_t* leaves,
-        const float* probs,
-        const std::string& what) {
+void expect_exhaustive_top(const float* p_all, idx_t L, idx_t beam,
+                           const idx_t* leaves, const float* probs,
+                           const std::string& what) {
     std::vector<idx_t> order = sorted_leaves(p_all, L);
     std::set<idx_t> seen;
     for (idx_t j = 0; j < beam; j++) {
@@ -86,8 +81,7 @@ void expect_exhaustive_top(
         ASSERT_LT(leaf, L) << what << " rank " << j;
         EXPECT_TRUE(seen.insert(leaf).second)
                 << what << " leaf " << leaf << " returned twice";
-        EXPECT_NEAR(probs[j], p_all[order[j]], 1e-5)
-                << what << " rank " << j;
+        EXPECT_NEAR(probs[j], p_all[order[j]], 1e-5) << what << " rank " << j;
         EXPECT_NEAR(probs[j], p_all[leaf], 1e-5) << what << " rank " << j;
         if (leaf != order[j]) {
             // only acceptable for an exact tie
@@ -143,8 +137,8 @@ static void BestFirstEqualsExhaustiveTopBeta_body(TreeCase c) {
             expect_exhaustive_top(
                     p.data() + q * L, L, beam, leaves.data() + q * beam,
                     probs.data() + q * beam,
-                    case_name(c) + " beam " + std::to_string(beam) +
-                            " query " + std::to_string(q));
+                    case_name(c) + " beam " + std::to_string(beam) + " query " +
+                            std::to_string(q));
         }
     }
 }
@@ -225,9 +219,10 @@ TEST_P(TreeRouting, LevelBeamNarrowIsValid) {
             }
         }
         // its best leaf is at most the true best leaf
-        EXPECT_LE(probs[q * beam], *std::max_element(p.begin() + q * L,
-                                                     p.begin() + (q + 1) * L) +
-                          1e-6);
+        EXPECT_LE(
+                probs[q * beam],
+                *std::max_element(p.begin() + q * L, p.begin() + (q + 1) * L) +
+                        1e-6);
     }
 }
 
@@ -243,8 +238,8 @@ static void BestFirstBeamsAreNested_body(TreeCase c) {
         tree.route(kNQ, u.data(), beam, leaves.data(), probs.data(),
                    int(BeamStrategy::BEST_FIRST));
         for (idx_t q = 0; q < kNQ; q++) {
-            std::vector<idx_t> cur(
-                    leaves.begin() + q * beam, leaves.begin() + (q + 1) * beam);
+            std::vector<idx_t> cur(leaves.begin() + q * beam,
+                                   leaves.begin() + (q + 1) * beam);
             ASSERT_TRUE(std::equal(prev[q].begin(), prev[q].end(), cur.begin()))
                     << case_name(c) << " beam " << beam << " query " << q
                     << ": the beam-" << beam - 1 << " leaves are not a prefix";
@@ -386,13 +381,11 @@ TEST_P(TreeRouting, PathEmbeddingMatchesNaiveProbabilities) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        SmallTrees,
-        TreeRouting,
-        ::testing::ValuesIn(all_tree_cases()),
-        [](const ::testing::TestParamInfo<TreeCase>& info) {
-            return case_name(info.param);
-        });
+INSTANTIATE_TEST_SUITE_P(SmallTrees, TreeRouting,
+                         ::testing::ValuesIn(all_tree_cases()),
+                         [](const ::testing::TestParamInfo<TreeCase>& info) {
+                             return case_name(info.param);
+                         });
 
 TEST(Tree, Sizes) {
     EHITree t(4, 3, 10, NodeForm::PAPER);
@@ -554,8 +547,8 @@ TEST(Tree, ChildLogProbsAreLogSoftmax) {
         float lp0[3];
         t.child_log_probs(0, 0, u.data(), nullptr, lp0);
         for (int c = 0; c < 3; c++) {
-            EXPECT_NEAR(std::exp(lp0[c]), p[c * 3] + p[c * 3 + 1] + p[c * 3 + 2],
-                        1e-5);
+            EXPECT_NEAR(std::exp(lp0[c]),
+                        p[c * 3] + p[c * 3 + 1] + p[c * 3 + 2], 1e-5);
         }
         for (int node = 0; node < 3; node++) {
             float lp[3];

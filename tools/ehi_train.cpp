@@ -28,7 +28,8 @@
 #include "cmdline/train_flags.h"
 #include "contrib/data/retrieval_task.h"
 
-DEFINE_string(data, "", "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
+DEFINE_string(data, "",
+              "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
               "synthetic or vecs:BASE[,QUERIES[,PAIRS]] (required)");
 DEFINE_string(out, "", "output index file (required)");
 DEFINE_bool(add, true, "add the corpus to the written index");
@@ -45,7 +46,8 @@ int run() {
     // Fail before training, not after, when the output cannot be written.
     {
         std::string dir = FLAGS_out.substr(
-                0, FLAGS_out.find_last_of('/') == std::string::npos
+                0,
+                FLAGS_out.find_last_of('/') == std::string::npos
                         ? 0
                         : FLAGS_out.find_last_of('/') + 1);
         if (dir.empty()) {
@@ -53,8 +55,7 @@ int run() {
         }
         if (access(dir.c_str(), W_OK) != 0) {
             throw std::invalid_argument("--out " + FLAGS_out +
-                                        ": cannot write into directory " +
-                                        dir);
+                                        ": cannot write into directory " + dir);
         }
     }
     faiss_ehi::data::RetrievalTask task =
@@ -72,16 +73,16 @@ int run() {
     // adds after training get it back.
     const int omp_threads = omp_get_max_threads();
     ft::JointModel model = trainer.train(
-            in.pairs, cfg.encoder == ft::EncoderKind::TEXT ? &in.text
-                                                           : nullptr);
+            in.pairs,
+            cfg.encoder == ft::EncoderKind::TEXT ? &in.text : nullptr);
     omp_set_num_threads(omp_threads);
     if (FLAGS_add) {
-        std::vector<float> xd = ehi_tools::document_inputs(
-                task, model.text_encoder.get());
+        std::vector<float> xd =
+                ehi_tools::document_inputs(task, model.text_encoder.get());
         model.index->add(task.nd, xd.data());
         ehi_cmdline::LeafLoad load = ehi_cmdline::leaf_load(*model.index);
-        LOG(INFO) << "added " << task.nd << " documents: "
-                  << ehi_cmdline::describe(load);
+        LOG(INFO) << "added " << task.nd
+                  << " documents: " << ehi_cmdline::describe(load);
     }
     faiss_ehi::write_index(model.index.get(), FLAGS_out.c_str());
     LOG(INFO) << "index written to " << FLAGS_out;

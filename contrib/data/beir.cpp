@@ -154,7 +154,8 @@ Qrels read_beir_qrels(const std::string& path) {
         if (f.size() != 3) {
             throw std::runtime_error(
                     "expected 3 tab-separated fields (query-id corpus-id "
-                    "score) in " + where(path, lineno) + ", found " +
+                    "score) in " +
+                    where(path, lineno) + ", found " +
                     std::to_string(f.size()));
         }
         int score = 0;
@@ -227,8 +228,8 @@ BeirEvalSet make_eval_set(const BeirCorpus& corpus, const BeirQueries& queries,
     return ev;
 }
 
-Vocabulary build_corpus_vocabulary(const BeirCorpus& corpus,
-                                   int64_t min_count, int max_size) {
+Vocabulary build_corpus_vocabulary(const BeirCorpus& corpus, int64_t min_count,
+                                   int max_size) {
     std::vector<std::string> texts;
     texts.reserve(corpus.ids.size());
     for (idx_t i = 0; i < corpus.size(); i++) {

@@ -60,8 +60,7 @@ struct Qrels {
     /// Query ids in order of first appearance in the file.
     std::vector<std::string> query_ids;
     /// query id -> (corpus id, score) in file order.
-    std::unordered_map<std::string,
-                       std::vector<std::pair<std::string, int>>>
+    std::unordered_map<std::string, std::vector<std::pair<std::string, int>>>
             judgements;
 
     size_t num_queries() const {

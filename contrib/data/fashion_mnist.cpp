@@ -97,8 +97,9 @@ std::vector<float> read_idx_images(const std::string& path_in, idx_t* n_out,
     if (magic != 0x00000803) {
         char m[16];
         snprintf(m, sizeof(m), "0x%08x", magic);
-        throw std::runtime_error("not an IDX3 unsigned-byte image file (magic " +
-                                 std::string(m) + "): " + path);
+        throw std::runtime_error(
+                "not an IDX3 unsigned-byte image file (magic " +
+                std::string(m) + "): " + path);
     }
     uint32_t n = f.read_be32();
     uint32_t rows = f.read_be32();

@@ -21,8 +21,8 @@ constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
  * gzip-compressed: `path` itself, or `path` + ".gz" if `path` is missing.
  * Returns n x (rows*cols) floats scaled to [0, 1]. Throws a
  * std::runtime_error naming the file on any error. */
-std::vector<float> read_idx_images(const std::string& path, idx_t* n,
-                                   int* rows, int* cols);
+std::vector<float> read_idx_images(const std::string& path, idx_t* n, int* rows,
+                                   int* cols);
 
 /** Fashion-MNIST: 60,000 train images as the base, 10,000 test images as the
  * queries, 784-d in [0, 1], L2, name "fashion-mnist". Throws, naming the

@@ -99,8 +99,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         int e = errno;
         std::remove(tmp.c_str());
-        throw std::runtime_error("cannot rename " + tmp + " to " + path +
-                                 ": " + std::strerror(e));
+        throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " +
+                                 std::strerror(e));
     }
 }
 

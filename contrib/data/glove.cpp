@@ -128,9 +128,8 @@ WordEmbeddings read_wink_embeddings_json(const std::string& path) {
         for (size_t i = 0; i < seen.size(); i++) {
             if (!seen[i]) {
                 throw std::runtime_error(
-                        "word \"" + e.words[i] + "\" has no vector in " +
-                        path + " (" +
-                        std::to_string(e.words.size() - size_t(nseen)) +
+                        "word \"" + e.words[i] + "\" has no vector in " + path +
+                        " (" + std::to_string(e.words.size() - size_t(nseen)) +
                         " words lack one)");
             }
         }

@@ -49,9 +49,9 @@ std::string default_glove_dir();
 /// Word vectors as stored (not normalised).
 struct WordEmbeddings {
     int d = 0;
-    std::vector<std::string> words;                ///< n words
-    std::vector<float> vectors;                    ///< n x d, row i = words[i]
-    std::unordered_map<std::string, idx_t> index;  ///< word -> row
+    std::vector<std::string> words;               ///< n words
+    std::vector<float> vectors;                   ///< n x d, row i = words[i]
+    std::unordered_map<std::string, idx_t> index; ///< word -> row
 
     idx_t size() const {
         return idx_t(words.size());
@@ -83,8 +83,7 @@ struct GloveDataset {
  * permutation, the first nq positions; the same with any standard
  * library), the rest is the base. Vectors are L2-normalised and the metric
  * is METRIC_INNER_PRODUCT (angular). Name "glove-100-angular". */
-GloveDataset split_glove(const WordEmbeddings& emb,
-                         idx_t nq = kGloveNumQueries,
+GloveDataset split_glove(const WordEmbeddings& emb, idx_t nq = kGloveNumQueries,
                          uint64_t seed = kGloveSplitSeed);
 
 /// load_glove_embeddings + split_glove.

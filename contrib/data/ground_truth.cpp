@@ -173,9 +173,8 @@ uint64_t hash_dataset(int d, idx_t nb, const float* xb, idx_t nq,
     return h.final();
 }
 
-std::string gt_cache_path(const std::string& cache_dir,
-                          const std::string& name, faiss::MetricType metric,
-                          int k, uint64_t data_hash) {
+std::string gt_cache_path(const std::string& cache_dir, const std::string& name,
+                          faiss::MetricType metric, int k, uint64_t data_hash) {
     std::string clean;
     for (char c : name) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -231,8 +230,9 @@ GroundTruth compute_ground_truth(const std::string& name, int d, idx_t nb,
             write_file_atomic(path, serialize(h, gt));
             gt.cache_path = path;
         } catch (const std::exception& e) {
-            fprintf(stderr, "warning: could not write the ground-truth cache "
-                            "%s: %s\n",
+            fprintf(stderr,
+                    "warning: could not write the ground-truth cache "
+                    "%s: %s\n",
                     path.c_str(), e.what());
         }
     }

@@ -48,24 +48,22 @@ uint64_t hash_dataset(int d, idx_t nb, const float* xb, idx_t nq,
 
 /** The cache file name for a key: NAME-METRIC-kK-HASH.gt in `cache_dir`
  * (NAME reduced to [A-Za-z0-9._-], METRIC "L2" or "IP", HASH 16 hex). */
-std::string gt_cache_path(const std::string& cache_dir,
-                          const std::string& name, faiss::MetricType metric,
-                          int k, uint64_t data_hash);
+std::string gt_cache_path(const std::string& cache_dir, const std::string& name,
+                          faiss::MetricType metric, int k, uint64_t data_hash);
 
 /** Exact k-NN, from the cache when a valid entry exists, else computed
  * with exact_knn and written to the cache (atomically; a failure to write
  * only prints a warning on stderr). `cache_dir` empty: no caching. The
  * metric must be METRIC_L2 or METRIC_INNER_PRODUCT. */
-GroundTruth compute_ground_truth(const std::string& name, int d, idx_t nb,
-                                 const float* xb, idx_t nq, const float* xq,
-                                 int k, faiss::MetricType metric,
-                                 const std::string& cache_dir =
-                                         default_gt_cache_dir());
+GroundTruth compute_ground_truth(
+        const std::string& name, int d, idx_t nb, const float* xb, idx_t nq,
+        const float* xq, int k, faiss::MetricType metric,
+        const std::string& cache_dir = default_gt_cache_dir());
 
 /// The same for a Dataset (its name, vectors and metric).
-GroundTruth compute_ground_truth(const Dataset& ds, int k,
-                                 const std::string& cache_dir =
-                                         default_gt_cache_dir());
+GroundTruth compute_ground_truth(
+        const Dataset& ds, int k,
+        const std::string& cache_dir = default_gt_cache_dir());
 
 } // namespace data
 } // namespace faiss_ehi

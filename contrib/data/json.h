@@ -16,7 +16,7 @@ namespace faiss_ehi {
 namespace data {
 
 class JsonCursor {
-   public:
+  public:
     /// `text` must outlive the cursor; `source` names it in errors.
     JsonCursor(const char* text, size_t size, std::string source);
 
@@ -81,7 +81,7 @@ class JsonCursor {
         return pos_;
     }
 
-   private:
+  private:
     void skip_ws();
     const char* p_;
     size_t n_;

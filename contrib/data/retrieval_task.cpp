@@ -37,8 +37,7 @@ std::string cache_dir_of(const RetrievalTaskOptions& opt) {
     if (!opt.use_gt_cache) {
         return "";
     }
-    return opt.gt_cache_dir.empty() ? default_gt_cache_dir()
-                                    : opt.gt_cache_dir;
+    return opt.gt_cache_dir.empty() ? default_gt_cache_dir() : opt.gt_cache_dir;
 }
 
 /// Test hits and training pairs of a k-NN task whose documents and test
@@ -51,9 +50,9 @@ void finish_knn_task(RetrievalTask& t, const RetrievalTaskOptions& opt) {
         t.test_query_vecs.resize(size_t(t.nq_test) * t.d);
     }
     const std::string cache = cache_dir_of(opt);
-    GroundTruth gt = compute_ground_truth(
-            t.name, t.d, t.nd, t.doc_vecs.data(), t.nq_test,
-            t.test_query_vecs.data(), opt.knn_gt_k, t.metric, cache);
+    GroundTruth gt = compute_ground_truth(t.name, t.d, t.nd, t.doc_vecs.data(),
+                                          t.nq_test, t.test_query_vecs.data(),
+                                          opt.knn_gt_k, t.metric, cache);
     t.k_gt = gt.k;
     t.test_gt = std::move(gt.labels);
     t.test_relevant.assign(size_t(t.nq_test), {});
@@ -134,9 +133,8 @@ RetrievalTask load_beir_task(const std::string& dir,
         }
     }
     std::sort(t.train_pairs.begin(), t.train_pairs.end());
-    t.train_pairs.erase(
-            std::unique(t.train_pairs.begin(), t.train_pairs.end()),
-            t.train_pairs.end());
+    t.train_pairs.erase(std::unique(t.train_pairs.begin(), t.train_pairs.end()),
+                        t.train_pairs.end());
 
     BeirEvalSet ev = make_eval_set(test.corpus, test.queries, test.qrels);
     idx_t nq = idx_t(ev.query_rows.size());
@@ -246,8 +244,10 @@ RetrievalTask load_vecs_task(const std::string& arg,
     std::vector<float> xq = read_float_vectors(files[1], &dq, &nq);
     if (dq != t.d) {
         throw std::runtime_error(files[1] + ": dimension " +
-                                 std::to_string(dq) + " differs from the "
-                                 "base's " + std::to_string(t.d));
+                                 std::to_string(dq) +
+                                 " differs from the "
+                                 "base's " +
+                                 std::to_string(t.d));
     }
     if (files.size() == 2) {
         t.nq_test = nq;
@@ -351,8 +351,7 @@ RetrievalTask load_retrieval_task(const std::string& spec,
                                   const RetrievalTaskOptions& opt) {
     size_t colon = spec.find(':');
     std::string kind = spec.substr(0, colon);
-    std::string arg =
-            colon == std::string::npos ? "" : spec.substr(colon + 1);
+    std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
     if (kind == "beir") {
         if (arg.empty()) {
             throw std::runtime_error("data spec \"beir:\" needs a directory, "

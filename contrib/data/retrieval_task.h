@@ -51,26 +51,26 @@ struct RetrievalTaskOptions {
 
 /// Documents, training pairs and test queries of one data set.
 struct RetrievalTask {
-    std::string name;           ///< e.g. "scifact", "fashion-mnist"
-    bool is_text = false;       ///< inputs are texts (BEIR), not vectors
-    bool is_knn = false;        ///< k-NN data (hits = true neighbours)
-    int d = 0;                  ///< vector dimension (0 for text)
+    std::string name;     ///< e.g. "scifact", "fashion-mnist"
+    bool is_text = false; ///< inputs are texts (BEIR), not vectors
+    bool is_knn = false;  ///< k-NN data (hits = true neighbours)
+    int d = 0;            ///< vector dimension (0 for text)
     /// Metric of the input vectors (k-NN ground truth, IVF baselines).
     faiss::MetricType metric = faiss::METRIC_L2;
 
-    idx_t nd = 0;                        ///< documents
-    std::vector<float> doc_vecs;         ///< nd x d (vector data)
-    std::vector<std::string> doc_texts;  ///< nd (text data)
+    idx_t nd = 0;                       ///< documents
+    std::vector<float> doc_vecs;        ///< nd x d (vector data)
+    std::vector<std::string> doc_texts; ///< nd (text data)
 
-    idx_t nq_train = 0;                          ///< training queries
-    std::vector<float> train_query_vecs;         ///< nq_train x d
-    std::vector<std::string> train_query_texts;  ///< nq_train
+    idx_t nq_train = 0;                         ///< training queries
+    std::vector<float> train_query_vecs;        ///< nq_train x d
+    std::vector<std::string> train_query_texts; ///< nq_train
     /// (training query, relevant document) rows, sorted, no duplicates.
     std::vector<std::pair<idx_t, idx_t>> train_pairs;
 
-    idx_t nq_test = 0;                          ///< test queries
-    std::vector<float> test_query_vecs;         ///< nq_test x d
-    std::vector<std::string> test_query_texts;  ///< nq_test
+    idx_t nq_test = 0;                         ///< test queries
+    std::vector<float> test_query_vecs;        ///< nq_test x d
+    std::vector<std::string> test_query_texts; ///< nq_test
     /// Per test query: (document, grade > 0). For k-NN data: its true
     /// knn_gt_k neighbours with grade 1.
     RelevanceLists test_relevant;

@@ -30,8 +30,8 @@ std::vector<float> random_gaussian(idx_t n, int d, uint64_t seed) {
     return x;
 }
 
-Dataset make_synthetic(int d, idx_t nb, idx_t nq, int nclusters,
-                       float spread, uint64_t seed) {
+Dataset make_synthetic(int d, idx_t nb, idx_t nq, int nclusters, float spread,
+                       uint64_t seed) {
     if (d <= 0 || nb <= 0 || nq < 0) {
         throw std::invalid_argument("make_synthetic: bad sizes");
     }
@@ -66,8 +66,8 @@ Dataset make_synthetic(int d, idx_t nb, idx_t nq, int nclusters,
 }
 
 SkewedSynthetic make_skewed_synthetic(const SkewedSyntheticParams& p) {
-    if (p.d <= 0 || p.nb <= 0 || p.nq < 0 || p.nclusters < 2 ||
-        p.n_hot < 1 || p.n_hot >= p.nclusters || !(p.hot_doc_share >= 0) ||
+    if (p.d <= 0 || p.nb <= 0 || p.nq < 0 || p.nclusters < 2 || p.n_hot < 1 ||
+        p.n_hot >= p.nclusters || !(p.hot_doc_share >= 0) ||
         !(p.hot_doc_share <= 1) || !(p.hot_query_share >= 0) ||
         !(p.hot_query_share <= 1) || !(p.spread >= 0)) {
         throw std::invalid_argument("make_skewed_synthetic: bad parameters");

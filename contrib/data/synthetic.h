@@ -23,8 +23,8 @@ std::vector<float> random_gaussian(idx_t n, int d, uint64_t seed);
  * `spread` per coordinate. Base and queries are drawn from the same
  * distribution. With nclusters <= 0 the points are plain N(0, 1). L2,
  * name "synthetic". */
-Dataset make_synthetic(int d, idx_t nb, idx_t nq, int nclusters,
-                       float spread, uint64_t seed);
+Dataset make_synthetic(int d, idx_t nb, idx_t nq, int nclusters, float spread,
+                       uint64_t seed);
 
 /** Parameters of the skewed generator. The clusters are split into "hot"
  * ones (a minority: n_hot of them) and cold ones. The base puts only

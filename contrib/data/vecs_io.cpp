@@ -69,8 +69,8 @@ void xvecs_write(const std::string& path, const char* kind, const T* x, int d,
                  idx_t n) {
     if (d <= 0 || n < 0) {
         throw std::invalid_argument(std::string("writing ") + kind + " file " +
-                                    path + ": bad sizes d = " +
-                                    std::to_string(d) +
+                                    path +
+                                    ": bad sizes d = " + std::to_string(d) +
                                     ", n = " + std::to_string(n));
     }
     const size_t esize = sizeof(T);
@@ -148,8 +148,7 @@ void bvecs_write(const std::string& path, const uint8_t* x, int d, idx_t n) {
     xvecs_write(path, "bvecs", x, d, n);
 }
 
-std::vector<float> npy_read(const std::string& path, int* d_out,
-                            idx_t* n_out) {
+std::vector<float> npy_read(const std::string& path, int* d_out, idx_t* n_out) {
     std::string buf = read_file(path);
     auto bad = [&](const std::string& what) {
         return std::runtime_error("malformed .npy file " + path + ": " + what);
@@ -254,11 +253,12 @@ void npy_write(const std::string& path, const float* x, int d, idx_t n,
         throw std::invalid_argument("writing .npy file " + path +
                                     ": bad sizes");
     }
-    std::string shape = one_d ? "(" + std::to_string(d) + ",)"
-                              : "(" + std::to_string(n) + ", " +
-                    std::to_string(d) + ")";
-    std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': " +
-            shape + ", }";
+    std::string shape = one_d
+            ? "(" + std::to_string(d) + ",)"
+            : "(" + std::to_string(n) + ", " + std::to_string(d) + ")";
+    std::string h =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape +
+            ", }";
     // Pad so that the data starts on a 64-byte boundary, ending in '\n'.
     size_t total = 10 + h.size() + 1;
     size_t pad = (64 - total % 64) % 64;
@@ -291,7 +291,8 @@ std::vector<float> read_float_vectors(const std::string& path, int* d,
         return std::vector<float>(b.begin(), b.end());
     }
     throw std::runtime_error("unknown vector file type (need .fvecs, .npy or "
-                             ".bvecs): " + path);
+                             ".bvecs): " +
+                             path);
 }
 
 } // namespace data

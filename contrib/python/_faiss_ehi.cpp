@@ -86,14 +86,10 @@ void set_python_error() {
 template <class F>
 bool call_nogil(F&& f) {
     std::exception_ptr err;
-    Py_BEGIN_ALLOW_THREADS
-    try {
-        f();
-    } catch (...) {
+    Py_BEGIN_ALLOW_THREADS try { f(); } catch (...) {
         err = std::current_exception();
     }
-    Py_END_ALLOW_THREADS
-    if (err) {
+    Py_END_ALLOW_THREADS if (err) {
         try {
             std::rethrow_exception(err);
         } catch (...) {
@@ -250,8 +246,8 @@ PyObject* py_index_factory(PyObject*, PyObject* args) {
     std::string description(key);
     faiss::Index* index = nullptr;
     if (!call_nogil([&] {
-            index = faiss_ehi::index_factory(
-                    d, description.c_str(), faiss::MetricType(metric));
+            index = faiss_ehi::index_factory(d, description.c_str(),
+                                             faiss::MetricType(metric));
         })) {
         return nullptr;
     }
@@ -271,8 +267,8 @@ PyObject* py_is_tree_quantizer(PyObject*, PyObject* arg) {
     if (!index) {
         return nullptr;
     }
-    return PyBool_FromLong(
-            dynamic_cast<faiss_ehi::EHITreeQuantizer*>(index) != nullptr);
+    return PyBool_FromLong(dynamic_cast<faiss_ehi::EHITreeQuantizer*>(index) !=
+                           nullptr);
 }
 
 PyObject* py_write_index(PyObject*, PyObject* args) {
@@ -353,8 +349,8 @@ PyObject* py_clone_index(PyObject*, PyObject* arg) {
 PyObject* py_tree_quantizer(PyObject*, PyObject* args) {
     int d = 0, B = 0, H = 0, metric = faiss::METRIC_L2,
         form = int(faiss_ehi::NodeForm::PER_NODE);
-    if (!PyArg_ParseTuple(args, "iii|ii:EHITreeQuantizer", &d, &B, &H,
-                          &metric, &form)) {
+    if (!PyArg_ParseTuple(args, "iii|ii:EHITreeQuantizer", &d, &B, &H, &metric,
+                          &form)) {
         return nullptr;
     }
     if (d <= 0 || B < 2 || H < 1) {
@@ -447,8 +443,8 @@ struct Buffer {
     Py_buffer view{};
     bool ok = false;
     Buffer(PyObject* obj, int ndim, char fmt, const char* what) {
-        if (PyObject_GetBuffer(obj, &view,
-                               PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+        if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) !=
+            0) {
             return;
         }
         ok = true;
@@ -456,9 +452,9 @@ struct Buffer {
         if (*f == '<' || *f == '=' || *f == '@') {
             f++;
         }
-        bool fmt_ok = fmt == 'f' ? (f[0] == 'f' && view.itemsize == 4)
-                                 : ((f[0] == 'q' || f[0] == 'l') &&
-                                    view.itemsize == 8);
+        bool fmt_ok = fmt == 'f'
+                ? (f[0] == 'f' && view.itemsize == 4)
+                : ((f[0] == 'q' || f[0] == 'l') && view.itemsize == 8);
         if (!fmt_ok) {
             PyErr_Format(PyExc_TypeError,
                          "train_pairs: %s must be %s (buffer format '%s')",
@@ -466,8 +462,8 @@ struct Buffer {
             release();
         } else if (view.ndim != ndim) {
             PyErr_Format(PyExc_ValueError,
-                         "train_pairs: %s must be %d-dimensional, got %d",
-                         what, ndim, view.ndim);
+                         "train_pairs: %s must be %d-dimensional, got %d", what,
+                         ndim, view.ndim);
             release();
         }
     }
@@ -556,9 +552,9 @@ bool set_config_field(faiss_ehi::trainer::JointTrainerConfig& c,
         PyErr_Format(PyExc_TypeError,
                      "train_pairs: %s=%R has the wrong type (expected %s)",
                      k.c_str(), v,
-                     f->type == ConfigFieldType::FLOAT  ? "a number"
-                     : f->type == ConfigFieldType::ENUM ? "a name"
-                     : f->type == ConfigFieldType::STRING
+                     f->type == ConfigFieldType::FLOAT          ? "a number"
+                             : f->type == ConfigFieldType::ENUM ? "a name"
+                             : f->type == ConfigFieldType::STRING
                              ? "a string"
                              : "an integer");
         return false;
@@ -610,8 +606,7 @@ PyObject* py_config_fields(PyObject*, PyObject*) {
         return nullptr;
     }
     for (const auto& f : faiss_ehi::trainer::joint_config_fields()) {
-        PyObject* t = Py_BuildValue("(ssss)", f.name,
-                                    type_names[int(f.type)],
+        PyObject* t = Py_BuildValue("(ssss)", f.name, type_names[int(f.type)],
                                     f.text(defaults, 9).c_str(), f.help);
         if (!t || PyList_Append(list, t) != 0) {
             Py_XDECREF(t);
@@ -623,7 +618,8 @@ PyObject* py_config_fields(PyObject*, PyObject*) {
     return list;
 }
 
-PyObject* history_to_list(const std::vector<faiss_ehi::trainer::EpochStats>& h) {
+PyObject* history_to_list(
+        const std::vector<faiss_ehi::trainer::EpochStats>& h) {
     PyObject* list = PyList_New(0);
     if (!list) {
         return nullptr;
@@ -634,8 +630,8 @@ PyObject* history_to_list(const std::vector<faiss_ehi::trainer::EpochStats>& h) 
                 e.epoch, "loss", double(e.loss), "siamese", double(e.siamese),
                 "indexing", double(e.indexing), "intra_leaf",
                 double(e.intra_leaf), "balance_term", double(e.balance_term),
-                "routing_term", double(e.routing_term), "max_load",
-                e.max_load, "expected_load", e.expected_load, "empty_leaves",
+                "routing_term", double(e.routing_term), "max_load", e.max_load,
+                "expected_load", e.expected_load, "empty_leaves",
                 e.empty_leaves, "heldout_recall", e.heldout_recall, "seconds",
                 e.seconds);
         if (!d || PyList_Append(list, d) != 0) {
@@ -666,11 +662,14 @@ PyObject* py_train_pairs(PyObject*, PyObject* args) {
         }
     }
     Buffer q(pq, 2, 'f', "queries");
-    if (!q.ok) return nullptr;
+    if (!q.ok)
+        return nullptr;
     Buffer d(pd, 2, 'f', "docs");
-    if (!d.ok) return nullptr;
+    if (!d.ok)
+        return nullptr;
     Buffer p(pp, 2, 'q', "pairs");
-    if (!p.ok) return nullptr;
+    if (!p.ok)
+        return nullptr;
     if (q.shape(1) != d.shape(1)) {
         PyErr_Format(PyExc_ValueError,
                      "train_pairs: queries have d=%zd but docs d=%zd",
@@ -768,15 +767,16 @@ PyMethodDef methods[] = {
          "address of faiss::indexIVF_stats in this module"},
         {nullptr, nullptr, 0, nullptr}};
 
-PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
-                          "_faiss_ehi",
-                          "Compiled part of faiss_ehi (see faiss_ehi/__init__.py)",
-                          -1,
-                          methods,
-                          nullptr,
-                          nullptr,
-                          nullptr,
-                          nullptr};
+PyModuleDef module_def = {
+        PyModuleDef_HEAD_INIT,
+        "_faiss_ehi",
+        "Compiled part of faiss_ehi (see faiss_ehi/__init__.py)",
+        -1,
+        methods,
+        nullptr,
+        nullptr,
+        nullptr,
+        nullptr};
 
 } // namespace
 
@@ -795,7 +795,8 @@ PyMODINIT_FUNC PyInit__faiss_ehi() {
     // count on faiss's capsule, or an index made here and owned by a Faiss
     // proxy would drop a reference it never took, the table would go early
     // and later deletions would leak with "no destructor found".
-    PyObject* rt = PyImport_ImportModule("swig_runtime_data" SWIG_RUNTIME_VERSION);
+    PyObject* rt =
+            PyImport_ImportModule("swig_runtime_data" SWIG_RUNTIME_VERSION);
     if (!rt) {
         return nullptr;
     }

@@ -35,10 +35,10 @@ __device__ __forceinline__ bool pair_after(float ka, int64_t ia, float kb,
 }
 
 struct BlockSelect {
-    float* key;      ///< kSelectCap shared floats
-    int64_t* id;     ///< kSelectCap shared ids
-    int* count;      ///< shared: candidates appended behind the kp best
-    float* thr;      ///< shared: key of the k-th best so far
+    float* key;  ///< kSelectCap shared floats
+    int64_t* id; ///< kSelectCap shared ids
+    int* count;  ///< shared: candidates appended behind the kp best
+    float* thr;  ///< shared: key of the k-th best so far
     int k, kp;
     bool dedup;
 

@@ -13,12 +13,12 @@
 
 #include <faiss/impl/FaissAssert.h>
 
-#define EHI_CUDA_CHECK(expr)                                              \
-    do {                                                                  \
-        cudaError_t err_ = (expr);                                        \
-        FAISS_THROW_IF_NOT_FMT(err_ == cudaSuccess, "CUDA error %s: %s (%s)", \
-                               cudaGetErrorName(err_),                    \
-                               cudaGetErrorString(err_), #expr);          \
+#define EHI_CUDA_CHECK(expr)                                                   \
+    do {                                                                       \
+        cudaError_t err_ = (expr);                                             \
+        FAISS_THROW_IF_NOT_FMT(err_ == cudaSuccess, "CUDA error %s: %s (%s)",  \
+                               cudaGetErrorName(err_),                         \
+                               cudaGetErrorString(err_), #expr);               \
     } while (0)
 
 namespace faiss_ehi {

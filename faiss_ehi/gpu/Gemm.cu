@@ -94,12 +94,12 @@ __global__ void gemm_kernel(bool trans_b, int M, int N, int K,
             // Bs[k][n]
             int gn = col0 + r;
             if (trans_b) {
-                Bs[tx][r] = (gn < N && gk < K) ? Bm[size_t(gn) * ldb + gk]
-                                               : 0.f;
+                Bs[tx][r] =
+                        (gn < N && gk < K) ? Bm[size_t(gn) * ldb + gk] : 0.f;
             } else {
                 int kk = k0 + r, nn = col0 + tx;
-                Bs[r][tx] = (kk < K && nn < N) ? Bm[size_t(kk) * ldb + nn]
-                                               : 0.f;
+                Bs[r][tx] =
+                        (kk < K && nn < N) ? Bm[size_t(kk) * ldb + nn] : 0.f;
             }
         }
         __syncthreads();
@@ -126,8 +126,8 @@ const char* gemm_backend() {
 }
 
 void gemm_rowmajor(cudaStream_t stream, bool trans_b, int M, int N, int K,
-                   const float* A, int lda, const float* Bm, int ldb,
-                   float* C, int ldc) {
+                   const float* A, int lda, const float* Bm, int ldb, float* C,
+                   int ldc) {
     if (M == 0 || N == 0) {
         return;
     }
@@ -139,8 +139,8 @@ void gemm_rowmajor(cudaStream_t stream, bool trans_b, int M, int N, int K,
         float one = 1.f, zero = 0.f;
         api.set_stream(api.handle, stream);
         cublasStatus_t st = api.sgemm(
-                api.handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N,
-                N, M, K, &one, Bm, ldb, A, lda, &zero, C, ldc);
+                api.handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N,
+                M, K, &one, Bm, ldb, A, lda, &zero, C, ldc);
         FAISS_THROW_IF_NOT_FMT(st == CUBLAS_STATUS_SUCCESS,
                                "cublasSgemm failed with status %d", int(st));
         return;

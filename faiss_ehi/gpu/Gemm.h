@@ -16,8 +16,8 @@ namespace gpu {
  * op(Bm) = Bm^T when trans_b (Bm is N x K, stride ldb) or Bm (K x N,
  * stride ldb). All row-major device pointers; beta = 0. */
 void gemm_rowmajor(cudaStream_t stream, bool trans_b, int M, int N, int K,
-                   const float* A, int lda, const float* Bm, int ldb,
-                   float* C, int ldc);
+                   const float* A, int lda, const float* Bm, int ldb, float* C,
+                   int ldc);
 
 /// "cuBLAS <version>" or "built-in kernel (cuBLAS not found)".
 const char* gemm_backend();

@@ -84,10 +84,10 @@ struct GpuIndexEHITree::Impl {
     NodeForm form = NodeForm::PER_NODE;
     BeamStrategy strategy = BeamStrategy::BEST_FIRST;
     idx_t L = 0;
-    std::vector<std::unique_ptr<DeviceBuffer<float>>> W;    ///< per level
-    std::vector<std::unique_ptr<DeviceBuffer<float>>> U;    ///< paper form
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> W;       ///< per level
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> U;       ///< paper form
     std::vector<std::unique_ptr<DeviceBuffer<float>>> nodeadd; ///< Nv*B
-    std::vector<std::unique_ptr<DeviceBuffer<float>>> Uoff; ///< paper Nv*nh
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> Uoff;    ///< paper Nv*nh
 
     // Lists.
     DeviceBuffer<float> codes32;
@@ -243,8 +243,7 @@ struct GpuIndexEHITree::Impl {
 
     /** Beam search of n queries already on the device (d_x): leaves
      * (n x beam, in kept) and log-probabilities (in vals). */
-    void route_device(int n, const float* d_x, int beam,
-                      BeamStrategy strat) {
+    void route_device(int n, const float* d_x, int beam, BeamStrategy strat) {
         const float* prev = nullptr;
         int cur = 0;
         kept.reserve(size_t(n) * beam);
@@ -256,9 +255,8 @@ struct GpuIndexEHITree::Impl {
             if (form == NodeForm::PER_NODE) {
                 gemm_rowmajor(stream, true, n, int(cols), m, d_x, m, W[h]->ptr,
                               m, Sh, int(cols));
-                launch_level_log_softmax(stream, n, Nv, B, Sh,
-                                         nodeadd[h]->ptr, nullptr, 0, prev,
-                                         Sh);
+                launch_level_log_softmax(stream, n, Nv, B, Sh, nodeadd[h]->ptr,
+                                         nullptr, 0, prev, Sh);
             } else {
                 int nh = B * h + m;
                 int ldp = nh + B;
@@ -274,9 +272,8 @@ struct GpuIndexEHITree::Impl {
                 // W_h^T ReLU(z) for every (query, node): one GEMM
                 gemm_rowmajor(stream, false, int(n * Nv), B, nh, Zh, nh,
                               W[h]->ptr, B, Sh, B);
-                launch_level_log_softmax(stream, n, Nv, B, Sh,
-                                         nodeadd[h]->ptr, Ph + nh, ldp, prev,
-                                         Sh);
+                launch_level_log_softmax(stream, n, Nv, B, Sh, nodeadd[h]->ptr,
+                                         Ph + nh, ldp, prev, Sh);
             }
             if (strat == BeamStrategy::LEVEL_BEAM) {
                 const float* sel_in = Sh;
@@ -295,8 +292,7 @@ struct GpuIndexEHITree::Impl {
             cur = 1 - cur;
         }
         if (strat == BeamStrategy::BEST_FIRST) {
-            launch_select_largest(stream, n, L, prev, beam, kept.ptr,
-                                  vals.ptr);
+            launch_select_largest(stream, n, L, prev, beam, kept.ptr, vals.ptr);
         }
     }
 };
@@ -309,8 +305,7 @@ void GpuIndexEHITree::route_on_host(Impl& im, const EHITree& t, int nb,
                                     const float* x, int beam) {
     std::vector<idx_t> leaves(size_t(nb) * beam);
     std::vector<float> lp(size_t(nb) * beam);
-    t.route(nb, x, beam, leaves.data(), lp.data(),
-            int(BeamStrategy::GROUPED));
+    t.route(nb, x, beam, leaves.data(), lp.data(), int(BeamStrategy::GROUPED));
     for (float& v : lp) {
         v = v > 0 ? std::log(v) : -std::numeric_limits<float>::infinity();
     }
@@ -331,8 +326,7 @@ GpuIndexEHITree::GpuIndexEHITree(const IndexEHITree& cpu,
         : faiss::Index(cpu.d, cpu.metric_type), config_(config) {
     std::string why;
     FAISS_THROW_IF_NOT_FMT(cuda_device_available(&why),
-                           "GpuIndexEHITree: no CUDA device (%s)",
-                           why.c_str());
+                           "GpuIndexEHITree: no CUDA device (%s)", why.c_str());
     int ndev = 0;
     EHI_CUDA_CHECK(cudaGetDeviceCount(&ndev));
     FAISS_THROW_IF_NOT_FMT(config.device >= 0 && config.device < ndev,
@@ -340,8 +334,8 @@ GpuIndexEHITree::GpuIndexEHITree(const IndexEHITree& cpu,
                            config.device, ndev);
     DeviceScope scope(config_.device);
     impl_.reset(new Impl());
-    EHI_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream,
-                                             cudaStreamNonBlocking));
+    EHI_CUDA_CHECK(
+            cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
     for (auto& e : impl_->ev) {
         EHI_CUDA_CHECK(cudaEventCreate(&e));
     }
@@ -402,8 +396,7 @@ void GpuIndexEHITree::add(idx_t n, const float* x) {
     add_with_ids(n, x, nullptr);
 }
 
-void GpuIndexEHITree::add_with_ids(idx_t n, const float* x,
-                                   const idx_t* xids) {
+void GpuIndexEHITree::add_with_ids(idx_t n, const float* x, const idx_t* xids) {
     cpu_->add_with_ids(n, x, xids);
     sync_from_cpu(false, true);
 }
@@ -426,15 +419,14 @@ size_t GpuIndexEHITree::list_bytes() const {
             (size_t(d) * (impl_->fp16 ? 2 : 4) + sizeof(int64_t));
 }
 
-void GpuIndexEHITree::route(idx_t n, const float* x, idx_t beam,
-                            idx_t* leaves, float* probs,
-                            int strategy_override) const {
+void GpuIndexEHITree::route(idx_t n, const float* x, idx_t beam, idx_t* leaves,
+                            float* probs, int strategy_override) const {
     const EHITree& t = cpu_->tree_quantizer()->tree;
     FAISS_THROW_IF_NOT_MSG(t.is_trained, "EHITree: the tree is not trained");
-    FAISS_THROW_IF_NOT_FMT(beam >= 1 && beam <= kGpuMaxK,
-                           "GpuIndexEHITree: beam must be in [1, %d] (got %"
-                           PRId64 ")",
-                           kGpuMaxK, beam);
+    FAISS_THROW_IF_NOT_FMT(
+            beam >= 1 && beam <= kGpuMaxK,
+            "GpuIndexEHITree: beam must be in [1, %d] (got %" PRId64 ")",
+            kGpuMaxK, beam);
     BeamStrategy strat = strategy_override < 0
             ? t.strategy
             : BeamStrategy(strategy_override);
@@ -473,8 +465,8 @@ void GpuIndexEHITree::route(idx_t n, const float* x, idx_t beam,
     }
 }
 
-void GpuIndexEHITree::search(idx_t n, const float* x, idx_t k,
-                             float* distances, idx_t* labels,
+void GpuIndexEHITree::search(idx_t n, const float* x, idx_t k, float* distances,
+                             idx_t* labels,
                              const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_FMT(k > 0, "search: k must be > 0, got %" PRId64, k);
     FAISS_THROW_IF_NOT_FMT(k <= kGpuMaxK,
@@ -486,12 +478,13 @@ void GpuIndexEHITree::search(idx_t n, const float* x, idx_t k,
     size_t np = nprobe;
     if (params) {
         auto* p = dynamic_cast<const faiss::SearchParametersIVF*>(params);
-        FAISS_THROW_IF_NOT_MSG(p, "IndexEHITree: search parameters must be "
-                                  "SearchParametersIVF");
+        FAISS_THROW_IF_NOT_MSG(p,
+                               "IndexEHITree: search parameters must be "
+                               "SearchParametersIVF");
         np = p->nprobe;
     }
-    FAISS_THROW_IF_NOT_MSG(np >= 1,
-                           "IndexEHITree: nprobe (the beam width) must be >= 1");
+    FAISS_THROW_IF_NOT_MSG(
+            np >= 1, "IndexEHITree: nprobe (the beam width) must be >= 1");
     np = std::min(np, cpu_->nlist);
     FAISS_THROW_IF_NOT_FMT(np <= size_t(kGpuMaxK),
                            "GpuIndexEHITree: nprobe = %zd is above the GPU "
@@ -572,9 +565,10 @@ void GpuIndexEHITree::search(idx_t n, const float* x, idx_t k,
 GpuIndexEHITree* index_cpu_to_gpu(const faiss::Index* index,
                                   GpuIndexEHITreeConfig config) {
     auto* cpu = dynamic_cast<const IndexEHITree*>(index);
-    FAISS_THROW_IF_NOT_MSG(cpu, "index_cpu_to_gpu: only IndexEHITree "
-                                "(flat storage under an EHI tree) has a GPU "
-                                "version");
+    FAISS_THROW_IF_NOT_MSG(cpu,
+                           "index_cpu_to_gpu: only IndexEHITree "
+                           "(flat storage under an EHI tree) has a GPU "
+                           "version");
     return new GpuIndexEHITree(*cpu, config);
 }
 

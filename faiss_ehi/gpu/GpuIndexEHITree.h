@@ -73,9 +73,9 @@ struct GpuIndexEHITree : faiss::Index {
     bool collect_timing = false;
     mutable GpuSearchTiming timing;
 
-    explicit GpuIndexEHITree(const IndexEHITree& cpu,
-                             GpuIndexEHITreeConfig config =
-                                     GpuIndexEHITreeConfig());
+    explicit GpuIndexEHITree(
+            const IndexEHITree& cpu,
+            GpuIndexEHITreeConfig config = GpuIndexEHITreeConfig());
     ~GpuIndexEHITree() override;
 
     const GpuIndexEHITreeConfig& config() const {
@@ -104,8 +104,8 @@ struct GpuIndexEHITree : faiss::Index {
     /** The tree's beam search on the GPU: the `beam` most probable leaves
      * per input and their probabilities (n x beam, -1 / 0 past B^H), like
      * EHITree::route. strategy_override: -1 for the tree's own. */
-    void route(idx_t n, const float* x, idx_t beam, idx_t* leaves,
-               float* probs, int strategy_override = -1) const;
+    void route(idx_t n, const float* x, idx_t beam, idx_t* leaves, float* probs,
+               int strategy_override = -1) const;
 
     /// The GEMM back-end in use ("cuBLAS ..." or the built-in kernel).
     static const char* gemm_backend();
@@ -127,9 +127,9 @@ struct GpuIndexEHITree : faiss::Index {
 
 /// GPU copy of an IndexEHITree (the caller owns it). Throws for any other
 /// index type.
-GpuIndexEHITree* index_cpu_to_gpu(const faiss::Index* index,
-                                  GpuIndexEHITreeConfig config =
-                                          GpuIndexEHITreeConfig());
+GpuIndexEHITree* index_cpu_to_gpu(
+        const faiss::Index* index,
+        GpuIndexEHITreeConfig config = GpuIndexEHITreeConfig());
 /// CPU copy of a GPU index (the caller owns it).
 IndexEHITree* index_gpu_to_cpu(const GpuIndexEHITree* index);
 

@@ -98,8 +98,8 @@ template <typename T, bool IP>
 __global__ void distance_kernel(int d, int nprobe, const float* queries,
                                 const int64_t* offsets, const T* codes,
                                 const int64_t* list_off, const int* pairs,
-                                const int* probe_prefix,
-                                const int64_t* qoffset, float* dist) {
+                                const int* probe_prefix, const int64_t* qoffset,
+                                float* dist) {
     extern __shared__ float4 smem4[];
     float* qs = reinterpret_cast<float*>(smem4); // G x d
     __shared__ int64_t out_base[G];
@@ -131,9 +131,9 @@ __global__ void distance_kernel(int d, int nprobe, const float* queries,
                 qs[i * d + j] = pair >= 0 ? queries[size_t(q) * d + j] : 0.f;
             }
             if (threadIdx.x == 0) {
-                out_base[i] = pair >= 0
-                        ? qoffset[q] + probe_prefix[size_t(q) * (nprobe + 1) + p]
-                        : -1;
+                out_base[i] = pair >= 0 ? qoffset[q] +
+                                probe_prefix[size_t(q) * (nprobe + 1) + p]
+                                        : -1;
             }
         }
         __syncthreads();
@@ -149,8 +149,8 @@ __global__ void distance_kernel(int d, int nprobe, const float* queries,
                     float4 xv = load4(x, j);
 #pragma unroll
                     for (int i = 0; i < G; i++) {
-                        float4 qv = reinterpret_cast<const float4*>(
-                                qs + i * d)[j];
+                        float4 qv =
+                                reinterpret_cast<const float4*>(qs + i * d)[j];
                         acc[i] = acc4<IP>(acc[i], qv, xv);
                     }
                 }
@@ -188,12 +188,10 @@ __global__ void distance_kernel(int d, int nprobe, const float* queries,
 /// One block per query: k-selection over its buffered distances.
 __global__ void select_buffer_kernel(int nprobe, int k, bool dedup, bool ip,
                                      const int64_t* probes,
-                                     const int64_t* offsets,
-                                     const int64_t* ids,
+                                     const int64_t* offsets, const int64_t* ids,
                                      const int* probe_prefix,
-                                     const int64_t* qoffset,
-                                     const float* dist, float* D,
-                                     int64_t* I) {
+                                     const int64_t* qoffset, const float* dist,
+                                     float* D, int64_t* I) {
     extern __shared__ int prefix[]; // nprobe + 1
     __shared__ float skey[kSelectCap];
     __shared__ int64_t sid[kSelectCap];
@@ -235,8 +233,8 @@ void launch_distance(cudaStream_t stream, dim3 grid, int d, int nprobe,
                 kern, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     }
     kern<<<grid, kThreads, smem, stream>>>(
-            d, nprobe, queries, offsets, static_cast<const T*>(codes),
-            list_off, pairs, probe_prefix, qoffset, dist);
+            d, nprobe, queries, offsets, static_cast<const T*>(codes), list_off,
+            pairs, probe_prefix, qoffset, dist);
 }
 
 } // namespace
@@ -245,8 +243,8 @@ bool list_major_supports(int d) {
     return size_t(G) * d * sizeof(float) <= 96 * 1024;
 }
 
-void launch_scan_list_major(cudaStream_t stream, ListMajorWorkspace& ws,
-                            int n, int d, bool inner_product, bool fp16,
+void launch_scan_list_major(cudaStream_t stream, ListMajorWorkspace& ws, int n,
+                            int d, bool inner_product, bool fp16,
                             const float* queries, const int64_t* probes,
                             int nprobe, int64_t nlist, const int64_t* offsets,
                             const void* codes, const int64_t* ids, int k,
@@ -269,17 +267,18 @@ void launch_scan_list_major(cudaStream_t stream, ListMajorWorkspace& ws,
     count_kernel<<<(n + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
             n, nprobe, probes, offsets, probe_prefix, qtotal, list_cnt);
     exclusive_scan_kernel<int64_t><<<1, 1024, 0, stream>>>(n, qtotal, qoffset);
-    exclusive_scan_kernel<int><<<1, 1024, 0, stream>>>(nlist, list_cnt,
-                                                       list_off);
+    exclusive_scan_kernel<int>
+            <<<1, 1024, 0, stream>>>(nlist, list_cnt, list_off);
     int64_t npairs = int64_t(n) * nprobe;
-    scatter_kernel<<<unsigned((npairs + kThreads - 1) / kThreads), kThreads,
-                     0, stream>>>(n, nprobe, probes, list_off, cursor, pairs);
+    scatter_kernel<<<unsigned((npairs + kThreads - 1) / kThreads), kThreads, 0,
+                     stream>>>(n, nprobe, probes, list_off, cursor, pairs);
     EHI_CUDA_CHECK(cudaGetLastError());
 
     // groups per list: about twice the average, the rest by striding
     double avg = double(npairs) / double(nlist);
     int gy = int(std::min(64.0, std::max(1.0, 2.0 * std::ceil(avg / G))));
-    int64_t nseg = std::max<int64_t>(1, (max_list_size + kSegment - 1) / kSegment);
+    int64_t nseg =
+            std::max<int64_t>(1, (max_list_size + kSegment - 1) / kSegment);
     nseg = std::min<int64_t>(nseg, 65535);
     dim3 grid{unsigned(nlist), unsigned(gy), unsigned(nseg)};
     if (fp16) {
@@ -306,8 +305,8 @@ void launch_scan_list_major(cudaStream_t stream, ListMajorWorkspace& ws,
     EHI_CUDA_CHECK(cudaGetLastError());
     size_t smem = sizeof(int) * (nprobe + 1);
     select_buffer_kernel<<<n, kThreads, smem, stream>>>(
-            nprobe, k, dedup, inner_product, probes, offsets, ids,
-            probe_prefix, qoffset, dist, D, I);
+            nprobe, k, dedup, inner_product, probes, offsets, ids, probe_prefix,
+            qoffset, dist, D, I);
     EHI_CUDA_CHECK(cudaGetLastError());
 }
 

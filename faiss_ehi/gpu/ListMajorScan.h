@@ -38,8 +38,8 @@ bool list_major_supports(int d);
  * the probed list sizes over the n queries (sizes the distance buffer);
  * max_list_size is the largest list's size (lists of up to 65535 * 256
  * entries). */
-void launch_scan_list_major(cudaStream_t stream, ListMajorWorkspace& ws,
-                            int n, int d, bool inner_product, bool fp16,
+void launch_scan_list_major(cudaStream_t stream, ListMajorWorkspace& ws, int n,
+                            int d, bool inner_product, bool fp16,
                             const float* queries, const int64_t* probes,
                             int nprobe, int64_t nlist, const int64_t* offsets,
                             const void* codes, const int64_t* ids, int k,

@@ -151,14 +151,13 @@ void launch_level_log_softmax(cudaStream_t stream, int n, int64_t Nv, int B,
 }
 
 void launch_paper_hidden(cudaStream_t stream, int n, int64_t Nv, int nh,
-                         const float* P, int ldp, const float* Uoff,
-                         float* Z) {
+                         const float* P, int ldp, const float* Uoff, float* Z) {
     size_t total = size_t(n) * Nv * nh;
     if (total == 0) {
         return;
     }
-    paper_hidden_kernel<<<grid_for(total), kThreads, 0, stream>>>(
-            n, Nv, nh, P, ldp, Uoff, Z);
+    paper_hidden_kernel<<<grid_for(total), kThreads, 0, stream>>>(n, Nv, nh, P,
+                                                                  ldp, Uoff, Z);
     EHI_CUDA_CHECK(cudaGetLastError());
 }
 

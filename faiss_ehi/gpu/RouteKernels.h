@@ -24,8 +24,7 @@ void launch_level_log_softmax(cudaStream_t stream, int n, int64_t Nv, int B,
 
 /// Z[(q*Nv+v)][i] = max(P[q][i] + Uoff[v][i], 0), i < nh (paper form).
 void launch_paper_hidden(cudaStream_t stream, int n, int64_t Nv, int nh,
-                         const float* P, int ldp, const float* Uoff,
-                         float* Z);
+                         const float* P, int ldp, const float* Uoff, float* Z);
 
 /** Per row q of vals (n x L), the `beam` largest values in decreasing order
  * (ties: smaller index first): their indexes (-1 past the L-th) and values

@@ -33,8 +33,8 @@ __device__ __forceinline__ float partial_scalar(const float* qs, const T* x,
 
 /// Vector path, d % 4 == 0: 16-byte (fp32) or 8-byte (fp16) loads.
 template <bool IP, typename T>
-__device__ __forceinline__ float partial_vec(const float* qs, const T* x,
-                                             int d, int lane) {
+__device__ __forceinline__ float partial_vec(const float* qs, const T* x, int d,
+                                             int lane) {
     const float4* q4 = reinterpret_cast<const float4*>(qs);
     float acc = 0;
 #pragma unroll 2
@@ -55,7 +55,7 @@ __global__ void scan_select_kernel(int d, const float* queries,
                                    const int64_t* ids, int k, bool dedup,
                                    float* D, int64_t* I) {
     extern __shared__ float4 smem4[];
-    float* qs = reinterpret_cast<float*>(smem4); // d (16-byte aligned)
+    float* qs = reinterpret_cast<float*>(smem4);  // d (16-byte aligned)
     int* prefix = reinterpret_cast<int*>(qs + d); // nprobe + 1
     __shared__ float skey[kSelectCap];
     __shared__ int64_t sid[kSelectCap];

@@ -24,8 +24,8 @@ int64_t leaf_capacity(int64_t n, int64_t L, double slack) {
             1, int64_t(std::ceil(slack * double(n) / double(L) - 1e-9)));
 }
 
-std::vector<int64_t> capacity_assign(int64_t n, int64_t L,
-                                     const float* scores, int64_t capacity) {
+std::vector<int64_t> capacity_assign(int64_t n, int64_t L, const float* scores,
+                                     int64_t capacity) {
     FAISS_THROW_IF_NOT_FMT(L > 0 && capacity > 0 && capacity * L >= n,
                            "capacity_assign: %zd items do not fit in %zd "
                            "leaves of capacity %zd",
@@ -99,8 +99,7 @@ std::vector<int64_t> balanced_kmeans(int64_t n, int d, const float* x,
                            "balanced_kmeans: %zd centroid values for %zd "
                            "leaves of dimension %d",
                            centroids.size(), size_t(L), d);
-    FAISS_THROW_IF_NOT_FMT(iters >= 1, "balanced_kmeans: iters %d < 1",
-                           iters);
+    FAISS_THROW_IF_NOT_FMT(iters >= 1, "balanced_kmeans: iters %d < 1", iters);
     const int64_t cap = leaf_capacity(n, L, slack);
     std::vector<float> s(size_t(n) * L);
     std::vector<int64_t> leaf;

@@ -28,8 +28,8 @@ namespace trainer {
  * item that scores highest for them among leaves holding more than one.
  * Deterministic (ties broken by item and leaf number). Needs
  * capacity * L >= n. */
-std::vector<int64_t> capacity_assign(int64_t n, int64_t L,
-                                     const float* scores, int64_t capacity);
+std::vector<int64_t> capacity_assign(int64_t n, int64_t L, const float* scores,
+                                     int64_t capacity);
 
 /// ceil(slack * n / L), at least 1: the capacity for a load limit of slack.
 int64_t leaf_capacity(int64_t n, int64_t L, double slack);

@@ -21,12 +21,12 @@ namespace {
 constexpr int kStatFields = 12;
 
 void stats_to_row(const EpochStats& s, double* r) {
-    double v[kStatFields] = {double(s.epoch),     s.loss,
-                             s.siamese,           s.indexing,
-                             s.intra_leaf,        s.balance_term,
-                             s.routing_term,      s.max_load,
-                             s.expected_load,     double(s.empty_leaves),
-                             s.heldout_recall,    s.seconds};
+    double v[kStatFields] = {double(s.epoch),  s.loss,
+                             s.siamese,        s.indexing,
+                             s.intra_leaf,     s.balance_term,
+                             s.routing_term,   s.max_load,
+                             s.expected_load,  double(s.empty_leaves),
+                             s.heldout_recall, s.seconds};
     std::copy(v, v + kStatFields, r);
 }
 
@@ -161,7 +161,6 @@ void save_checkpoint(const std::string& path, const std::string& fingerprint,
     io_detail::write_file_atomic(path.c_str(), bytes.data(), bytes.size(),
                                  "JointTrainer checkpoint");
 }
-
 
 void load_checkpoint(const std::string& path, const std::string& fingerprint,
                      RunState& st, Encoder& enc, TorchTree& tree,

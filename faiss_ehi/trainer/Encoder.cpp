@@ -43,14 +43,12 @@ struct DistinctRows {
 EncoderImpl::EncoderImpl(EncoderKind kind_in, int d_in_in, int d_out_in,
                          int hidden_in, bool normalize_in, uint64_t seed,
                          const TextInit* text)
-        : kind(kind_in),
-          d_in(d_in_in),
-          d_out(d_out_in),
-          hidden(hidden_in),
+        : kind(kind_in), d_in(d_in_in), d_out(d_out_in), hidden(hidden_in),
           normalize(normalize_in) {
     if (kind == EncoderKind::TEXT) {
-        FAISS_THROW_IF_NOT_MSG(text, "TEXT encoder needs a TextInit "
-                                     "(vocabulary and token vectors)");
+        FAISS_THROW_IF_NOT_MSG(text,
+                               "TEXT encoder needs a TextInit "
+                               "(vocabulary and token vectors)");
         FAISS_THROW_IF_NOT_FMT(
                 text->dim >= 1 && !text->vocab.empty() &&
                         text->embeddings.size() ==
@@ -65,8 +63,8 @@ EncoderImpl::EncoderImpl(EncoderKind kind_in, int d_in_in, int d_out_in,
                         .clone());
         emb_m = register_buffer("emb_m", torch::zeros_like(emb));
         emb_v = register_buffer("emb_v", torch::zeros_like(emb));
-        emb_steps = register_buffer("emb_steps",
-                                    torch::zeros({1}, torch::kLong));
+        emb_steps =
+                register_buffer("emb_steps", torch::zeros({1}, torch::kLong));
     }
     if (kind == EncoderKind::IDENTITY) {
         FAISS_THROW_IF_NOT_FMT(d_out == d_in,
@@ -87,10 +85,9 @@ EncoderImpl::EncoderImpl(EncoderKind kind_in, int d_in_in, int d_out_in,
     if (hidden > 0) {
         // Seeded without touching torch's global generator.
         auto gen = at::detail::createCPUGenerator(seed);
-        W1 = register_parameter(
-                "W1",
-                at::normal(0.0, 1.0 / std::sqrt(double(d_in)),
-                           {hidden, d_in}, gen));
+        W1 = register_parameter("W1",
+                                at::normal(0.0, 1.0 / std::sqrt(double(d_in)),
+                                           {hidden, d_in}, gen));
         c1 = register_parameter("c1", torch::zeros({hidden}));
         W2 = register_parameter("W2", torch::zeros({d_out, hidden}));
         c2 = register_parameter("c2", torch::zeros({d_out}));
@@ -198,10 +195,10 @@ void EncoderImpl::sparse_step(double lr, double weight_decay) {
         return;
     }
     const int64_t U = int64_t(distinct.rows.size());
-    torch::Tensor rows = torch::from_blob(distinct.rows.data(), {U},
-                                          torch::TensorOptions().dtype(
-                                                  torch::kLong))
-                                 .clone();
+    torch::Tensor rows =
+            torch::from_blob(distinct.rows.data(), {U},
+                             torch::TensorOptions().dtype(torch::kLong))
+                    .clone();
     torch::Tensor g = torch::zeros({U, emb.size(1)});
     for (size_t k = 0; k < grads.size(); k++) {
         g.index_add_(0, where[k], grads[k]);

@@ -61,7 +61,7 @@ class EncoderImpl : public torch::nn::Module {
     int hidden = 0;
     bool normalize = false;
 
-    torch::Tensor emb;                  ///< TEXT: (|V|, d_in)
+    torch::Tensor emb; ///< TEXT: (|V|, d_in)
     /** TEXT: AdamW moments of `emb` and the step count (buffers, so that
      * checkpoints keep them); see sparse_step. */
     torch::Tensor emb_m, emb_v, emb_steps;
@@ -70,8 +70,7 @@ class EncoderImpl : public torch::nn::Module {
     /** @param text  TEXT only: vocabulary and start of the token table
      * (text->dim becomes d_in). */
     EncoderImpl(EncoderKind kind, int d_in, int d_out, int hidden,
-                bool normalize, uint64_t seed,
-                const TextInit* text = nullptr);
+                bool normalize, uint64_t seed, const TextInit* text = nullptr);
 
     /** The parameters a dense optimizer updates: all but the token table,
      * which gets sparse gradients and sparse_step (a step touches a few

@@ -30,7 +30,6 @@ enum class EncoderKind : int {
     TEXT = 2,
 };
 
-
 /** Start of the TEXT encoder's token table: one row per vocabulary word
  * (vocabulary ids are row numbers). Rows of words GloVe lacks are expected
  * to be small seeded random vectors already (see make_text_init). */

@@ -202,8 +202,7 @@ ConfigField make_field(const char* name, T JointTrainerConfig::*member,
                 want += (want == "one of" ? " '" : ", '") + ch.first + "'";
             }
         } else if (want.empty() || std::is_floating_point<T>::value) {
-            want = want.empty() ? std::string("finite")
-                                : "finite and " + want;
+            want = want.empty() ? std::string("finite") : "finite and " + want;
         }
         FAISS_THROW_FMT("JointTrainerConfig: %s = %s, must be %s", name,
                         value_text(v, 6).c_str(), want.c_str());
@@ -215,9 +214,9 @@ std::vector<ConfigField> make_fields() {
     using namespace field_role;
     std::vector<ConfigField> fields;
 #define FAISS_EHI_FIELD_ENTRY(type, name, def, valid, valid_text, roles, help) \
-    fields.push_back(make_field<type>(                                       \
-            #name, &JointTrainerConfig::name,                                \
-            [](const type& v) { return bool(valid); }, valid_text, roles,    \
+    fields.push_back(make_field<type>(                                         \
+            #name, &JointTrainerConfig::name,                                  \
+            [](const type& v) { return bool(valid); }, valid_text, roles,      \
             help));
     FAISS_EHI_JOINT_CONFIG_FIELDS(FAISS_EHI_FIELD_ENTRY)
 #undef FAISS_EHI_FIELD_ENTRY
@@ -249,9 +248,8 @@ void JointTrainerConfig::check() const {
     FAISS_THROW_IF_NOT_FMT(L <= double(1 << 24),
                            "JointTrainerConfig: B^H = %g leaves, at most 2^24",
                            L);
-    FAISS_THROW_IF_NOT_FMT(d2l <= L,
-                           "JointTrainerConfig: d2l = %d outside [1, B^H]",
-                           d2l);
+    FAISS_THROW_IF_NOT_FMT(
+            d2l <= L, "JointTrainerConfig: d2l = %d outside [1, B^H]", d2l);
     FAISS_THROW_IF_NOT_MSG(encoder != EncoderKind::IDENTITY || hidden == 0,
                            "JointTrainerConfig: hidden > 0 needs a HEAD or "
                            "TEXT encoder, not IDENTITY");
@@ -358,8 +356,7 @@ std::string JointTrainerConfig::describe() const {
     JointTrainerConfig c = resolved(1);
     c.d_out = d_out;
     const bool probe = c.recipe == TrainRecipe::PROBE;
-    const unsigned role =
-            probe ? field_role::PROBE : field_role::DESCRIBED;
+    const unsigned role = probe ? field_role::PROBE : field_role::DESCRIBED;
     std::string s = probe ? "recipe=probe" : "";
     for (const ConfigField& f : joint_config_fields()) {
         if (!(f.roles & role)) {
@@ -380,12 +377,11 @@ void PairData::check(EncoderKind kind, int64_t vocab_size) const {
                            size_t(nq), size_t(nd));
     FAISS_THROW_IF_NOT_MSG(!pairs.empty(), "PairData: no relevance pairs");
     for (const auto& p : pairs) {
-        FAISS_THROW_IF_NOT_FMT(p.first >= 0 && p.first < nq && p.second >= 0 &&
-                                       p.second < nd,
-                               "PairData: pair (%zd, %zd) out of range "
-                               "(nq = %zd, nd = %zd)",
-                               size_t(p.first), size_t(p.second), size_t(nq),
-                               size_t(nd));
+        FAISS_THROW_IF_NOT_FMT(
+                p.first >= 0 && p.first < nq && p.second >= 0 && p.second < nd,
+                "PairData: pair (%zd, %zd) out of range "
+                "(nq = %zd, nd = %zd)",
+                size_t(p.first), size_t(p.second), size_t(nq), size_t(nd));
     }
     if (kind == EncoderKind::TEXT) {
         FAISS_THROW_IF_NOT_FMT(

@@ -271,8 +271,8 @@ namespace trainer {
  * FAISS_EHI_JOINT_CONFIG_FIELDS above (see there for each one's meaning,
  * default and valid values). Defaults: the relevance recipe. */
 struct JointTrainerConfig {
-#define FAISS_EHI_DECLARE_FIELD(type, name, def, valid, valid_text, roles, \
-                                help)                                     \
+#define FAISS_EHI_DECLARE_FIELD(type, name, def, valid, valid_text, roles,     \
+                                help)                                          \
     type name = def;
     FAISS_EHI_JOINT_CONFIG_FIELDS(FAISS_EHI_DECLARE_FIELD)
 #undef FAISS_EHI_DECLARE_FIELD
@@ -308,8 +308,8 @@ enum class ConfigFieldType { INT, FLOAT, BOOL, UINT64, STRING, ENUM };
 struct ConfigField {
     const char* name;
     ConfigFieldType type;
-    unsigned roles;          ///< field_role bits
-    const char* valid_text;  ///< valid values in words ("" : any)
+    unsigned roles;         ///< field_role bits
+    const char* valid_text; ///< valid values in words ("" : any)
     const char* help;
     /// ENUM: the names of the values, with their integer values.
     std::vector<std::pair<std::string, int>> choices;

@@ -120,8 +120,8 @@ void draw_progress(int epoch, int epochs, int64_t step, int64_t steps,
     long eta = std::lround(std::max(0.0, eta_s));
     std::fprintf(stderr,
                  "\repoch %d/%d [%s] %lld/%lld loss %.4f, %ldm%02lds left ",
-                 epoch, epochs, bar.c_str(), (long long)step,
-                 (long long)steps, loss, eta / 60, eta % 60);
+                 epoch, epochs, bar.c_str(), (long long)step, (long long)steps,
+                 loss, eta / 60, eta % 60);
     std::fflush(stderr);
 }
 
@@ -133,16 +133,13 @@ class JointRun {
   public:
     JointRun(const JointTrainerConfig& resolved, const PairData& data,
              const TextInit* text, int stop_after_epoch)
-            : c(resolved),
-              data(data),
-              text(text),
+            : c(resolved), data(data), text(text),
               is_text(resolved.encoder == EncoderKind::TEXT),
-              d_in(is_text ? text->dim : data.d),
-              m(resolved.d_out),
+              d_in(is_text ? text->dim : data.d), m(resolved.d_out),
               metric(resolved.normalize ? faiss::METRIC_INNER_PRODUCT
                                         : faiss::METRIC_L2),
-              L(int64_t(std::llround(std::pow(double(resolved.B),
-                                              resolved.H)))),
+              L(int64_t(
+                      std::llround(std::pow(double(resolved.B), resolved.H)))),
               // fixed_leaves stores documents at their (k-means) leaf
               // centroid
               doc_assign(resolved.fixed_leaves ? DocAssignRule::NEAREST_LEAF
@@ -282,9 +279,9 @@ void JointRun::split_data() {
                            "held-out split; need at least 2",
                            train_pairs.size());
     c = c.scheduled(train_pairs.size());
-    LOG(INFO) << "JointTrainer: " << train_pairs.size()
-              << " training pairs, " << c.epochs << " epochs ("
-              << c.warmup_epochs << " of them warm-up)";
+    LOG(INFO) << "JointTrainer: " << train_pairs.size() << " training pairs, "
+              << c.epochs << " epochs (" << c.warmup_epochs
+              << " of them warm-up)";
 
     qin.n = data.nq;
     din.n = data.nd;
@@ -299,8 +296,8 @@ void JointRun::split_data() {
     // the last, partial step only when it has a pair and a negative
     steps = int64_t(train_pairs.size()) / c.batch +
             (int64_t(train_pairs.size()) % c.batch >= 2 ? 1 : 0);
-    tree_loss = c.lambda2 > 0 || c.lambda3 > 0 || c.balance > 0 ||
-            c.routing > 0;
+    tree_loss =
+            c.lambda2 > 0 || c.lambda3 > 0 || c.balance > 0 || c.routing > 0;
 }
 
 void JointRun::build_modules() {
@@ -309,8 +306,9 @@ void JointRun::build_modules() {
     tree = TorchTree(c.B, c.H, m, c.form, c.use_bias);
     if (!enc->dense_parameters().empty()) {
         enc_opt.reset(new torch::optim::AdamW(
-                enc->dense_parameters(), torch::optim::AdamWOptions(c.enc_lr)
-                                           .weight_decay(c.weight_decay)));
+                enc->dense_parameters(),
+                torch::optim::AdamWOptions(c.enc_lr).weight_decay(
+                        c.weight_decay)));
     }
     tree_opt.reset(new torch::optim::AdamW(
             tree->parameters(),
@@ -382,9 +380,9 @@ void JointRun::init_tree() {
         if (c.recluster) {
             // balanced from the start (k-means alone may leave a leaf
             // several times the ideal)
-            st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L,
-                                          st.start_reps, metric, c.normalize,
-                                          c.leaf_slack, 5);
+            st.doc_leaf =
+                    balanced_kmeans(data.nd, m, docs.data(), L, st.start_reps,
+                                    metric, c.normalize, c.leaf_slack, 5);
         }
     }
     TorchTree fresh = TorchTree::from_ehi(ehi);
@@ -448,9 +446,9 @@ void JointRun::mine(bool from_index, const std::vector<float>& docs) {
 void JointRun::refit_leaves(const std::vector<float>& docs) {
     st.doc_leaf = balanced_kmeans(data.nd, m, docs.data(), L, st.start_reps,
                                   metric, c.normalize, c.leaf_slack, 3);
-    fixed_reps = torch::from_blob(st.start_reps.data(),
-                                  {int64_t(L), int64_t(m)})
-                         .clone();
+    fixed_reps =
+            torch::from_blob(st.start_reps.data(), {int64_t(L), int64_t(m)})
+                    .clone();
 }
 
 void JointRun::start_epoch(int epoch) {
@@ -460,17 +458,16 @@ void JointRun::start_epoch(int epoch) {
     }
     // The encoder's rate for this phase (set every epoch, so that a
     // resumed run gets it too).
-    enc_lr = st.tree_ready && c.joint_enc_lr >= 0 ? c.joint_enc_lr
-                                                  : c.enc_lr;
+    enc_lr = st.tree_ready && c.joint_enc_lr >= 0 ? c.joint_enc_lr : c.enc_lr;
     if (enc_opt) {
         for (auto& g : enc_opt->param_groups()) {
             static_cast<torch::optim::AdamWOptions&>(g.options()).lr(enc_lr);
         }
     }
     if (c.fixed_leaves && st.tree_ready && !fixed_reps.defined()) {
-        fixed_reps = torch::from_blob(st.start_reps.data(),
-                                      {int64_t(L), int64_t(m)})
-                             .clone();
+        fixed_reps =
+                torch::from_blob(st.start_reps.data(), {int64_t(L), int64_t(m)})
+                        .clone();
     }
     const bool negatives = c.hard_negatives > 0 || c.de_negatives > 0;
     const bool refit = c.recluster && epoch > c.warmup_epochs;
@@ -580,8 +577,8 @@ JointRun::StepLoss JointRun::step_loss(const std::vector<int64_t>& qrows,
         out.intra = (intra_leaf_loss_rows(Tdp, Tdn, Edp, Edn, c.gamma, c.tau) *
                      mask)
                             .mean();
-        out.total = out.total + c.lambda2 * out.indexing +
-                c.lambda3 * out.intra;
+        out.total =
+                out.total + c.lambda2 * out.indexing + c.lambda3 * out.intra;
     }
     if (c.balance > 0) {
         // Over a uniform sample of the corpus: what the index stores and
@@ -626,8 +623,8 @@ std::string JointRun::last_good_checkpoint() const {
 double JointRun::eta_seconds(int epoch, int64_t step) const {
     double done = double(epoch - first_epoch) * steps + double(step);
     double total = double(c.epochs - first_epoch) * steps;
-    double el = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - run_start)
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              run_start)
                         .count();
     return done > 0 ? el * (total - done) / done : 0.0;
 }
@@ -654,8 +651,7 @@ void JointRun::train_steps(int epoch, EpochStats& es) {
         for (int64_t i = 0; i < n; i++) {
             const auto& h = st.hard[qrows[i]];
             // hard negative if mined, else the next pair's document
-            int64_t neg = h.empty() ? drows[(i + 1) % n]
-                                    : h[rng() % h.size()];
+            int64_t neg = h.empty() ? drows[(i + 1) % n] : h[rng() % h.size()];
             drows[n + i] = neg;
             const auto& r = rel[qrows[i]];
             if (std::binary_search(r.begin(), r.end(), neg)) {
@@ -670,8 +666,8 @@ void JointRun::train_steps(int epoch, EpochStats& es) {
             }
             FAISS_THROW_FMT("JointTrainer: non-finite loss (%g) at epoch %d, "
                             "step %lld of %lld; %s",
-                            lv, epoch + 1, (long long)(s + 1),
-                            (long long)steps, last_good_checkpoint().c_str());
+                            lv, epoch + 1, (long long)(s + 1), (long long)steps,
+                            last_good_checkpoint().c_str());
         }
         // (IDENTITY with only the siamese term, e.g. during warm-up, has
         // nothing to learn: the loss then needs no gradient.)
@@ -748,9 +744,9 @@ void JointRun::report(const EpochStats& es, double steps_seconds) {
                   "expected_load %.2f empty %d heldout R@100 %.4f "
                   "%.2fs (steps %.0f pairs/s)",
                   es.epoch, c.epochs, es.loss, es.siamese, es.indexing,
-                  es.intra_leaf, es.balance_term, es.routing_term,
-                  es.max_load, es.expected_load, es.empty_leaves,
-                  es.heldout_recall, es.seconds,
+                  es.intra_leaf, es.balance_term, es.routing_term, es.max_load,
+                  es.expected_load, es.empty_leaves, es.heldout_recall,
+                  es.seconds,
                   double(train_pairs.size()) / std::max(steps_seconds, 1e-9));
     if (c.progress) {
         std::fprintf(stderr, "\r%s\n", line);
@@ -762,9 +758,9 @@ void JointRun::check_collapse(const EpochStats& es) {
     if (!st.tree_ready) {
         return;
     }
-    std::string collapse = collapse_report(
-            {es.max_load, es.expected_load, es.empty_leaves}, size_t(L),
-            c.collapse_load);
+    std::string collapse =
+            collapse_report({es.max_load, es.expected_load, es.empty_leaves},
+                            size_t(L), c.collapse_load);
     if (collapse.empty()) {
         return;
     }
@@ -789,8 +785,8 @@ bool JointRun::run_epochs() {
         const auto steps_start = std::chrono::steady_clock::now();
         train_steps(epoch, es);
         const double steps_seconds =
-                std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - steps_start)
+                std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              steps_start)
                         .count();
         measure(es);
         es.seconds = std::chrono::duration<double>(
@@ -845,8 +841,7 @@ JointModel JointRun::build_index() {
     if (c.encoder == EncoderKind::IDENTITY) {
         model.index.reset(ivf);
     } else {
-        auto* pt =
-                new faiss::IndexPreTransform(enc->to_faiss().release(), ivf);
+        auto* pt = new faiss::IndexPreTransform(enc->to_faiss().release(), ivf);
         pt->own_fields = true;
         model.index.reset(pt);
     }

@@ -30,7 +30,7 @@ namespace trainer {
 struct PairData {
     int64_t nq = 0;
     int64_t nd = 0;
-    int d = 0; ///< vector size (vector input)
+    int d = 0;                     ///< vector size (vector input)
     std::vector<float> query_vecs; ///< nq x d
     std::vector<float> doc_vecs;   ///< nd x d
     std::vector<std::vector<int64_t>> query_tokens; ///< vocabulary ids (TEXT)

@@ -89,8 +89,8 @@ torch::Tensor intra_gate(const torch::Tensor& Edp, const torch::Tensor& Edn,
                            "intra_gate: E d+ and E d- must be (n, d) of the "
                            "same shape, got %s and %s",
                            shape_text(Edp).c_str(), shape_text(Edn).c_str());
-    torch::Tensor c = torch::cosine_similarity(Edp.detach(), Edn.detach(), 1,
-                                               1e-8);
+    torch::Tensor c =
+            torch::cosine_similarity(Edp.detach(), Edn.detach(), 1, 1e-8);
     return c < tau;
 }
 
@@ -136,8 +136,8 @@ LossTerms ehi_loss(const LossInputs& in, const LossConfig& cfg) {
     LossTerms t;
     t.siamese = siamese_loss(in.Eq, in.Edp, in.Edn, cfg.gamma);
     t.indexing = indexing_loss(in.Tq, in.Tdp, in.Tdn, cfg.gamma);
-    t.intra = intra_leaf_loss(in.Tdp, in.Tdn, in.Edp, in.Edn, cfg.gamma,
-                              cfg.tau);
+    t.intra =
+            intra_leaf_loss(in.Tdp, in.Tdn, in.Edp, in.Edn, cfg.gamma, cfg.tau);
     t.total = cfg.lambda1 * t.siamese + cfg.lambda2 * t.indexing +
             cfg.lambda3 * t.intra;
     if (cfg.bal != 0 && in.leaf_log_probs.defined()) {

@@ -68,16 +68,15 @@ JointModel JointTrainer::train_probe(const PairData& data,
         es.heldout_recall =
                 tt.last_probe_stats.heldout_recall[size_t(es.epoch)];
     }
-    es.seconds = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - t0)
-                         .count();
+    es.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                    .count();
     LOG(INFO) << "JointTrainer (probe recipe): best epoch " << es.epoch
               << ", held-out budget recall " << es.heldout_recall
               << ", expected load " << es.expected_load << "x ideal, "
               << "largest " << es.max_load << "x, " << es.empty_leaves
               << " empty leaves, " << es.seconds << " s";
-    std::string collapse =
-            collapse_report(ls, index->nlist, c.collapse_load);
+    std::string collapse = collapse_report(ls, index->nlist, c.collapse_load);
     if (!collapse.empty()) {
         LOG(WARNING) << "JointTrainer (probe recipe): " << collapse;
         FAISS_THROW_IF_NOT_FMT(!c.stop_on_collapse,

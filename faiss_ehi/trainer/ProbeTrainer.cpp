@@ -47,8 +47,7 @@ torch::Tensor rows(const KnnSample& s, const idx_t* ids, idx_t nb) {
     torch::Tensor u = torch::empty({nb, int64_t(s.d)}, torch::kFloat32);
     float* p = u.data_ptr<float>();
     for (idx_t r = 0; r < nb; r++) {
-        std::copy_n(s.queries.data() + size_t(ids[r]) * s.d, s.d,
-                    p + r * s.d);
+        std::copy_n(s.queries.data() + size_t(ids[r]) * s.d, s.d, p + r * s.d);
     }
     return u;
 }
@@ -93,9 +92,9 @@ double mean_of(const std::vector<double>& v) {
 
 } // namespace
 
-std::vector<float> ProbeTrainer::targets(const KnnSample& s,
-                                         const idx_t* ids, idx_t nb,
-                                         const idx_t* doc_leaf, idx_t L) {
+std::vector<float> ProbeTrainer::targets(const KnnSample& s, const idx_t* ids,
+                                         idx_t nb, const idx_t* doc_leaf,
+                                         idx_t L) {
     std::vector<float> t(size_t(nb) * L, 0.0f);
     for (idx_t r = 0; r < nb; r++) {
         const idx_t* nn = s.neighbors.data() + size_t(ids[r]) * s.k;
@@ -126,11 +125,10 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
                            "(got %lld queries of dimension %d, %lld "
                            "documents%s)",
                            tree.m, (long long)sample.nq, sample.d,
-                           (long long)ndocs,
-                           doc_leaf ? "" : ", no leaves");
-    FAISS_THROW_IF_NOT_FMT(epochs >= 0 && batch_size > 0 &&
-                                   learning_rate > 0 && holdout > 0 &&
-                                   holdout < 1 && !budgets.empty(),
+                           (long long)ndocs, doc_leaf ? "" : ", no leaves");
+    FAISS_THROW_IF_NOT_FMT(epochs >= 0 && batch_size > 0 && learning_rate > 0 &&
+                                   holdout > 0 && holdout < 1 &&
+                                   !budgets.empty(),
                            "ProbeTrainer: bad parameters (epochs %d, "
                            "batch_size %d, learning_rate %g, holdout %g, %zd "
                            "budgets)",
@@ -164,8 +162,7 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
         root = level_from(tree.node_W[0], tree.node_b[0], B, m);
         params.insert(params.end(), {root.W, root.b, root.log_scale});
     }
-    torch::optim::Adam opt(params,
-                           torch::optim::AdamOptions(learning_rate));
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(learning_rate));
 
     EHITree best = tree;
     auto evaluate = [&]() {
@@ -174,12 +171,12 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
         if (train_root) {
             root.write_back(t.node_W[0], t.node_b[0]);
         }
-        double r = mean_of(budget_recall(t, held_sample, doc_leaf, ndocs,
-                                         budgets));
+        double r = mean_of(
+                budget_recall(t, held_sample, doc_leaf, ndocs, budgets));
         return std::make_pair(r, t);
     };
-    double best_r = mean_of(
-            budget_recall(tree, held_sample, doc_leaf, ndocs, budgets));
+    double best_r =
+            mean_of(budget_recall(tree, held_sample, doc_leaf, ndocs, budgets));
     st.heldout_recall.push_back(best_r);
     if (verbose) {
         std::printf("ProbeTrainer: %lld training / %lld held-out queries, "
@@ -193,8 +190,8 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
         for (size_t b0 = 0; b0 < tr.size(); b0 += batch_size) {
             idx_t nb = idx_t(std::min(tr.size() - b0, size_t(batch_size)));
             torch::Tensor u = rows(sample, tr.data() + b0, nb);
-            torch::Tensor t = leaf_targets(sample, tr.data() + b0, nb,
-                                           doc_leaf, L);
+            torch::Tensor t =
+                    leaf_targets(sample, tr.data() + b0, nb, doc_leaf, L);
             torch::Tensor loss = soft_ce(leaf.logits(u), t);
             if (train_root) {
                 torch::Tensor tg = t.view({nb, B, B}).sum(2);
@@ -206,7 +203,8 @@ ProbeTrainerStats ProbeTrainer::train(EHITree& tree, const KnnSample& sample,
             loss_sum += loss.item<double>();
             nbatches++;
         }
-        st.train_loss.push_back(loss_sum / double(std::max<idx_t>(1, nbatches)));
+        st.train_loss.push_back(loss_sum /
+                                double(std::max<idx_t>(1, nbatches)));
         auto [r, t] = evaluate();
         st.heldout_recall.push_back(r);
         if (r > best_r) {

@@ -43,8 +43,8 @@ struct ProbeTrainer {
     double learning_rate = 2e-3; ///< Adam
     double holdout = 0.2;        ///< share of the queries held out
     uint64_t seed = 1234;
-    int threads = 0;             ///< 0: leave thread counts as they are
-    bool verbose = false;        ///< a line per epoch on stdout
+    int threads = 0;      ///< 0: leave thread counts as they are
+    bool verbose = false; ///< a line per epoch on stdout
     /// Fractions of the documents at which held-out recall is measured.
     std::vector<double> budgets = {0.005, 0.01, 0.02, 0.05};
 
@@ -58,9 +58,9 @@ struct ProbeTrainer {
     /** The multi-label targets of queries `ids` (nb of them) of a sample:
      * nb x nleaves, row r the share of query ids[r]'s neighbours stored in
      * each leaf (neighbours of id -1 skipped; a row with none is all 0). */
-    static std::vector<float> targets(const KnnSample& sample,
-                                      const idx_t* ids, idx_t nb,
-                                      const idx_t* doc_leaf, idx_t nleaves);
+    static std::vector<float> targets(const KnnSample& sample, const idx_t* ids,
+                                      idx_t nb, const idx_t* doc_leaf,
+                                      idx_t nleaves);
 };
 
 } // namespace trainer

@@ -70,13 +70,12 @@ Targets check_targets(const RoutingTargets& t, idx_t n, idx_t nleaves) {
     FAISS_THROW_IF_NOT_FMT(t.size() == n,
                            "RoutingTrainer: %lld target sets for %lld queries",
                            (long long)t.size(), (long long)n);
-    FAISS_THROW_IF_NOT_FMT(t.offsets[0] == 0 &&
-                                   t.leaves.size() == size_t(t.offsets[n]) &&
-                                   t.weights.size() == t.leaves.size(),
-                           "RoutingTrainer: targets' offsets (to %lld), "
-                           "leaves (%zd) and weights (%zd) disagree in size",
-                           (long long)t.offsets[n], t.leaves.size(),
-                           t.weights.size());
+    FAISS_THROW_IF_NOT_FMT(
+            t.offsets[0] == 0 && t.leaves.size() == size_t(t.offsets[n]) &&
+                    t.weights.size() == t.leaves.size(),
+            "RoutingTrainer: targets' offsets (to %lld), "
+            "leaves (%zd) and weights (%zd) disagree in size",
+            (long long)t.offsets[n], t.leaves.size(), t.weights.size());
     Targets out;
     out.n = n;
     out.offsets = t.offsets;
@@ -165,9 +164,9 @@ BatchTargets make_batch(const Targets& t, const idx_t* ids, idx_t nb, int B,
         int64_t E = int64_t(rows.size());
         bt.rows[h] = torch::tensor(rows, torch::kInt64);
         bt.nodes[h] = torch::tensor(nodes, torch::kInt64);
-        bt.mass[h] = torch::from_blob(mass.data(), {E, int64_t(B)},
-                                      torch::kFloat32)
-                             .clone();
+        bt.mass[h] =
+                torch::from_blob(mass.data(), {E, int64_t(B)}, torch::kFloat32)
+                        .clone();
     }
     return bt;
 }
@@ -239,8 +238,8 @@ EvalSet make_eval_set(const TorchTree& tree, const float* x, const Targets& t,
         idx_t n = idx_t(ids.size());
         for (idx_t b = 0; b < n; b += kEvalBlock) {
             idx_t nb = std::min(kEvalBlock, n - b);
-            es.bt.push_back(make_batch(t, ids.data() + b, nb, tree->B,
-                                       tree->H, tree->nleaves(), factorised));
+            es.bt.push_back(make_batch(t, ids.data() + b, nb, tree->B, tree->H,
+                                       tree->nleaves(), factorised));
             es.u.push_back(rows_of(x, ids.data() + b, nb, tree->m));
         }
     }
@@ -262,9 +261,8 @@ double mean_ce(const TorchTree& tree, const EvalSet& es, bool factorised) {
                            .item<double>();
         } else {
             idx_t nb = std::min(kEvalBlock, n - b);
-            BatchTargets bt = make_batch(*es.t, es.ids.data() + b, nb,
-                                         tree->B, tree->H, tree->nleaves(),
-                                         factorised);
+            BatchTargets bt = make_batch(*es.t, es.ids.data() + b, nb, tree->B,
+                                         tree->H, tree->nleaves(), factorised);
             torch::Tensor u = rows_of(es.x, es.ids.data() + b, nb, tree->m);
             sum += batch_ce_sum(tree, u, bt, factorised, nullptr)
                            .item<double>();
@@ -293,9 +291,8 @@ void set_level_scale(const TorchTree& tree, int h,
 }
 
 /// Coordinate descent of golden-section searches on log t_h.
-std::vector<double> fit_temperatures(const TorchTree& tree,
-                                     const EvalSet& es, bool factorised,
-                                     double& ce,
+std::vector<double> fit_temperatures(const TorchTree& tree, const EvalSet& es,
+                                     bool factorised, double& ce,
                                      bool verbose) {
     int H = tree->H;
     std::vector<double> temp(H, 1.0);
@@ -441,7 +438,8 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
     st.heldout_ce_initial = mean_ce(tt, held_set, factorised);
     double ce = st.train_ce_initial;
     if (fit_temperature) {
-        st.temperature = fit_temperatures(tt, train_set, factorised, ce, verbose);
+        st.temperature =
+                fit_temperatures(tt, train_set, factorised, ce, verbose);
     } else {
         st.temperature.assign(tree.H, 1.0);
     }
@@ -481,15 +479,13 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
             double loss_sum = 0;
             idx_t nbatches = 0;
             for (idx_t b = 0; b < idx_t(order.size()); b += batch_size) {
-                idx_t nb = std::min(idx_t(batch_size),
-                                    idx_t(order.size()) - b);
+                idx_t nb = std::min(idx_t(batch_size), idx_t(order.size()) - b);
                 BatchTargets bt = make_batch(t, order.data() + b, nb, tree.B,
                                              tree.H, L, factorised);
                 torch::Tensor u = rows_of(x, order.data() + b, nb, tree.m);
                 torch::Tensor lp;
-                torch::Tensor loss =
-                        batch_ce_sum(tt, u, bt, factorised,
-                                     balance > 0 ? &lp : nullptr) /
+                torch::Tensor loss = batch_ce_sum(tt, u, bt, factorised,
+                                                  balance > 0 ? &lp : nullptr) /
                         double(nb);
                 if (balance > 0) {
                     loss = loss + balance * balance_kl(lp);
@@ -532,8 +528,7 @@ RoutingTrainerStats RoutingTrainer::train(EHITree& tree, idx_t n,
         tree = best;
         if (verbose) {
             std::cout << "RoutingTrainer: keeping epoch " << st.best_epoch
-                      << " (lowest held-out CE " << best_ce << ")"
-                      << std::endl;
+                      << " (lowest held-out CE " << best_ce << ")" << std::endl;
         }
     } else {
         tt->to_ehi(tree);

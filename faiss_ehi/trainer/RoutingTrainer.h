@@ -53,14 +53,14 @@ enum class RoutingLoss : int {
 
 /// What one RoutingTrainer::train() run measured.
 struct RoutingTrainerStats {
-    idx_t n_train = 0;   ///< queries used for fitting
-    idx_t n_heldout = 0; ///< queries held out (0: no held-out figures)
+    idx_t n_train = 0;       ///< queries used for fitting
+    idx_t n_heldout = 0;     ///< queries held out (0: no held-out figures)
     bool factorised = false; ///< the loss form that was used
     /// Per-level temperature factors found (1 where not fitted), H.
     std::vector<double> temperature;
-    double train_ce_initial = 0;   ///< training CE of the input tree
+    double train_ce_initial = 0;    ///< training CE of the input tree
     double train_ce_after_temp = 0; ///< after temperature fitting
-    double heldout_ce_initial = 0; ///< held-out CE of the input tree
+    double heldout_ce_initial = 0;  ///< held-out CE of the input tree
     /** Held-out CE after temperature fitting (entry 0), then after each
      * epoch (entries 1..epochs). Empty when n_heldout == 0. */
     std::vector<double> heldout_ce;
@@ -106,10 +106,10 @@ struct RoutingTrainer {
      * lowest held-out CE (0 = right after temperature fitting), not those
      * of the last epoch. Early stopping on training data only. */
     bool keep_best = true;
-    double balance = 0;      ///< weight of the balance KL term
-    double holdout = 0.1;    ///< share of queries held out, in [0, 1)
-    int threads = 0;         ///< 0: leave the thread counts as they are
-    bool verbose = false;    ///< progress lines on std::cout
+    double balance = 0;   ///< weight of the balance KL term
+    double holdout = 0.1; ///< share of queries held out, in [0, 1)
+    int threads = 0;      ///< 0: leave the thread counts as they are
+    bool verbose = false; ///< progress lines on std::cout
     RoutingLoss loss = RoutingLoss::AUTO;
     idx_t max_full_leaves = 1024; ///< AUTO's switch to FACTORISED
 

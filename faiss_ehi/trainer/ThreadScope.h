@@ -21,7 +21,7 @@ namespace trainer {
  * torch's pool, which resets the calling thread's OpenMP count), and only
  * then are both set. */
 class TorchThreadScope {
-   public:
+  public:
     explicit TorchThreadScope(int threads) {
         if (threads > 0) {
             active_ = true;
@@ -42,7 +42,7 @@ class TorchThreadScope {
     TorchThreadScope(const TorchThreadScope&) = delete;
     TorchThreadScope& operator=(const TorchThreadScope&) = delete;
 
-   private:
+  private:
     bool active_ = false;
     int torch_before_ = 0;
     int omp_before_ = 0;

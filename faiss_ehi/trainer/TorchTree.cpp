@@ -25,8 +25,8 @@ constexpr int64_t kLeafBlockElems = int64_t(1) << 22;
 
 void check_input(const torch::Tensor& u, int m, const char* what) {
     FAISS_THROW_IF_NOT_FMT(u.defined() && u.dim() == 2 && u.size(1) == m,
-                           "%s: expected inputs of shape (n, %d), got %s",
-                           what, m, shape_text(u).c_str());
+                           "%s: expected inputs of shape (n, %d), got %s", what,
+                           m, shape_text(u).c_str());
 }
 
 /// Copy `count` floats from `src` into the float32 tensor `dst`.
@@ -44,8 +44,7 @@ void copy_into(torch::Tensor& dst, const std::vector<float>& src,
 
 /// The values of a tensor as float32, row-major.
 std::vector<float> to_floats(const torch::Tensor& t) {
-    torch::Tensor c =
-            t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
     std::vector<float> out(size_t(c.numel()));
     if (!out.empty()) {
         std::memcpy(out.data(), c.data_ptr<float>(),
@@ -56,15 +55,14 @@ std::vector<float> to_floats(const torch::Tensor& t) {
 
 } // namespace
 
-TorchTreeImpl::TorchTreeImpl(int B, int H, int m, NodeForm form,
-                             bool use_bias)
+TorchTreeImpl::TorchTreeImpl(int B, int H, int m, NodeForm form, bool use_bias)
         : B(B), H(H), m(m), form(form), use_bias(use_bias) {
     FAISS_THROW_IF_NOT_FMT(B >= 2, "TorchTree: B = %d, must be >= 2", B);
     FAISS_THROW_IF_NOT_FMT(H >= 1, "TorchTree: H = %d, must be >= 1", H);
     FAISS_THROW_IF_NOT_FMT(m >= 1, "TorchTree: m = %d, must be >= 1", m);
     FAISS_THROW_IF_NOT_FMT(enum_name(form)[0] != '?',
-                           "TorchTree: form = %d, must be one of %s",
-                           int(form), enum_choices<NodeForm>().c_str());
+                           "TorchTree: form = %d, must be one of %s", int(form),
+                           enum_choices<NodeForm>().c_str());
     U.resize(H);
     W.resize(H);
     bias.resize(H);
@@ -89,10 +87,10 @@ void TorchTreeImpl::register_level(int h) {
         }
     } else {
         int64_t V = nodes_at_depth(h);
-        node_W[h] = register_parameter("node_W" + s,
-                                       torch::zeros({V, int64_t(B), int64_t(m)}));
-        node_b[h] = register_parameter("node_b" + s,
-                                       torch::zeros({V, int64_t(B)}));
+        node_W[h] = register_parameter(
+                "node_W" + s, torch::zeros({V, int64_t(B), int64_t(m)}));
+        node_b[h] =
+                register_parameter("node_b" + s, torch::zeros({V, int64_t(B)}));
     }
 }
 
@@ -114,8 +112,8 @@ int TorchTreeImpl::n_input(int h) const {
 
 TorchTree TorchTree::from_ehi(const EHITree& tree) {
     tree.check_consistent();
-    auto t = std::make_shared<TorchTreeImpl>(tree.B, tree.H, tree.m,
-                                             tree.form, tree.use_bias);
+    auto t = std::make_shared<TorchTreeImpl>(tree.B, tree.H, tree.m, tree.form,
+                                             tree.use_bias);
     for (int h = 0; h < tree.H; h++) {
         if (tree.form == NodeForm::PAPER) {
             copy_into(t->U[h], tree.U[h], "U");
@@ -205,8 +203,7 @@ torch::Tensor TorchTreeImpl::child_log_probs(int h,
 }
 
 torch::Tensor TorchTreeImpl::all_children_log_probs(
-        int h,
-        const torch::Tensor& u) const {
+        int h, const torch::Tensor& u) const {
     int64_t n = u.size(0);
     int64_t V = nodes_at_depth(h);
     torch::Tensor s;
@@ -216,19 +213,21 @@ torch::Tensor TorchTreeImpl::all_children_log_probs(
         s = s.reshape({n, V, B});
     } else {
         int64_t P = int64_t(B) * h;
-        torch::Tensor onehots = path_onehots(
-                h, torch::arange(V, torch::TensorOptions()
-                                            .dtype(torch::kLong)
-                                            .device(u.device())));
+        torch::Tensor onehots =
+                path_onehots(h,
+                             torch::arange(V,
+                                           torch::TensorOptions()
+                                                   .dtype(torch::kLong)
+                                                   .device(u.device())));
         torch::Tensor Upath = U[h].narrow(0, 0, P);
         torch::Tensor Uemb = U[h].narrow(0, P, m);
         // U_h^T x = U_emb^T u + (rows of U selected by the path)
         torch::Tensor z = u.matmul(Uemb).unsqueeze(1) +
                 onehots.matmul(Upath).unsqueeze(0); // (n, V, n_h)
-        torch::Tensor x = torch::cat(
-                {onehots.unsqueeze(0).expand({n, V, P}),
-                 u.unsqueeze(1).expand({n, V, int64_t(m)})},
-                2);
+        torch::Tensor x =
+                torch::cat({onehots.unsqueeze(0).expand({n, V, P}),
+                            u.unsqueeze(1).expand({n, V, int64_t(m)})},
+                           2);
         torch::Tensor F = x + torch::relu(z);
         s = F.matmul(W[h]); // (n, V, B)
         if (use_bias) {
@@ -303,8 +302,7 @@ std::vector<int64_t> TorchTreeImpl::argmax_leaf(const torch::Tensor& u) const {
 }
 
 std::pair<std::vector<int64_t>, std::vector<float>> TorchTreeImpl::top_leaves(
-        const torch::Tensor& u,
-        int64_t beam) const {
+        const torch::Tensor& u, int64_t beam) const {
     check_input(u, m, "TorchTree::top_leaves");
     FAISS_THROW_IF_NOT_FMT(beam >= 1,
                            "TorchTree::top_leaves: beam = %lld, must be >= 1",

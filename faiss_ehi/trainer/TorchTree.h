@@ -109,8 +109,7 @@ class TorchTreeImpl : public torch::nn::Module {
      * EHITree::route (BEST_FIRST). Exhaustive over the leaves, so for large
      * trees route through faiss_ehi instead (to_ehi, EHITree::route). */
     std::pair<std::vector<int64_t>, std::vector<float>> top_leaves(
-            const torch::Tensor& u,
-            int64_t beam) const;
+            const torch::Tensor& u, int64_t beam) const;
 
   private:
     void register_level(int h);

@@ -87,9 +87,8 @@ void TorchTreeTrainer::train_tree(EHITreeQuantizer& q, idx_t n,
         } else {
             q.tree.route(n, x, 1, doc_leaf.data(), prob.data());
         }
-        RoutingTargets targets =
-                RoutingTargets::from_neighbors(nq, keff, nn.data(),
-                                               doc_leaf.data());
+        RoutingTargets targets = RoutingTargets::from_neighbors(
+                nq, keff, nn.data(), doc_leaf.data());
         RoutingTrainer rt = routing;
         rt.verbose = rt.verbose || q.verbose;
         last_stats = rt.train(q.tree, nq, xq.data(), targets);

@@ -44,8 +44,8 @@ struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
      * only the query routing is learned). */
     bool targets_at_nearest_leaf = false;
 
-    RoutingTrainer routing; ///< the learning step; verbose also from q
-    ProbeTrainer probe;     ///< the learned-probing step (default recipe)
+    RoutingTrainer routing;     ///< the learning step; verbose also from q
+    ProbeTrainer probe;         ///< the learned-probing step (default recipe)
     idx_t calib_queries = 2000; ///< queries of the calibration sample
 
     /// Statistics of the last train_tree call.

@@ -24,8 +24,9 @@ void TreeSnapshot::build(const EHITree& tree, faiss::MetricType metric,
     if (start_reps && start_reps->size() == size_t(tree.nleaves()) * tree.m) {
         q->leaf_representatives = *start_reps;
     }
-    FAISS_THROW_IF_NOT_MSG(!keep_start_reps || q->leaf_representatives.size() ==
-                                   size_t(tree.nleaves()) * tree.m,
+    FAISS_THROW_IF_NOT_MSG(!keep_start_reps ||
+                                   q->leaf_representatives.size() ==
+                                           size_t(tree.nleaves()) * tree.m,
                            "TreeSnapshot: keep_start_reps without start_reps");
     if (nd > 0 && !keep_start_reps) {
         q->compute_representatives(nd, docs);
@@ -62,8 +63,7 @@ LoadStats load_stats(const std::vector<idx_t>& list_sizes) {
     return s;
 }
 
-std::string collapse_report(const LoadStats& s, size_t nleaves,
-                            double limit) {
+std::string collapse_report(const LoadStats& s, size_t nleaves, double limit) {
     if (s.empty_leaves == 0 && s.expected_load <= limit) {
         return "";
     }
@@ -71,8 +71,7 @@ std::string collapse_report(const LoadStats& s, size_t nleaves,
     std::snprintf(buf, sizeof(buf),
                   "the tree collapsed: %d of %zu leaves empty, expected "
                   "load %.2fx ideal (limit %.2fx), largest leaf %.2fx ideal",
-                  s.empty_leaves, nleaves, s.expected_load, limit,
-                  s.max_load);
+                  s.empty_leaves, nleaves, s.expected_load, limit, s.max_load);
     return buf;
 }
 

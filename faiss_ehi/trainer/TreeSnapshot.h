@@ -31,8 +31,7 @@ LoadStats load_stats(const std::vector<idx_t>& list_sizes);
 
 /** "" when the load is healthy (no empty leaf, expected load <= limit
  * times ideal), else a sentence with the figures (the collapse guard). */
-std::string collapse_report(const LoadStats& s, size_t nleaves,
-                            double limit);
+std::string collapse_report(const LoadStats& s, size_t nleaves, double limit);
 
 /** The joint trainer's view of its current state through faiss_ehi itself:
  * the tree (TorchTree::to_ehi) as an IndexEHITree holding all encoded
@@ -55,8 +54,7 @@ struct TreeSnapshot {
     LoadStats loads() const;
 
     /// Top-k documents (ids, -1 padded) of n encoded queries at `beam`.
-    std::vector<idx_t> search(int64_t n, const float* q, int k,
-                              int beam) const;
+    std::vector<idx_t> search(int64_t n, const float* q, int k, int beam) const;
 };
 
 /** The `count` best-scoring documents in the leaves each query's beam
@@ -64,8 +62,7 @@ struct TreeSnapshot {
  * relevant documents (sorted). Returns one list per query (may be short). */
 std::vector<std::vector<int64_t>> mine_hard_negatives(
         const TreeSnapshot& snap, int64_t n, const float* q,
-        const std::vector<std::vector<int64_t>>& relevant, int beam,
-        int count);
+        const std::vector<std::vector<int64_t>>& relevant, int beam, int count);
 
 /** Mean over queries of the share of their relevant documents (sorted
  * lists) found in the top k at `beam`; -1 when n == 0. */

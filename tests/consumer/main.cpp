@@ -84,12 +84,10 @@ int run() {
     }
     std::printf("nearest neighbour of a stored vector is itself: %ld / %ld\n",
                 long(self_found), long(nq));
-    check(self_found == nq,
-          "every stored vector is its own nearest neighbour");
+    check(self_found == nq, "every stored vector is its own nearest neighbour");
 
     // Save and reload with faiss_ehi's IO (plain Faiss cannot write it).
-    const std::filesystem::path file =
-            std::filesystem::temp_directory_path() /
+    const std::filesystem::path file = std::filesystem::temp_directory_path() /
             ("faiss_ehi_consumer_" + std::to_string(::getpid()) + ".fehi");
     faiss_ehi::write_index(index.get(), file.c_str());
     std::unique_ptr<faiss::Index> loaded(faiss_ehi::read_index(file.c_str()));

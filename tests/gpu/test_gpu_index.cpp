@@ -32,12 +32,12 @@ using faiss_ehi::NodeForm;
 using faiss_ehi::gpu::GpuIndexEHITree;
 using faiss_ehi::gpu::GpuIndexEHITreeConfig;
 
-#define SKIP_WITHOUT_GPU()                                              \
-    do {                                                                \
-        std::string why_;                                               \
-        if (!faiss_ehi::gpu::cuda_device_available(&why_)) {            \
-            GTEST_SKIP() << "no CUDA device: " << why_;                 \
-        }                                                               \
+#define SKIP_WITHOUT_GPU()                                                     \
+    do {                                                                       \
+        std::string why_;                                                      \
+        if (!faiss_ehi::gpu::cuda_device_available(&why_)) {                   \
+            GTEST_SKIP() << "no CUDA device: " << why_;                        \
+        }                                                                      \
     } while (0)
 
 const char* form_name(NodeForm f) {
@@ -48,8 +48,8 @@ const char* form_name(NodeForm f) {
  * to 1e-4 relative, and any leaf that differs must be a near tie (its CPU
  * probability within 1e-4 of the CPU's leaf at that position). Returns the
  * number of differing positions. */
-size_t compare_routes(const EHITree& tree, const std::vector<float>& u,
-                      idx_t n, idx_t beam, const std::vector<idx_t>& cl,
+size_t compare_routes(const EHITree& tree, const std::vector<float>& u, idx_t n,
+                      idx_t beam, const std::vector<idx_t>& cl,
                       const std::vector<float>& cp,
                       const std::vector<idx_t>& gl,
                       const std::vector<float>& gp, const std::string& what) {
@@ -99,8 +99,8 @@ TEST_P(GpuRouting, LeavesAndOrderEqualCpu) {
     const int d = 24;
     const idx_t n = 300;
     auto xt = gaussian_data(2000, d, 11);
-    auto index = random_tree_index(d, c.B, c.H, faiss::METRIC_L2, xt, 5,
-                                   c.form);
+    auto index =
+            random_tree_index(d, c.B, c.H, faiss::METRIC_L2, xt, 5, c.form);
     EHITree& tree = index->tree_quantizer()->tree;
     tree.strategy = c.strategy;
     GpuIndexEHITree gpu(*index);
@@ -123,8 +123,7 @@ TEST_P(GpuRouting, LeavesAndOrderEqualCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-        Forms,
-        GpuRouting,
+        Forms, GpuRouting,
         ::testing::Values(
                 RouteCase{NodeForm::PER_NODE, 8, 1, BeamStrategy::BEST_FIRST},
                 RouteCase{NodeForm::PER_NODE, 4, 2, BeamStrategy::BEST_FIRST},
@@ -139,8 +138,8 @@ INSTANTIATE_TEST_SUITE_P(
                 RouteCase{NodeForm::PAPER, 8, 3, BeamStrategy::LEVEL_BEAM}),
         [](const ::testing::TestParamInfo<RouteCase>& info) {
             const RouteCase& c = info.param;
-            return std::string(form_name(c.form)) + "_" +
-                    std::to_string(c.B) + "x" + std::to_string(c.H) +
+            return std::string(form_name(c.form)) + "_" + std::to_string(c.B) +
+                    "x" + std::to_string(c.H) +
                     (c.strategy == BeamStrategy::LEVEL_BEAM ? "_level"
                                                             : "_best");
         });
@@ -201,8 +200,8 @@ void expect_same_results(const Result& cpu, const Result& gpu,
                 ASSERT_EQ(cpu.I[i], gpu.I[i]) << what << " q " << q;
                 continue;
             }
-            ASSERT_NEAR(a, b, 1e-4 * std::max(std::fabs(a), std::fabs(b)) +
-                                      1e-5)
+            ASSERT_NEAR(a, b,
+                        1e-4 * std::max(std::fabs(a), std::fabs(b)) + 1e-5)
                     << what << " q " << q << " rank " << j;
             if (cpu.I[i] != gpu.I[i]) {
                 // only a tie may swap ids
@@ -215,9 +214,8 @@ void expect_same_results(const Result& cpu, const Result& gpu,
     EXPECT_LE(routed_apart, cpu.nq / 50 + 1) << what;
 }
 
-std::vector<std::set<idx_t>> gpu_leaf_sets(const GpuIndexEHITree& gpu,
-                                           idx_t n, const float* x,
-                                           idx_t beam) {
+std::vector<std::set<idx_t>> gpu_leaf_sets(const GpuIndexEHITree& gpu, idx_t n,
+                                           const float* x, idx_t beam) {
     beam = std::min<idx_t>(beam, gpu.cpu_index().nlist);
     std::vector<idx_t> l(n * beam);
     std::vector<float> p(n * beam);
@@ -276,26 +274,26 @@ TEST_P(GpuSearch, EqualsCpuAtEveryBeam) {
         auto cl = leaf_sets(tree, nq, xq.data(), b);
         auto gl = gpu_leaf_sets(gpu, nq, xq.data(), b);
         for (int mode : {1, 2}) {
-        gpu.scan_mode = mode;
-        Result rg = search(gpu, xq, k);
-        std::string what = std::string(c.metric == faiss::METRIC_L2 ? "L2"
-                                                                    : "IP") +
-                " d2l " + std::to_string(c.d2l) + " " + form_name(c.form) +
-                " beam " + std::to_string(beam) + " scan mode " +
-                std::to_string(mode);
-        expect_same_results(rc, rg, cl, gl, what);
-        if (c.d2l > 1) {
-            for (idx_t q = 0; q < nq; q++) {
-                std::set<idx_t> s;
-                for (idx_t j = 0; j < k; j++) {
-                    idx_t id = rg.I[q * k + j];
-                    if (id >= 0) {
-                        EXPECT_TRUE(s.insert(id).second)
-                                << what << ": id " << id << " twice";
+            gpu.scan_mode = mode;
+            Result rg = search(gpu, xq, k);
+            std::string what =
+                    std::string(c.metric == faiss::METRIC_L2 ? "L2" : "IP") +
+                    " d2l " + std::to_string(c.d2l) + " " + form_name(c.form) +
+                    " beam " + std::to_string(beam) + " scan mode " +
+                    std::to_string(mode);
+            expect_same_results(rc, rg, cl, gl, what);
+            if (c.d2l > 1) {
+                for (idx_t q = 0; q < nq; q++) {
+                    std::set<idx_t> s;
+                    for (idx_t j = 0; j < k; j++) {
+                        idx_t id = rg.I[q * k + j];
+                        if (id >= 0) {
+                            EXPECT_TRUE(s.insert(id).second)
+                                    << what << ": id " << id << " twice";
+                        }
                     }
                 }
             }
-        }
         }
     }
     // per-call parameters
@@ -310,23 +308,23 @@ TEST_P(GpuSearch, EqualsCpuAtEveryBeam) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-        Variants,
-        GpuSearch,
-        ::testing::Values(
-                SearchCase{faiss::METRIC_L2, 1, NodeForm::PER_NODE,
-                           BeamStrategy::BEST_FIRST},
-                SearchCase{faiss::METRIC_L2, 2, NodeForm::PER_NODE,
-                           BeamStrategy::BEST_FIRST},
-                SearchCase{faiss::METRIC_INNER_PRODUCT, 1, NodeForm::PER_NODE,
-                           BeamStrategy::BEST_FIRST},
-                SearchCase{faiss::METRIC_INNER_PRODUCT, 2, NodeForm::PER_NODE,
-                           BeamStrategy::BEST_FIRST},
-                SearchCase{faiss::METRIC_L2, 2, NodeForm::PAPER,
-                           BeamStrategy::BEST_FIRST},
-                SearchCase{faiss::METRIC_INNER_PRODUCT, 1, NodeForm::PAPER,
-                           BeamStrategy::BEST_FIRST},
-                SearchCase{faiss::METRIC_L2, 1, NodeForm::PER_NODE,
-                           BeamStrategy::LEVEL_BEAM}),
+        Variants, GpuSearch,
+        ::testing::Values(SearchCase{faiss::METRIC_L2, 1, NodeForm::PER_NODE,
+                                     BeamStrategy::BEST_FIRST},
+                          SearchCase{faiss::METRIC_L2, 2, NodeForm::PER_NODE,
+                                     BeamStrategy::BEST_FIRST},
+                          SearchCase{faiss::METRIC_INNER_PRODUCT, 1,
+                                     NodeForm::PER_NODE,
+                                     BeamStrategy::BEST_FIRST},
+                          SearchCase{faiss::METRIC_INNER_PRODUCT, 2,
+                                     NodeForm::PER_NODE,
+                                     BeamStrategy::BEST_FIRST},
+                          SearchCase{faiss::METRIC_L2, 2, NodeForm::PAPER,
+                                     BeamStrategy::BEST_FIRST},
+                          SearchCase{faiss::METRIC_INNER_PRODUCT, 1,
+                                     NodeForm::PAPER, BeamStrategy::BEST_FIRST},
+                          SearchCase{faiss::METRIC_L2, 1, NodeForm::PER_NODE,
+                                     BeamStrategy::LEVEL_BEAM}),
         [](const ::testing::TestParamInfo<SearchCase>& info) {
             const SearchCase& c = info.param;
             return std::string(c.metric == faiss::METRIC_L2 ? "L2" : "IP") +
@@ -352,20 +350,21 @@ TEST(GpuSearchFp16, RecallAgainstCpu) {
             EXPECT_LT(gpu.list_bytes(),
                       size_t(index->ntotal) * d2l * (d * 4 + 8));
             for (size_t beam : {1, 4, 16}) {
-              for (int mode : {1, 2}) {
-                gpu.scan_mode = mode;
-                index->nprobe = gpu.nprobe = beam;
-                Result rc = search(*index, xq, k);
-                Result rg = search(gpu, xq, k);
-                double rec = recall_at_k(rg, rc, k);
-                EXPECT_GE(rec, 0.95) << "fp16 d2l " << d2l << " beam " << beam;
-                for (size_t i = 0; i < rc.D.size(); i++) {
-                    if (rg.I[i] >= 0 && rg.I[i] == rc.I[i]) {
-                        EXPECT_NEAR(rg.D[i], rc.D[i],
-                                    2e-2 * std::fabs(rc.D[i]) + 1e-2);
+                for (int mode : {1, 2}) {
+                    gpu.scan_mode = mode;
+                    index->nprobe = gpu.nprobe = beam;
+                    Result rc = search(*index, xq, k);
+                    Result rg = search(gpu, xq, k);
+                    double rec = recall_at_k(rg, rc, k);
+                    EXPECT_GE(rec, 0.95)
+                            << "fp16 d2l " << d2l << " beam " << beam;
+                    for (size_t i = 0; i < rc.D.size(); i++) {
+                        if (rg.I[i] >= 0 && rg.I[i] == rc.I[i]) {
+                            EXPECT_NEAR(rg.D[i], rc.D[i],
+                                        2e-2 * std::fabs(rc.D[i]) + 1e-2);
+                        }
                     }
                 }
-              }
             }
         }
     }
@@ -409,8 +408,8 @@ TEST(GpuIndex, LargeBatchAndBigK) {
     for (int mode : {1, 2}) {
         g2.scan_mode = mode;
         Result rg = search(g2, yq, 10);
-        expect_same_results(rc, rg, cl2, gl2, "d 13 mode " +
-                            std::to_string(mode));
+        expect_same_results(rc, rg, cl2, gl2,
+                            "d 13 mode " + std::to_string(mode));
         Result one(200, 10);
         for (idx_t q = 0; q < 200; q++) {
             g2.search(1, yq.data() + q * d2, 10, one.D.data() + q * 10,
@@ -478,14 +477,16 @@ TEST(GpuIndex, Errors) {
     GpuIndexEHITree gpu(*cpu);
     std::vector<float> D(5 * 2000);
     std::vector<idx_t> I(5 * 2000);
-    EXPECT_NE(faiss_error([&] { gpu.search(5, xq.data(), 0, D.data(), I.data()); }),
+    EXPECT_NE(faiss_error(
+                      [&] { gpu.search(5, xq.data(), 0, D.data(), I.data()); }),
               "");
     std::string msg = faiss_error(
             [&] { gpu.search(5, xq.data(), 1025, D.data(), I.data()); });
     EXPECT_NE(lower(msg).find("limit"), std::string::npos) << msg;
     auto bad = xq;
     bad[7] = std::numeric_limits<float>::quiet_NaN();
-    msg = faiss_error([&] { gpu.search(5, bad.data(), 5, D.data(), I.data()); });
+    msg = faiss_error(
+            [&] { gpu.search(5, bad.data(), 5, D.data(), I.data()); });
     EXPECT_NE(lower(msg).find("nan"), std::string::npos) << msg;
     faiss::SearchParametersIVF p0;
     p0.nprobe = 0;
@@ -500,7 +501,8 @@ TEST(GpuIndex, Errors) {
               "");
     std::vector<idx_t> l(5);
     std::vector<float> p(5);
-    EXPECT_NE(faiss_error([&] { gpu.route(5, xq.data(), 0, l.data(), p.data()); }),
+    EXPECT_NE(faiss_error(
+                      [&] { gpu.route(5, xq.data(), 0, l.data(), p.data()); }),
               "");
     // untrained
     IndexEHITree untrained(d, 4, 2);
@@ -511,9 +513,8 @@ TEST(GpuIndex, Errors) {
     EXPECT_NE(faiss_error([&] { gu.add(5, xq.data()); }), "");
     // converter refuses other index types
     faiss::IndexFlatL2 flat(d);
-    EXPECT_NE(faiss_error([&] {
-                  delete faiss_ehi::gpu::index_cpu_to_gpu(&flat);
-              }),
+    EXPECT_NE(faiss_error(
+                      [&] { delete faiss_ehi::gpu::index_cpu_to_gpu(&flat); }),
               "");
 }
 
@@ -528,8 +529,8 @@ TEST(GpuIndex, TrainOnGpuIndex) {
     EXPECT_TRUE(gpu.is_trained);
     gpu.add(3000, xb.data());
     EXPECT_EQ(gpu.ntotal, 3000);
-    Result r = search(gpu, std::vector<float>(xb.begin(), xb.begin() + 10 * d),
-                      1);
+    Result r =
+            search(gpu, std::vector<float>(xb.begin(), xb.begin() + 10 * d), 1);
     for (idx_t q = 0; q < 10; q++) {
         EXPECT_EQ(r.I[q], q); // itself, at distance 0
     }

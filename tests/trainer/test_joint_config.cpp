@@ -18,8 +18,8 @@
 using ehi_test::expect_error;
 using faiss_ehi::trainer::ConfigField;
 using faiss_ehi::trainer::ConfigFieldType;
-using faiss_ehi::trainer::JointTrainerConfig;
 using faiss_ehi::trainer::joint_config_fields;
+using faiss_ehi::trainer::JointTrainerConfig;
 namespace role = faiss_ehi::trainer::field_role;
 
 namespace {
@@ -123,12 +123,12 @@ TEST(TrainerConfig, DescriptionsAndChecksNameTheValues) {
     expect_error([&] { bad.check(); },
                  "form = 9, must be one of 'paper', 'node'");
     JointTrainerConfig p;
-    const ConfigField* seed = faiss_ehi::trainer::find_joint_config_field(
-            "seed");
+    const ConfigField* seed =
+            faiss_ehi::trainer::find_joint_config_field("seed");
     ASSERT_TRUE(seed);
     expect_error([&] { seed->parse(p, "-3"); }, "seed = '-3'");
-    const ConfigField* form = faiss_ehi::trainer::find_joint_config_field(
-            "form");
+    const ConfigField* form =
+            faiss_ehi::trainer::find_joint_config_field("form");
     form->parse(p, "1"); // integer values are accepted too
     EXPECT_EQ(p.form, faiss_ehi::NodeForm::PER_NODE);
 }
@@ -140,8 +140,7 @@ TEST(TrainerConfig, EnumNamesAreOneWay) {
         EXPECT_EQ(enum_from_name<faiss_ehi::NodeForm>(n.second, "form"),
                   n.first);
     }
-    EXPECT_STREQ(enum_name(faiss_ehi::DocAssignRule::NEAREST_LEAF),
-                 "nearest");
+    EXPECT_STREQ(enum_name(faiss_ehi::DocAssignRule::NEAREST_LEAF), "nearest");
     EXPECT_STREQ(enum_name(faiss_ehi::BeamStrategy::GROUPED), "grouped");
     EXPECT_STREQ(enum_name(faiss_ehi::trainer::EncoderKind::TEXT), "text");
     EXPECT_STREQ(enum_name(faiss_ehi::NodeForm(7)), "?");

@@ -38,15 +38,14 @@
 #include "contrib/data/ground_truth.h"
 #include "contrib/data/synthetic.h"
 
+using ehi_test::expect_error;
 using faiss_ehi::EncoderHead;
+using faiss_ehi::idx_t;
 using faiss_ehi::IndexEHITree;
 using faiss_ehi::TextEncoder;
-using ehi_test::expect_error;
-using faiss_ehi::idx_t;
 using namespace faiss_ehi::trainer;
 
 namespace {
-
 
 /// Perturb every parameter so the export test is not run at the identity.
 void perturb(torch::nn::Module& m, uint64_t seed) {
@@ -119,10 +118,10 @@ std::string slurp(const std::string& f) {
  * an untrained encoder and a tree fitted to the raw vectors route on the
  * noise; the joint training has to find the signal. */
 struct SkewedPairs {
-    PairData data;     ///< training queries and pairs
+    PairData data; ///< training queries and pairs
     int d = 0;
     idx_t ntest = 0;
-    std::vector<float> xtest;                 ///< ntest x d
+    std::vector<float> xtest;                   ///< ntest x d
     std::vector<std::vector<int64_t>> rel_test; ///< sorted
 };
 
@@ -205,15 +204,17 @@ double recall_at_visited(faiss::Index& index, const SkewedPairs& s,
         double recall = hit / double(s.ntest * s.rel_test[0].size());
         if (table) {
             char line[96];
-            std::snprintf(line, sizeof(line), "  beam %2zu visited %.3f "
-                          "recall %.3f\n", beam, visited, recall);
+            std::snprintf(line, sizeof(line),
+                          "  beam %2zu visited %.3f "
+                          "recall %.3f\n",
+                          beam, visited, recall);
             *table += line;
         }
         if (result < 0 && visited >= target) {
-            result = visited == prev_v
-                    ? recall
-                    : prev_r + (recall - prev_r) * (target - prev_v) /
-                            (visited - prev_v);
+            result = visited == prev_v ? recall
+                                       : prev_r +
+                            (recall - prev_r) * (target - prev_v) /
+                                    (visited - prev_v);
         }
         prev_v = visited;
         prev_r = recall;
@@ -306,8 +307,7 @@ TEST(TrainerEncoder, TextExportMatchesTextEncoderAndHead) {
     Encoder enc(EncoderKind::TEXT, 0, 5, 3, true, 5, &ti);
     perturb(*enc, 4);
 
-    std::vector<std::string> texts = {"w1 w2 W3, w1", "", "zzz unknown",
-                                      "w39"};
+    std::vector<std::string> texts = {"w1 w2 W3, w1", "", "zzz unknown", "w39"};
     std::unique_ptr<TextEncoder> te = enc->to_text_encoder(vocab);
     std::vector<std::vector<int64_t>> toks;
     for (const auto& t : texts) {
@@ -518,11 +518,13 @@ TEST(TrainerJoint, CheckpointResumeIsBitIdentical) {
         std::ofstream out(path, std::ios::binary | std::ios::trunc);
         out.write(bytes.data(), bytes.size() / 2);
     }
-    expect_error([&] { stopping_trainer(c, stop).train(s.data); }, "cannot read");
+    expect_error([&] { stopping_trainer(c, stop).train(s.data); },
+                 "cannot read");
     // no checkpoint to resume from
     ehi_test::TempDir d3;
     c.checkpoint_dir = d3.path;
-    expect_error([&] { stopping_trainer(c, stop).train(s.data); }, "no checkpoint");
+    expect_error([&] { stopping_trainer(c, stop).train(s.data); },
+                 "no checkpoint");
 }
 
 TEST(TrainerJoint, NonFiniteLossStopsAndKeepsCheckpoint) {
@@ -674,8 +676,7 @@ TEST(TrainerJoint, TextEncoderEndToEnd) {
     }
     ASSERT_GT(found, 0);
     // 8 topics: chance is 1/8
-    EXPECT_GT(double(same_topic) / found, 0.5)
-            << same_topic << " of " << found;
+    EXPECT_GT(double(same_topic) / found, 0.5) << same_topic << " of " << found;
 
     // the text encoder survives its file format
     ehi_test::TempDir dir;
@@ -745,9 +746,7 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     bad([](JointTrainerConfig& c) { c.cl_lr = NAN; }, "cl_lr");
     bad([](JointTrainerConfig& c) { c.lambda2 = -0.1f; }, "lambda2 = -0.1");
     bad([](JointTrainerConfig& c) { c.tau = 2; }, "tau");
-    bad([](JointTrainerConfig& c) {
-        c.init = faiss_ehi::trainer::TreeInit(7);
-    },
+    bad([](JointTrainerConfig& c) { c.init = faiss_ehi::trainer::TreeInit(7); },
         "init = 7, must be one of 'kmeans', 'random'");
     bad([](JointTrainerConfig& c) { c.refresh = 0; }, "refresh");
     bad([](JointTrainerConfig& c) { c.heldout_fraction = 1; },
@@ -758,21 +757,24 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     bad([](JointTrainerConfig& c) { c.de_negatives = -1; }, "de_negatives");
     bad([](JointTrainerConfig& c) { c.tree_grad = 1.5f; }, "tree_grad");
     bad([](JointTrainerConfig& c) { c.leaf_slack = 0.9f; }, "leaf_slack");
-    bad([](JointTrainerConfig& c) {
-        c.recluster = false;
-        c.balanced_targets = true;
-    },
-        "balanced_targets needs recluster");
-    bad([](JointTrainerConfig& c) {
-        c.fixed_leaves = false;
-        c.recluster = true;
-    },
-        "recluster needs fixed_leaves");
-    bad([](JointTrainerConfig& c) {
-        c.encoder = EncoderKind::IDENTITY;
-        c.hidden = 4;
-    },
-        "IDENTITY");
+    bad(
+            [](JointTrainerConfig& c) {
+                c.recluster = false;
+                c.balanced_targets = true;
+            },
+            "balanced_targets needs recluster");
+    bad(
+            [](JointTrainerConfig& c) {
+                c.fixed_leaves = false;
+                c.recluster = true;
+            },
+            "recluster needs fixed_leaves");
+    bad(
+            [](JointTrainerConfig& c) {
+                c.encoder = EncoderKind::IDENTITY;
+                c.hidden = 4;
+            },
+            "IDENTITY");
 
     SkewedPairs s = small_data();
     JointTrainerConfig c = small_config();
@@ -788,9 +790,7 @@ TEST(TrainerJoint, BadConfigAndDataThrow) {
     c.encoder = EncoderKind::TEXT;
     expect_error([&] { JointTrainer(c).train(s.data); }, "TextInit");
     expect_error(
-            [] {
-                faiss_ehi::enum_from_name<EncoderKind>("bert", "encoder");
-            },
+            [] { faiss_ehi::enum_from_name<EncoderKind>("bert", "encoder"); },
             "encoder = 'bert', expected one of 'identity', 'head', 'text'");
 }
 

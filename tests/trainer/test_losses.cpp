@@ -95,8 +95,8 @@ TEST(TrainerLosses, TripletInBatchHandComputed) {
     torch::Tensor p = mat({{0.2, 0.1}, {0.4, 0.5}});
     torch::Tensor off = torch::eye(2, torch::kBool).logical_not();
     EXPECT_NEAR(val(tr::triplet_in_batch(a, p, p, off, 0.3)), 0.25, kTol);
-    EXPECT_NEAR(val(tr::triplet_in_batch(a, p, p, torch::Tensor(), 0.3)),
-                0.275, kTol);
+    EXPECT_NEAR(val(tr::triplet_in_batch(a, p, p, torch::Tensor(), 0.3)), 0.275,
+                kTol);
     // no valid pair: zero, not NaN
     torch::Tensor none = torch::zeros({2, 2}, torch::kBool);
     EXPECT_EQ(val(tr::triplet_in_batch(a, p, p, none, 0.3)), 0.0);
@@ -131,8 +131,10 @@ TEST(TrainerLosses, IntraLeafHandComputedAndGateHasNoGradient) {
     l.backward();
     EXPECT_TRUE(torch::allclose(Tdp.grad(), mat({{-0.35, -0.15}, {0, 0}})));
     EXPECT_TRUE(torch::allclose(Tdn.grad(), mat({{0.3, 0.2}, {0, 0}})));
-    EXPECT_TRUE(!Edp.grad().defined() || Edp.grad().abs().sum().item<double>() == 0);
-    EXPECT_TRUE(!Edn.grad().defined() || Edn.grad().abs().sum().item<double>() == 0);
+    EXPECT_TRUE(!Edp.grad().defined() ||
+                Edp.grad().abs().sum().item<double>() == 0);
+    EXPECT_TRUE(!Edn.grad().defined() ||
+                Edn.grad().abs().sum().item<double>() == 0);
 
     // a looser gate (tau = 1.0) lets row 1 in: (0.28 + 0.3) / 2 = 0.29
     EXPECT_NEAR(val(tr::intra_leaf_loss(Tdp, Tdn, Edp, Edn, 0.3, 1.0)), 0.29,
@@ -151,8 +153,8 @@ TEST(TrainerLosses, BalanceKLHandComputed) {
     // + ln L: d KL / d pbar_l = ln pbar_l + 1, d pbar_l / d log p_il =
     // p_il / n; for input 0, leaf 0: (ln 0.6 + 1) * 0.8 / 2 = 0.0956733...
     kl.backward();
-    EXPECT_NEAR(lp.grad()[0][0].item<double>(),
-                (std::log(0.6) + 1) * 0.8 / 2, 1e-12);
+    EXPECT_NEAR(lp.grad()[0][0].item<double>(), (std::log(0.6) + 1) * 0.8 / 2,
+                1e-12);
 
     // spread evenly: zero
     EXPECT_NEAR(val(tr::balance_kl(mat({{0.9, 0.1}, {0.1, 0.9}}).log())), 0.0,
@@ -209,7 +211,8 @@ TEST(TrainerLosses, TotalHandComputed) {
 }
 
 TEST(TrainerLosses, BadShapesThrow) {
-    EXPECT_THROW(tr::triplet(A(), Pos(), mat({{1, 2, 3}}), 0.3), faiss::FaissException);
+    EXPECT_THROW(tr::triplet(A(), Pos(), mat({{1, 2, 3}}), 0.3),
+                 faiss::FaissException);
     EXPECT_THROW(tr::balance_kl(torch::zeros({3})), faiss::FaissException);
     EXPECT_THROW(tr::triplet_in_batch(A(), Pos(), mat({{1, 2, 3}}),
                                       torch::Tensor(), 0.3),

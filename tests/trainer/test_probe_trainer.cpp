@@ -40,17 +40,17 @@
 using faiss_ehi::EHITree;
 using faiss_ehi::EHITreeKMeansInit;
 using faiss_ehi::EHITreeQuantizer;
+using faiss_ehi::idx_t;
 using faiss_ehi::IndexEHITree;
 using faiss_ehi::KnnSample;
 using faiss_ehi::NodeForm;
-using faiss_ehi::idx_t;
 using faiss_ehi::trainer::ProbeTrainer;
 using faiss_ehi::trainer::ProbeTrainerStats;
 
 namespace {
 
-using ehi_test::SkewedData;
 using ehi_test::skewed_data;
+using ehi_test::SkewedData;
 
 /// A KnnSample of external queries: their exact neighbours among xb.
 KnnSample sample_of(const SkewedData& s, const std::vector<float>& xq) {
@@ -165,8 +165,9 @@ TEST(TrainerProbe, HeldOutRecallNeverBelowStart) {
     ASSERT_LE(st.best_epoch, pt.epochs);
     double best = st.heldout_recall[st.best_epoch];
     EXPECT_GE(best, st.heldout_recall[0]);
-    EXPECT_EQ(best, *std::max_element(st.heldout_recall.begin(),
-                                      st.heldout_recall.end()));
+    EXPECT_EQ(best,
+              *std::max_element(st.heldout_recall.begin(),
+                                st.heldout_recall.end()));
     EXPECT_LT(st.train_loss.back(), st.train_loss.front());
     // the start is returned unchanged when no epoch beat it
     EXPECT_EQ(same_weights(learned, f.tree), st.best_epoch == 0);
@@ -176,9 +177,8 @@ TEST(TrainerProbe, HeldOutRecallNeverBelowStart) {
     // unseen test queries: at least as good as the start (small tolerance)
     double r0 = mean(faiss_ehi::budget_recall(f.tree, test, f.doc_leaf.data(),
                                               s.nb, pt.budgets));
-    double r1 = mean(faiss_ehi::budget_recall(learned, test,
-                                              f.doc_leaf.data(), s.nb,
-                                              pt.budgets));
+    double r1 = mean(faiss_ehi::budget_recall(learned, test, f.doc_leaf.data(),
+                                              s.nb, pt.budgets));
     std::printf("ProbeTrainer: held-out %.4f -> %.4f (best epoch %d), test "
                 "budget recall %.4f -> %.4f\n",
                 st.heldout_recall[0], best, st.best_epoch, r0, r1);
@@ -204,16 +204,15 @@ TEST(TrainerProbe, LearnsFromADamagedStartAndKeepsTheBestEpoch) {
     ProbeTrainerStats st = pt.train(learned, train, f.doc_leaf.data(), s.nb);
     ASSERT_EQ(st.heldout_recall.size(), size_t(pt.epochs) + 1);
     double best = st.heldout_recall[st.best_epoch];
-    EXPECT_EQ(best, *std::max_element(st.heldout_recall.begin(),
-                                      st.heldout_recall.end()));
+    EXPECT_EQ(best,
+              *std::max_element(st.heldout_recall.begin(),
+                                st.heldout_recall.end()));
     EXPECT_GT(st.best_epoch, 0);
     EXPECT_GT(best, st.heldout_recall[0] + 0.02);
-    double r0 = mean(faiss_ehi::budget_recall(damaged, test,
-                                              f.doc_leaf.data(), s.nb,
-                                              pt.budgets));
-    double r1 = mean(faiss_ehi::budget_recall(learned, test,
-                                              f.doc_leaf.data(), s.nb,
-                                              pt.budgets));
+    double r0 = mean(faiss_ehi::budget_recall(damaged, test, f.doc_leaf.data(),
+                                              s.nb, pt.budgets));
+    double r1 = mean(faiss_ehi::budget_recall(learned, test, f.doc_leaf.data(),
+                                              s.nb, pt.budgets));
     std::printf("ProbeTrainer from a damaged start: held-out %.4f -> %.4f "
                 "(best epoch %d), test %.4f -> %.4f\n",
                 st.heldout_recall[0], best, st.best_epoch, r0, r1);
@@ -375,8 +374,7 @@ TEST(TrainerTorchTreeTrainer, FlatLeavesDefaultMatchesKMeansAtEqualVisited) {
                     faiss_ehi::get_tree_trainer());
             const ProbeTrainerStats& st = t->last_probe_stats;
             ASSERT_FALSE(st.heldout_recall.empty());
-            EXPECT_GE(st.heldout_recall[st.best_epoch],
-                      st.heldout_recall[0]);
+            EXPECT_GE(st.heldout_recall[st.best_epoch], st.heldout_recall[0]);
         }
         curves.push_back(curve(*index, s, nprobes));
         leaves.push_back(q->leaf_representatives);
@@ -387,13 +385,13 @@ TEST(TrainerTorchTreeTrainer, FlatLeavesDefaultMatchesKMeansAtEqualVisited) {
     for (size_t i = 0; i < nprobes.size(); i++) {
         std::printf("nprobe %2d: k-means %.4f @ %.2f%%, torch %.4f @ "
                     "%.2f%%\n",
-                    nprobes[i], km.recall[i], 100 * km.visited[i],
-                    tt.recall[i], 100 * tt.visited[i]);
+                    nprobes[i], km.recall[i], 100 * km.visited[i], tt.recall[i],
+                    100 * tt.visited[i]);
     }
     for (double v : {0.01, 0.02, 0.05}) {
         double a = recall_at(km, v), b = recall_at(tt, v);
-        std::printf("at %.0f%% visited: k-means %.4f, torch %.4f\n", 100 * v,
-                    a, b);
+        std::printf("at %.0f%% visited: k-means %.4f, torch %.4f\n", 100 * v, a,
+                    b);
         EXPECT_GE(b, a - 0.02) << "visited " << v;
     }
 }
@@ -407,15 +405,15 @@ TEST(TrainerProbe, MultiLabelTargetsHandMade) {
     s.d = 1;
     s.rows = {0, 1, 2};
     s.queries = {0.f, 1.f, 2.f};
-    s.neighbors = {0, 1, 2, 3,   // leaves 0 0 1 2
-                   3, 4, 5, -1,  // leaves 2 2 2, one missing
-                   2, 2, 0, 5};  // leaves 1 1 0 2
+    s.neighbors = {0, 1, 2, 3,  // leaves 0 0 1 2
+                   3, 4, 5, -1, // leaves 2 2 2, one missing
+                   2, 2, 0, 5}; // leaves 1 1 0 2
     const idx_t doc_leaf[6] = {0, 0, 1, 2, 2, 2};
     const idx_t ids[3] = {2, 0, 1}; // rows in this order
     std::vector<float> t = ProbeTrainer::targets(s, ids, 3, doc_leaf, 4);
-    const std::vector<float> want = {0.25f, 0.5f, 0.25f, 0.f,  // query 2
-                                     0.5f, 0.25f, 0.25f, 0.f,  // query 0
-                                     0.f, 0.f, 1.f, 0.f};      // query 1
+    const std::vector<float> want = {0.25f, 0.5f,  0.25f, 0.f,  // query 2
+                                     0.5f,  0.25f, 0.25f, 0.f,  // query 0
+                                     0.f,   0.f,   1.f,   0.f}; // query 1
     ASSERT_EQ(t.size(), want.size());
     for (size_t i = 0; i < want.size(); i++) {
         EXPECT_FLOAT_EQ(t[i], want[i]) << "entry " << i;

@@ -34,9 +34,9 @@
 using faiss_ehi::EHITree;
 using faiss_ehi::EHITreeKMeansInit;
 using faiss_ehi::EHITreeQuantizer;
+using faiss_ehi::idx_t;
 using faiss_ehi::IndexEHITree;
 using faiss_ehi::NodeForm;
-using faiss_ehi::idx_t;
 using faiss_ehi::trainer::RoutingLoss;
 using faiss_ehi::trainer::RoutingTargets;
 using faiss_ehi::trainer::RoutingTrainer;
@@ -60,7 +60,7 @@ struct RoutingSetup {
 };
 
 RoutingSetup make_setup(int B, int H, idx_t nb = 6000, idx_t ntrain = 3000,
-                 idx_t ntest = 1000) {
+                        idx_t ntest = 1000) {
     ehi_test::SkewedData sk = ehi_test::skewed_data(nb, ntrain, ntest, 11);
     RoutingSetup st;
     st.d = sk.d;
@@ -103,7 +103,6 @@ Curve evaluate(const RoutingSetup& s, const EHITree& doc_tree,
     return ehi_test::measure_curve(index, s.ntest, s.xtest.data(), s.k,
                                    s.gt_test.data(), s.nb, nprobes);
 }
-
 
 bool same_weights(const EHITree& a, const EHITree& b) {
     auto eq = [](const std::vector<std::vector<float>>& x,
@@ -153,8 +152,8 @@ TEST(TrainerRouting, TemperatureFittingNeverIncreasesCE) {
                 b *= scale;
             }
         }
-        for (RoutingLoss form : {RoutingLoss::FULL_LEAF,
-                                 RoutingLoss::FACTORISED}) {
+        for (RoutingLoss form :
+             {RoutingLoss::FULL_LEAF, RoutingLoss::FACTORISED}) {
             rt.loss = form;
             EHITree tt = t;
             RoutingTrainerStats st =
@@ -172,17 +171,14 @@ TEST(TrainerRouting, TemperatureFittingNeverIncreasesCE) {
                         st.temperature[0], st.temperature[1]);
             if (scale != 1.0f) {
                 // a badly scaled tree gets a clearly better fit
-                EXPECT_LT(st.train_ce_after_temp,
-                          0.9 * st.train_ce_initial);
+                EXPECT_LT(st.train_ce_after_temp, 0.9 * st.train_ce_initial);
             }
         }
         // the two forms agree
         rt.loss = RoutingLoss::FULL_LEAF;
-        double full = rt.cross_entropy(t, s.ntrain, s.xtrain.data(),
-                                       s.targets);
+        double full = rt.cross_entropy(t, s.ntrain, s.xtrain.data(), s.targets);
         rt.loss = RoutingLoss::FACTORISED;
-        double fact = rt.cross_entropy(t, s.ntrain, s.xtrain.data(),
-                                       s.targets);
+        double fact = rt.cross_entropy(t, s.ntrain, s.xtrain.data(), s.targets);
         EXPECT_NEAR(full, fact, 1e-4 * (1 + std::abs(full)));
     }
 }
@@ -219,8 +215,8 @@ TEST(TrainerRouting, SkewedQueriesRecallAtEqualVisited) {
         std::printf("nprobe %d: k-means %.4f @ %.2f%%, learned %.4f @ %.2f%% "
                     "(k-means at equal visited %.4f), random %.4f @ "
                     "%.2f%%\n",
-                    nprobes[i], ck.recall[i], 100 * ck.visited[i],
-                    cl.recall[i], 100 * cl.visited[i], km_eq, cr.recall[i],
+                    nprobes[i], ck.recall[i], 100 * ck.visited[i], cl.recall[i],
+                    100 * cl.visited[i], km_eq, cr.recall[i],
                     100 * cr.visited[i]);
         double diff = cl.recall[i] - km_eq;
         worst = std::min(worst, diff);
@@ -318,8 +314,7 @@ TEST(TrainerTorchTreeTrainer, FactoryTrainsAndFullBeamIsExact) {
                          1.0)
                 << "metric " << int(metric);
     }
-    std::unique_ptr<faiss::Index> index(
-            faiss_ehi::index_factory(d, "EHI8x2"));
+    std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, "EHI8x2"));
     index->train(n, x.data());
     auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get());
     ASSERT_NE(ivf, nullptr);
@@ -396,8 +391,7 @@ TEST(TrainerTorchTreeTrainer, TargetsAtNearestLeafTrainAnotherTree) {
         ASSERT_TRUE(q.tree.is_trained);
         const RoutingTrainerStats& st = t.last_stats;
         ASSERT_FALSE(st.heldout_ce.empty());
-        EXPECT_LT(*std::min_element(st.heldout_ce.begin(),
-                                    st.heldout_ce.end()),
+        EXPECT_LT(*std::min_element(st.heldout_ce.begin(), st.heldout_ce.end()),
                   st.heldout_ce_initial)
                 << "nearest " << nearest;
         trees.push_back(q.tree);

@@ -23,8 +23,8 @@
 
 using faiss_ehi::BeamStrategy;
 using faiss_ehi::EHITree;
-using faiss_ehi::NodeForm;
 using faiss_ehi::idx_t;
+using faiss_ehi::NodeForm;
 using faiss_ehi::trainer::TorchTree;
 
 namespace {
@@ -227,8 +227,7 @@ TEST(TrainerTorchTree, LeafProbabilitiesMatchEHITree) {
         ehi.all_leaf_probabilities(kN, u.data(), want.data());
         EXPECT_LE(max_abs_diff(to_vec(lp.exp()), want), 1e-5f);
         // a distribution per input
-        EXPECT_LE(
-                (lp.exp().sum(1) - 1).abs().max().item<float>(), 1e-5f);
+        EXPECT_LE((lp.exp().sum(1) - 1).abs().max().item<float>(), 1e-5f);
     }
 }
 
@@ -280,8 +279,8 @@ TEST(TrainerTorchTree, ArgmaxAndBeamMatchEHITreeRoute) {
                 for (idx_t j = 0; j < beam; j++) {
                     size_t i = size_t(q) * beam + j;
                     // near-ties (within float noise) may come in either order
-                    bool tie = (j > 0 && std::abs(wantp[i] - wantp[i - 1]) <
-                                        1e-5f) ||
+                    bool tie = (j > 0 &&
+                                std::abs(wantp[i] - wantp[i - 1]) < 1e-5f) ||
                             (j + 1 < beam &&
                              std::abs(wantp[i] - wantp[i + 1]) < 1e-5f &&
                              wantp[i] > 0);
@@ -450,15 +449,18 @@ TEST(TrainerTorchTree, BadInputsThrow) {
     Shape s{3, 2, 4, NodeForm::PAPER, true};
     EHITree ehi = make_ehi(s, 71);
     TorchTree tree = TorchTree::from_ehi(ehi);
-    EXPECT_THROW(tree->path_embedding(torch::zeros({2, 5})), faiss::FaissException);
-    EXPECT_THROW(tree->leaf_log_probs(torch::zeros({4})), faiss::FaissException);
+    EXPECT_THROW(tree->path_embedding(torch::zeros({2, 5})),
+                 faiss::FaissException);
+    EXPECT_THROW(tree->leaf_log_probs(torch::zeros({4})),
+                 faiss::FaissException);
     EXPECT_THROW(tree->child_log_probs(2, torch::zeros({2}, torch::kLong),
                                        torch::zeros({2, 4})),
                  faiss::FaissException);
     EXPECT_THROW(tree->child_log_probs(0, torch::zeros({3}, torch::kLong),
                                        torch::zeros({2, 4})),
                  faiss::FaissException);
-    EXPECT_THROW(tree->top_leaves(torch::zeros({2, 4}), 0), faiss::FaissException);
+    EXPECT_THROW(tree->top_leaves(torch::zeros({2, 4}), 0),
+                 faiss::FaissException);
     EXPECT_THROW(TorchTree(3, 0, 4), faiss::FaissException);
 
     // a tree without parameters is refused

@@ -52,8 +52,8 @@ inline double recall_at(const VisitedCurve& c, double v) {
     }
     for (size_t i = 1; i < c.visited.size(); i++) {
         if (v <= c.visited[i]) {
-            double t = (v - c.visited[i - 1]) /
-                    (c.visited[i] - c.visited[i - 1]);
+            double t =
+                    (v - c.visited[i - 1]) / (c.visited[i] - c.visited[i - 1]);
             return c.recall[i - 1] + t * (c.recall[i] - c.recall[i - 1]);
         }
     }
@@ -69,7 +69,8 @@ struct SkewedData {
     std::vector<idx_t> gt_test; ///< ntest x k
 };
 
-inline SkewedData skewed_data(idx_t nb, idx_t ntrain, idx_t ntest, uint64_t seed) {
+inline SkewedData skewed_data(idx_t nb, idx_t ntrain, idx_t ntest,
+                              uint64_t seed) {
     faiss_ehi::data::SkewedSyntheticParams p;
     p.d = 16;
     p.nb = nb;
