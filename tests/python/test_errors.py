@@ -144,3 +144,44 @@ def test_train_pairs_errors():
     # a config the C++ side rejects: its message comes through
     with pytest.raises(RuntimeError):
         faiss_ehi.train_pairs(q, docs, pairs, B=1, epochs=1, progress=False)
+
+
+def test_edge_inputs_have_defined_outcomes():
+    """NaN/Inf, k or nprobe beyond the lists, and zero-row calls: each has
+    the outcome the README's "Reliability" section states."""
+    faiss_ehi.set_trainer("kmeans")
+    rs = np.random.RandomState(3)
+    index = faiss_ehi.index_factory(8, "EHI4x2,Flat")
+    index.train(rs.rand(500, 8).astype("float32"))
+    index.add(rs.rand(50, 8).astype("float32"))
+    x = rs.rand(3, 8).astype("float32")
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[1, 2] = bad
+        for call in (lambda: index.search(y, 3), lambda: index.add(y),
+                     lambda: faiss_ehi.index_factory(8, "EHI4x2").train(
+                         np.vstack([rs.rand(100, 8), y]).astype("float32"))):
+            with pytest.raises(RuntimeError, match="NaN or infinite"):
+                call()
+    assert index.ntotal == 50  # the refused add stored nothing
+    # nprobe above the number of lists scans every list: exact results
+    exact = faiss.IndexFlatL2(8)
+    exact.add(index.reconstruct_n(0, index.ntotal))
+    index.nprobe = 10 ** 6
+    np.testing.assert_array_equal(index.search(x, 5)[1], exact.search(x, 5)[1])
+    # k above what the probed lists hold: the rest are -1 (as in Faiss)
+    D, I = index.search(x, 80)
+    assert (I[:, 50:] == -1).all() and (I[:, :50] >= 0).all()
+    index.nprobe = 0
+    with pytest.raises(RuntimeError, match="nprobe"):
+        index.search(x, 3)
+    index.nprobe = 2
+    # zero rows: empty results, nothing added; training needs vectors
+    D, I = index.search(np.zeros((0, 8), "float32"), 5)
+    assert D.shape == (0, 5) and I.shape == (0, 5)
+    index.add(np.zeros((0, 8), "float32"))
+    assert index.ntotal == 50
+    lims, _, _ = index.range_search(np.zeros((0, 8), "float32"), 1.0)
+    assert list(lims) == [0]
+    with pytest.raises(RuntimeError):
+        faiss_ehi.index_factory(8, "EHI4x2").train(np.zeros((0, 8), "float32"))
