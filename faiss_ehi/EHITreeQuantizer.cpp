@@ -44,13 +44,10 @@ void EHITreeQuantizer::train(idx_t n, const float* x) {
     check_finite(n, d, x, "training vectors");
     if (!tree.is_trained) {
         std::shared_ptr<TreeTrainer> trainer = get_tree_trainer();
-        FAISS_THROW_IF_NOT_MSG(
-                trainer,
-                "EHI tree training needs a trainer and none is registered: "
-                "link the LibTorch trainer (CMake target faiss_ehi::trainer, "
-                "which registers itself), or call faiss_ehi::set_tree_trainer("
-                "std::make_shared<faiss_ehi::KMeansTreeTrainer>()) for a "
-                "k-means tree, or set the tree's parameters before train()");
+        FAISS_THROW_IF_NOT_FMT(trainer,
+                               "EHI tree training needs a trainer and none is "
+                               "registered: %s",
+                               no_tree_trainer_hint().c_str());
         trainer->train_tree(*this, n, x);
         FAISS_THROW_IF_NOT_FMT(tree.is_trained,
                                "tree trainer '%s' left the tree untrained",

@@ -13,6 +13,16 @@
 namespace faiss_ehi {
 
 namespace {
+
+/// How the registry's slot got its value.
+enum class SlotState {
+    NEVER_SET, ///< nothing registered it
+    DEFAULT,   ///< set_default_tree_trainer (a library's self-registration)
+    EXPLICIT,  ///< set_tree_trainer (the program's choice, maybe nullptr)
+};
+
+// Function-local statics: the registry is usable from other files' static
+// initializers, whatever order they run in.
 std::mutex& registry_mutex() {
     static std::mutex mu;
     return mu;
@@ -21,16 +31,61 @@ std::shared_ptr<TreeTrainer>& registry_slot() {
     static std::shared_ptr<TreeTrainer> slot;
     return slot;
 }
+SlotState& registry_state() {
+    static SlotState state = SlotState::NEVER_SET;
+    return state;
+}
+
 } // namespace
 
 void set_tree_trainer(std::shared_ptr<TreeTrainer> trainer) {
     std::lock_guard<std::mutex> lock(registry_mutex());
     registry_slot() = std::move(trainer);
+    registry_state() = SlotState::EXPLICIT;
+}
+
+bool set_default_tree_trainer(std::shared_ptr<TreeTrainer> trainer) {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    if (registry_state() == SlotState::EXPLICIT) {
+        return false;
+    }
+    registry_slot() = std::move(trainer);
+    registry_state() = SlotState::DEFAULT;
+    return true;
 }
 
 std::shared_ptr<TreeTrainer> get_tree_trainer() {
     std::lock_guard<std::mutex> lock(registry_mutex());
     return registry_slot();
+}
+
+std::string tree_trainer_name() {
+    std::shared_ptr<TreeTrainer> t = get_tree_trainer();
+    return t ? t->name() : std::string();
+}
+
+std::string no_tree_trainer_hint() {
+    SlotState state;
+    {
+        std::lock_guard<std::mutex> lock(registry_mutex());
+        state = registry_state();
+    }
+    std::string alternatives =
+            "call faiss_ehi::set_tree_trainer(std::make_shared<faiss_ehi::"
+            "KMeansTreeTrainer>()) for a k-means tree, or set the tree's "
+            "parameters before train()";
+    if (state == SlotState::EXPLICIT) {
+        return "the program unregistered it (set_tree_trainer(nullptr)); "
+               "call faiss_ehi::trainer::register_torch_trainer() (in a "
+               "program that links faiss_ehi::trainer) for the LibTorch "
+               "trainer, or " +
+                alternatives;
+    }
+    return "link the LibTorch trainer (CMake target faiss_ehi::trainer, "
+           "which registers itself; a link line that names the archive "
+           "libfaiss_ehi_trainer.a directly also needs "
+           "-Wl,--undefined=faiss_ehi_trainer_self_registration), or " +
+            alternatives;
 }
 
 std::string KMeansTreeTrainer::name() const {

@@ -27,10 +27,27 @@ struct TreeTrainer {
 };
 
 /// Register the trainer used by every later train() (nullptr unregisters).
+/// An explicit choice: set_default_tree_trainer never replaces it.
 void set_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
+
+/** Register `trainer` unless set_tree_trainer was called before (with any
+ * value, nullptr included); returns whether it was registered. For a
+ * library's static initializer (faiss_ehi::trainer's self-registration):
+ * the order of static initializers across files is unspecified, so a
+ * program that chose a trainer in its own initializer must keep it whether
+ * that ran first or not, and any later set_tree_trainer call wins. */
+bool set_default_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
 
 /// The registered trainer, or nullptr.
 std::shared_ptr<TreeTrainer> get_tree_trainer();
+
+/// The registered trainer's name(), or "" when none is registered.
+std::string tree_trainer_name();
+
+/** Why no trainer is registered, with what to do, for the error message of
+ * a train() that needs one (set_tree_trainer(nullptr) was called, or no
+ * trainer library registered itself). */
+std::string no_tree_trainer_hint();
 
 /** Flat-leaf set-up shared by the k-means and the LibTorch trainers: the
  * tree's leaves become the quantizer's representatives and documents go to

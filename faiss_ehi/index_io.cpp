@@ -3,20 +3,25 @@
  */
 #include <faiss_ehi/index_io.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <string>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/index_io.h>
@@ -131,6 +136,188 @@ void install_head(const std::vector<faiss::IndexPreTransform*>& pts,
     delete ph;
 }
 
+/** Reads a payload without throwing: every get fails (returns false) past
+ * the end, for the look-ahead below. */
+struct SoftReader {
+    const uint8_t* p;
+    size_t size;
+    size_t pos = 0;
+
+    size_t left() const {
+        return size - pos;
+    }
+    template <class T>
+    bool get(T* v) {
+        if (sizeof(T) > left()) {
+            return false;
+        }
+        std::memcpy(v, p + pos, sizeof(T));
+        pos += sizeof(T);
+        return true;
+    }
+    /// Skip n items of `item` bytes each; false when they are not there.
+    bool skip(uint64_t n, size_t item) {
+        if (n > left() / item) {
+            return false;
+        }
+        pos += n * item;
+        return true;
+    }
+};
+
+uint32_t fourcc(const char* s) {
+    return uint32_t(uint8_t(s[0])) | uint32_t(uint8_t(s[1])) << 8 |
+            uint32_t(uint8_t(s[2])) << 16 | uint32_t(uint8_t(s[3])) << 24;
+}
+
+/** Faiss's reader sizes its arrays from counts in the file before it reads
+ * them (IVF lists, inverted-list entries), so a corrupted count can make
+ * it allocate terabytes. For the layout that EHI indexes are written in, an
+ * IndexIVFFlat ("IwFl") over a flat placeholder quantizer with array
+ * inverted lists, check those counts against the bytes that follow first.
+ * Anything else, or anything unexpected in that layout, is left to Faiss,
+ * whose messages stay those of corrupt files. */
+void check_faiss_counts(const uint8_t* p, size_t size) {
+    SoftReader r{p, size};
+    uint32_t h;
+    if (!r.get(&h) || h != fourcc("IwFl")) {
+        return;
+    }
+    // index header: d, ntotal, two unused counts, is_trained, metric
+    int32_t d, metric;
+    int64_t ntotal, unused;
+    uint8_t trained;
+    if (!r.get(&d) || !r.get(&ntotal) || !r.get(&unused) || !r.get(&unused) ||
+        !r.get(&trained) || !r.get(&metric) || d < 1) {
+        return;
+    }
+    float metric_arg;
+    if (metric > 1 && !r.get(&metric_arg)) {
+        return;
+    }
+    uint64_t nlist, nprobe;
+    if (!r.get(&nlist) || !r.get(&nprobe)) {
+        return;
+    }
+    FAISS_THROW_IF_NOT_FMT(nlist <= uint64_t(kMaxRecordLeaves),
+                           "corrupt EHI index: the IVF declares %" PRIu64
+                           " inverted lists, more than %" PRId64
+                           " (the limit of a file)",
+                           nlist, kMaxRecordLeaves);
+    // the placeholder quantizer: IndexFlat header and its vectors
+    uint32_t hq;
+    if (!r.get(&hq) || (hq != fourcc("IxF2") && hq != fourcc("IxFI")) ||
+        !r.skip(1, 4 + 8 + 8 + 8 + 1 + 4)) {
+        return;
+    }
+    uint64_t nfloats;
+    if (!r.get(&nfloats) || !r.skip(nfloats, sizeof(float))) {
+        return;
+    }
+    // direct map: type, array, and a hash table's pairs
+    uint8_t dm_type;
+    uint64_t n_dm;
+    if (!r.get(&dm_type) || !r.get(&n_dm) || !r.skip(n_dm, 8)) {
+        return;
+    }
+    if (dm_type == uint8_t(faiss::DirectMap::Hashtable) &&
+        (!r.get(&n_dm) || !r.skip(n_dm, 16))) {
+        return;
+    }
+    uint32_t hl;
+    uint64_t il_nlist, code_size;
+    uint32_t list_type;
+    if (!r.get(&hl) || hl != fourcc("ilar") || !r.get(&il_nlist) ||
+        il_nlist != nlist || !r.get(&code_size) ||
+        code_size != uint64_t(d) * sizeof(float) || !r.get(&list_type)) {
+        return;
+    }
+    uint64_t nsizes;
+    if (!r.get(&nsizes) || nsizes > r.left() / 8) {
+        return;
+    }
+    const bool full = list_type == fourcc("full");
+    if ((!full && list_type != fourcc("sprs")) || (full && nsizes != nlist) ||
+        (!full && nsizes % 2 != 0)) {
+        return;
+    }
+    // Sizes, then each non-empty list's codes and ids, to the end.
+    const uint8_t* sizes = p + r.pos;
+    r.pos += nsizes * 8;
+    const uint64_t entry_bytes = code_size + sizeof(idx_t);
+    const uint64_t room = r.left() / entry_bytes;
+    uint64_t entries = 0;
+    for (uint64_t i = full ? 0 : 1; i < nsizes; i += full ? 1 : 2) {
+        uint64_t n, list = i;
+        std::memcpy(&n, sizes + i * 8, 8);
+        if (!full) {
+            std::memcpy(&list, sizes + (i - 1) * 8, 8);
+        }
+        FAISS_THROW_IF_NOT_FMT(n <= room - entries,
+                               "corrupt EHI index: inverted list %" PRIu64
+                               " declares %" PRIu64
+                               " entries but the file holds at most %" PRIu64
+                               " more (%zd bytes left, %" PRIu64 " per entry)",
+                               list, n, room - entries, r.left(), entry_bytes);
+        entries += n;
+    }
+}
+
+/** The inverted lists of an IVF read from a file must agree with its
+ * header: ntotal entries in all, each id once, unless the index stores
+ * vectors in several lists (IndexEHITree with d2l > 1, or whose lists were
+ * filled so: lists_have_duplicates), where every id still counts once in
+ * ntotal and so the lists hold at least ntotal entries. An index that
+ * disagrees would search, reconstruct and remove wrongly. */
+void check_ivf_contents(const faiss::IndexIVF& ivf, size_t ordinal) {
+    const faiss::InvertedLists* il = ivf.invlists;
+    if (!il) {
+        return; // lists stored elsewhere (Faiss warns when reading)
+    }
+    auto* ehi = dynamic_cast<const IndexEHITree*>(&ivf);
+    const bool copies_allowed =
+            ehi && (ehi->d2l > 1 || ehi->lists_have_duplicates);
+    uint64_t entries = 0;
+    for (size_t l = 0; l < il->nlist; l++) {
+        entries += il->list_size(l);
+    }
+    if (copies_allowed) {
+        FAISS_THROW_IF_NOT_FMT(
+                entries >= uint64_t(ivf.ntotal) && ivf.ntotal >= 0,
+                "corrupt EHI index: IVF %zd has ntotal = %" PRId64
+                " but its inverted lists hold only %" PRIu64 " entries "
+                "(d2l = %d: each vector is stored at least once)",
+                ordinal, int64_t(ivf.ntotal), entries, ehi->d2l);
+        return;
+    }
+    FAISS_THROW_IF_NOT_FMT(entries == uint64_t(ivf.ntotal) && ivf.ntotal >= 0,
+                           "corrupt EHI index: IVF %zd has ntotal = %" PRId64
+                           " but its inverted lists hold %" PRIu64 " entries",
+                           ordinal, int64_t(ivf.ntotal), entries);
+    // (id, list) pairs sorted by id: a repeated id is two neighbours.
+    std::vector<std::pair<idx_t, size_t>> ids;
+    ids.reserve(entries);
+    for (size_t l = 0; l < il->nlist; l++) {
+        size_t n = il->list_size(l);
+        if (n == 0) {
+            continue;
+        }
+        faiss::InvertedLists::ScopedIds list_ids(il, l);
+        for (size_t j = 0; j < n; j++) {
+            ids.emplace_back(list_ids[j], l);
+        }
+    }
+    std::sort(ids.begin(), ids.end());
+    for (size_t i = 1; i < ids.size(); i++) {
+        FAISS_THROW_IF_NOT_FMT(ids[i].first != ids[i - 1].first,
+                               "corrupt EHI index: IVF %zd stores id %" PRId64
+                               " twice (lists %zd and %zd) although d2l = %d",
+                               ordinal, int64_t(ids[i].first),
+                               ids[i - 1].second, ids[i].second,
+                               ehi ? ehi->d2l : 1);
+    }
+}
+
 faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
     PayloadReader r{p, size};
     // The EHI records precede the Faiss part but are installed into the
@@ -147,6 +334,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
             heads.push_back(read_head_record(r));
         }
     }
+    check_faiss_counts(p + r.pos, size - r.pos);
     faiss::VectorIOReader fr;
     fr.data.assign(p + r.pos, p + size);
     std::unique_ptr<faiss::Index> root(faiss::read_index(&fr));
@@ -160,6 +348,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
                                "corrupt EHI index: IVF count mismatch");
         for (size_t i = 0; i < slots.size(); i++) {
             install_tree(slots[i], ivfs[i]);
+            check_ivf_contents(*dynamic_cast<faiss::IndexIVF*>(*slots[i]), i);
         }
         std::vector<faiss::IndexPreTransform*> pts;
         collect_pretransforms(rootp, pts);
@@ -272,6 +461,14 @@ faiss::Index* read_index(faiss::IOReader* reader) {
 }
 
 faiss::Index* read_index(const char* fname) {
+    FAISS_THROW_IF_NOT_MSG(fname && *fname, "read_index: empty file name");
+    // fopen succeeds on a directory and the first read fails, which
+    // would be reported as a truncated file.
+    struct stat st;
+    FAISS_THROW_IF_NOT_FMT(::stat(fname, &st) != 0 || !S_ISDIR(st.st_mode),
+                           "read_index: '%s' is a directory, not an index "
+                           "file",
+                           fname);
     faiss::FileIOReader reader(fname);
     return faiss_ehi::read_index(static_cast<faiss::IOReader*>(&reader));
 }

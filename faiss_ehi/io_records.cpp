@@ -3,6 +3,7 @@
  */
 #include <faiss_ehi/io_records.h>
 
+#include <cinttypes>
 #include <cstring>
 
 #include <faiss/impl/FaissAssert.h>
@@ -58,6 +59,15 @@ std::unique_ptr<EHITreeQuantizer> read_quantizer(PayloadReader& r,
                                    (form == int(NodeForm::PAPER) ||
                                     form == int(NodeForm::PER_NODE)),
                            "corrupt EHI index: bad tree header");
+    int64_t leaves = 1;
+    for (int h = 0; h < H && leaves <= kMaxRecordLeaves; h++) {
+        leaves *= B; // cannot overflow: leaves <= 2^30 and B < 2^31
+    }
+    FAISS_THROW_IF_NOT_FMT(leaves <= kMaxRecordLeaves,
+                           "corrupt EHI index: the tree record declares B = %d,"
+                           " H = %d, more than %" PRId64 " leaves (the limit "
+                           "of a file)",
+                           B, H, kMaxRecordLeaves);
     auto q = std::make_unique<EHITreeQuantizer>(
             d, B, H, faiss::MetricType(metric), NodeForm(form));
     EHITree& t = q->tree;

@@ -34,6 +34,12 @@ constexpr char kRoutingExtMagic[4] = {'G', 'R', 'P', '1'};
  * counts. */
 constexpr int kMaxRecordHeight = 64;
 
+/** Most leaves a tree record may declare (B^H), checked before anything is
+ * sized by it: the IVF holds one inverted list per leaf (two vectors, about
+ * 48 bytes, before any entry), so 2^30 leaves are already 48 GiB of empty
+ * lists; a record that declares more is corrupt, not big. */
+constexpr int64_t kMaxRecordLeaves = int64_t(1) << 30;
+
 /** Largest group expansion table a record may hold: the table is indexed by
  * ceil(log2(beam)) and a beam is a 64-bit count. */
 constexpr uint32_t kMaxGroupExpansion = 64;

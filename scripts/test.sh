@@ -51,6 +51,12 @@ install_check() {
   log "consumer uses $found"
   run cmake --build "$TMP/consumer-build" -j"$(nproc)" || return 1
   run "$TMP/consumer-build/consumer" || return 1
+  # The drop-in: an installed trainer must be usable by linking it alone.
+  if compgen -G "$PREFIX/lib*/libfaiss_ehi_trainer.a" >/dev/null; then
+    [[ -x $TMP/consumer-build/consumer_torch ]] ||
+      { log "the trainer is installed but consumer_torch was not built"; return 1; }
+    run "$TMP/consumer-build/consumer_torch" || return 1
+  fi
 }
 install_check || install_rc=$?
 

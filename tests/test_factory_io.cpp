@@ -27,6 +27,8 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
+#include <faiss_ehi/io_primitives.h>
+
 using namespace ehi_test;
 using faiss_ehi::EHITreeQuantizer;
 using faiss_ehi::IndexEHITree;
@@ -471,6 +473,186 @@ TEST(IO, FlippedBytesThrow) {
             ASSERT_FALSE(msg.empty())
                     << "flip " << int(mask) << " at offset " << off;
         }
+    }
+}
+
+// ------------------------------------ consistency and resource limits
+
+namespace {
+
+/// Offset of the payload in a faiss_ehi file (magic, version, size, sum).
+constexpr size_t kPayloadAt = 24;
+
+/// Recompute the frame's checksum after an edit of the payload, so that
+/// the reader gets past it to the records edited.
+void reseal(std::vector<uint8_t>& b) {
+    uint64_t sum = faiss_ehi::io_detail::fnv1a(b.data() + kPayloadAt,
+                                               b.size() - kPayloadAt);
+    std::memcpy(b.data() + 16, &sum, 8);
+}
+
+/// The only offset of a four-character code in the payload.
+size_t find_fourcc(const std::vector<uint8_t>& b, const char* code) {
+    size_t at = std::string::npos;
+    for (size_t i = kPayloadAt; i + 4 <= b.size(); i++) {
+        if (std::memcmp(b.data() + i, code, 4) == 0) {
+            EXPECT_EQ(at, std::string::npos) << code << " found twice";
+            at = i;
+        }
+    }
+    EXPECT_NE(at, std::string::npos) << code << " not found";
+    return at;
+}
+
+template <class T>
+void poke(std::vector<uint8_t>& b, size_t at, T v) {
+    ASSERT_LE(at + sizeof(T), b.size());
+    std::memcpy(b.data() + at, &v, sizeof(T));
+}
+
+// Offsets in an IndexIVFFlat record of Faiss ("IwFl", L2): fourcc, d,
+// ntotal, two unused counts, is_trained, metric, nlist.
+constexpr size_t kIwFlNtotal = 8;
+constexpr size_t kIwFlNlist = 4 + 4 + 8 + 8 + 8 + 1 + 4;
+
+/// An index without copies (d2l 1): d 8, B 3, H 2, 200 vectors.
+std::unique_ptr<IndexEHITree> tiny_single_index() {
+    auto xb = gaussian_data(200, 8, 77);
+    auto index = random_tree_index(8, 3, 2, faiss::METRIC_L2, xb, 78);
+    index->add(200, xb.data());
+    return index;
+}
+
+} // namespace
+
+TEST(IO, NtotalMustMatchTheLists) {
+    for (bool copies : {false, true}) {
+        SCOPED_TRACE(copies ? "d2l 2" : "d2l 1");
+        auto index = copies ? tiny_index() : tiny_single_index();
+        ASSERT_NO_THROW(deserialize(serialize(index.get())));
+        // an inconsistent index built in memory and written
+        index->ntotal += 1000;
+        std::string msg =
+                faiss_error([&] { deserialize(serialize(index.get())); });
+        EXPECT_TRUE(contains_any(msg, {"ntotal = 1200"})) << msg;
+        index->ntotal -= 1000;
+        // the same, edited in a valid file (checksum recomputed)
+        std::vector<uint8_t> bytes = serialize(index.get());
+        size_t ivf = find_fourcc(bytes, "IwFl");
+        int64_t ntotal;
+        std::memcpy(&ntotal, bytes.data() + ivf + kIwFlNtotal, 8);
+        ASSERT_EQ(ntotal, 200);
+        // a header that claims 10^12 vectors
+        for (int64_t claim :
+             {int64_t(copies ? 100000 : 199), int64_t(1000000000000)}) {
+            std::vector<uint8_t> bad = bytes;
+            poke<int64_t>(bad, ivf + kIwFlNtotal, claim);
+            reseal(bad);
+            msg = faiss_error([&] { deserialize(bad); });
+            EXPECT_TRUE(contains_any(
+                    msg, {("ntotal = " + std::to_string(claim)).c_str()}))
+                    << msg;
+            EXPECT_TRUE(contains_any(msg, {"entries"})) << msg;
+        }
+    }
+}
+
+TEST(IO, IdsMustBeUniqueWithoutCopies) {
+    auto xb = gaussian_data(200, 8, 77);
+    auto index = random_tree_index(8, 3, 2, faiss::METRIC_L2, xb, 78);
+    std::vector<idx_t> ids = make_ids(200, 0, 1);
+    ids[150] = 7; // id 7 twice
+    index->add_with_ids(200, xb.data(), ids.data());
+    ASSERT_EQ(index->d2l, 1);
+    std::string msg = faiss_error([&] { deserialize(serialize(index.get())); });
+    EXPECT_TRUE(contains_any(msg, {"id 7 twice"})) << msg;
+    // with d2l > 1 the lists hold copies: the same file layout reads back
+    index->d2l = 2;
+    EXPECT_NO_THROW(deserialize(serialize(index.get())));
+    // and so does an index whose copies came from d2l 2 adds
+    auto copies = tiny_index();
+    copies->d2l = 1;
+    ASSERT_TRUE(copies->lists_have_duplicates);
+    EXPECT_NO_THROW(deserialize(serialize(copies.get())));
+}
+
+TEST(IO, DirectoryIsNamed) {
+    TempDir dir;
+    std::string msg = faiss_error([&] {
+        std::unique_ptr<faiss::Index>(faiss_ehi::read_index(dir.path.c_str()));
+    });
+    EXPECT_TRUE(contains_any(msg, {"is a directory"})) << msg;
+    EXPECT_FALSE(contains_any(msg, {"truncated"})) << msg;
+}
+
+TEST(IO, HugeCountsFailBeforeAllocating) {
+    auto index = tiny_single_index();
+    const std::vector<uint8_t> bytes = serialize(index.get());
+    ASSERT_NO_THROW(deserialize(bytes));
+    // the frame's payload size: read in chunks, so the data runs out first
+    {
+        std::vector<uint8_t> bad = bytes;
+        poke<uint64_t>(bad, 8, uint64_t(1000000000000));
+        std::string msg = faiss_error([&] { deserialize(bad); });
+        EXPECT_TRUE(contains_any(msg, {"1000000000000 payload bytes"})) << msg;
+    }
+    // the tree record: B and H after the IVF record's EHI fields
+    // (count, has tree, is EHI, d2l, rule, SOAR lambda, duplicates, d,
+    // metric)
+    const size_t tree_B = kPayloadAt + 4 + 1 + 1 + 4 + 4 + 4 + 1 + 4 + 4;
+    int32_t B, H;
+    std::memcpy(&B, bytes.data() + tree_B, 4);
+    std::memcpy(&H, bytes.data() + tree_B + 4, 4);
+    ASSERT_EQ(B, 3);
+    ASSERT_EQ(H, 2);
+    for (auto bh : {std::pair<int32_t, int32_t>{2, 40},
+                    std::pair<int32_t, int32_t>{1000000, 2},
+                    std::pair<int32_t, int32_t>{2, 31}}) {
+        std::vector<uint8_t> bad = bytes;
+        poke<int32_t>(bad, tree_B, bh.first);
+        poke<int32_t>(bad, tree_B + 4, bh.second);
+        reseal(bad);
+        std::string msg = faiss_error([&] { deserialize(bad); });
+        EXPECT_TRUE(contains_any(msg, {"leaves"})) << msg;
+        EXPECT_TRUE(contains_any(msg,
+                                 {("B = " + std::to_string(bh.first) +
+                                   ", H = " + std::to_string(bh.second))
+                                          .c_str()}))
+                << msg;
+    }
+    // Faiss's IVF: 2^40 inverted lists
+    size_t ivf = find_fourcc(bytes, "IwFl");
+    {
+        std::vector<uint8_t> bad = bytes;
+        poke<uint64_t>(bad, ivf + kIwFlNlist, uint64_t(1) << 40);
+        reseal(bad);
+        std::string msg = faiss_error([&] { deserialize(bad); });
+        EXPECT_TRUE(contains_any(msg, {"1099511627776 inverted lists"})) << msg;
+    }
+    // an inverted list of 10^12 entries: "ilar", nlist, code size, list
+    // type, then the sizes (one per list when most lists have entries)
+    size_t il = find_fourcc(bytes, "ilar");
+    ASSERT_EQ(0, std::memcmp(bytes.data() + il + 20, "full", 4));
+    {
+        std::vector<uint8_t> bad = bytes;
+        poke<uint64_t>(bad, il + 32 + 8 * 4, uint64_t(1000000000000));
+        reseal(bad);
+        std::string msg = faiss_error([&] { deserialize(bad); });
+        EXPECT_TRUE(contains_any(
+                msg, {"inverted list 4 declares 1000000000000 entries"}))
+                << msg;
+    }
+    // one entry more than the file holds is caught too
+    {
+        std::vector<uint8_t> bad = bytes;
+        uint64_t n0;
+        std::memcpy(&n0, bytes.data() + il + 32, 8);
+        poke<uint64_t>(bad, il + 32, n0 + 1);
+        reseal(bad);
+        std::string msg = faiss_error([&] { deserialize(bad); });
+        // (list 0 still fits: the list found short is a later one)
+        EXPECT_TRUE(contains_any(msg, {"declares"})) << msg;
+        EXPECT_TRUE(contains_any(msg, {"the file holds at most"})) << msg;
     }
 }
 

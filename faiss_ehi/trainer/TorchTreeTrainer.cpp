@@ -122,8 +122,15 @@ void TorchTreeTrainer::train_probing(EHITreeQuantizer& q, idx_t n,
     q.update_is_trained();
 }
 
+std::shared_ptr<TorchTreeTrainer> default_torch_trainer() {
+    // Function-local: safe to call from another file's static initializer.
+    static const std::shared_ptr<TorchTreeTrainer> instance =
+            std::make_shared<TorchTreeTrainer>();
+    return instance;
+}
+
 void register_torch_trainer() {
-    faiss_ehi::set_tree_trainer(std::make_shared<TorchTreeTrainer>());
+    faiss_ehi::set_tree_trainer(default_torch_trainer());
 }
 
 } // namespace trainer

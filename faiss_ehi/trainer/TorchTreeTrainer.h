@@ -3,6 +3,7 @@
  */
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,9 +63,23 @@ struct TorchTreeTrainer : faiss_ehi::TreeTrainer {
     void train_probing(EHITreeQuantizer& q, idx_t n, const float* x);
 };
 
-/** Register a default TorchTreeTrainer for every later train()
- * (faiss_ehi::set_tree_trainer). Explicit, because static
- * self-registration is unreliable with static libraries. */
+/** The process's default TorchTreeTrainer: one instance, created on first
+ * use, the one that register_torch_trainer() and the self-registration
+ * install (settings changed on it stay in effect). */
+std::shared_ptr<TorchTreeTrainer> default_torch_trainer();
+
+/** Register default_torch_trainer() for every later train(), as an
+ * explicit choice (faiss_ehi::set_tree_trainer): it replaces any other
+ * trainer. Idempotent: calling it again, or after the self-registration,
+ * leaves the same instance registered.
+ *
+ * Linking the CMake target faiss_ehi::trainer is enough without this call:
+ * the object that defines faiss_ehi_trainer_self_registration registers
+ * default_torch_trainer() from a static initializer, unless the program
+ * chose a trainer with set_tree_trainer before (see
+ * faiss_ehi::set_default_tree_trainer), and the target's link option
+ * --undefined=faiss_ehi_trainer_self_registration makes the linker take
+ * that object from the static archive although nothing calls into it. */
 void register_torch_trainer();
 
 } // namespace trainer
