@@ -264,7 +264,7 @@ void check_faiss_counts(const uint8_t* p, size_t size) {
 }
 
 /** The inverted lists of an IVF read from a file must agree with its
- * header: ntotal entries in all, each id once, unless the index stores
+ * header: ntotal entries in all, unless the index stores
  * vectors in several lists (IndexEHITree with d2l > 1, or whose lists were
  * filled so: lists_have_duplicates), where every id still counts once in
  * ntotal and so the lists hold at least ntotal entries. An index that
@@ -294,28 +294,10 @@ void check_ivf_contents(const faiss::IndexIVF& ivf, size_t ordinal) {
                            "corrupt EHI index: IVF %zd has ntotal = %" PRId64
                            " but its inverted lists hold %" PRIu64 " entries",
                            ordinal, int64_t(ivf.ntotal), entries);
-    // (id, list) pairs sorted by id: a repeated id is two neighbours.
-    std::vector<std::pair<idx_t, size_t>> ids;
-    ids.reserve(entries);
-    for (size_t l = 0; l < il->nlist; l++) {
-        size_t n = il->list_size(l);
-        if (n == 0) {
-            continue;
-        }
-        faiss::InvertedLists::ScopedIds list_ids(il, l);
-        for (size_t j = 0; j < n; j++) {
-            ids.emplace_back(list_ids[j], l);
-        }
-    }
-    std::sort(ids.begin(), ids.end());
-    for (size_t i = 1; i < ids.size(); i++) {
-        FAISS_THROW_IF_NOT_FMT(ids[i].first != ids[i - 1].first,
-                               "corrupt EHI index: IVF %zd stores id %" PRId64
-                               " twice (lists %zd and %zd) although d2l = %d",
-                               ordinal, int64_t(ids[i].first),
-                               ids[i - 1].second, ids[i].second,
-                               ehi ? ehi->d2l : 1);
-    }
+    // Ids are not required to be unique: Faiss lets a user store one id
+    // twice (add_with_ids with repeats, add() after remove_ids, merge_from
+    // over overlapping ids), and refusing such a file at read time would
+    // lose an index that was written as it was built.
 }
 
 faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
