@@ -93,7 +93,9 @@ TEST_P(Concurrency, SoakSearchWhileAddAndRemove) {
     // ids in [0, add_begun) may be in the index; ids in [0, add_done) were.
     std::atomic<idx_t> add_begun{0}, add_done{0};
     // removed_at[i]: logical time at which the removal of id i completed
-    // (0: never removed); `now` is the logical clock.
+    // (0: never removed, kRemoving: remove_ids running); `now` is the
+    // logical clock.
+    const uint64_t kRemoving = ~uint64_t(0);
     std::vector<std::atomic<uint64_t>> removed_at(pool);
     std::atomic<uint64_t> now{1};
     std::atomic<bool> stop{false};
@@ -119,7 +121,7 @@ TEST_P(Concurrency, SoakSearchWhileAddAndRemove) {
             return;
         }
         uint64_t r = removed_at[id].load();
-        if (r != 0 && r <= start) {
+        if (r != 0 && r != kRemoving && r <= start) {
             fail(std::string(who) + ": id " + std::to_string(id) +
                  " returned by a search that started after its removal");
             return;
@@ -236,6 +238,9 @@ TEST_P(Concurrency, SoakSearchWhileAddAndRemove) {
                     std::find(ids.begin(), ids.end(), id) == ids.end()) {
                     ids.push_back(id);
                 }
+            }
+            for (idx_t id : ids) {
+                removed_at[id] = kRemoving;
             }
             faiss::IDSelectorArray sel(ids.size(), ids.data());
             size_t n = index->remove_ids(sel);
