@@ -26,6 +26,35 @@ bool same_tree(const EHITree& a, const EHITree& b) {
             a.bias == b.bias && a.node_W == b.node_W && a.node_b == b.node_b;
 }
 
+/** Search parameters that IndexEHITree's own reading calls pass down to
+ * search_preassigned: `holder` already holds its lock in shared mode.
+ * Faiss runs search_preassigned on its OpenMP threads, so a thread-local
+ * flag could not say so; taking the lock again would be a recursive lock. */
+struct HeldSearchParams : faiss::SearchParametersIVF {
+    const IndexEHITree* holder = nullptr;
+};
+
+/** `out` = the nprobe, max_codes, selector and quantizer parameters of
+ * `params` (a SearchParametersIVF, or null for the index's own). */
+void fill_held_params(const IndexEHITree& index,
+                      const faiss::SearchParameters* params,
+                      HeldSearchParams& out) {
+    out.holder = &index;
+    out.nprobe = index.nprobe;
+    out.max_codes = index.max_codes;
+    if (!params) {
+        return;
+    }
+    auto* p = dynamic_cast<const faiss::SearchParametersIVF*>(params);
+    FAISS_THROW_IF_NOT_MSG(p,
+                           "IndexEHITree: search parameters must be "
+                           "SearchParametersIVF");
+    out.nprobe = p->nprobe;
+    out.max_codes = p->max_codes;
+    out.sel = p->sel;
+    out.quantizer_params = p->quantizer_params;
+}
+
 } // namespace
 
 IndexEHITree::IndexEHITree(int d, int B, int H, faiss::MetricType metric,
@@ -47,6 +76,20 @@ IndexEHITree::IndexEHITree(EHITreeQuantizer* q, faiss::MetricType metric)
 
 IndexEHITree::IndexEHITree() : faiss::IndexIVFFlat() {}
 
+IndexEHITree::IndexEHITree(const IndexEHITree& other)
+        : IndexEHITree(other, other.read_lock()) {}
+
+// `held` keeps other's shared lock until the copy is complete.
+IndexEHITree::IndexEHITree(const IndexEHITree& other,
+                           std::shared_lock<WriterFirstMutex>&& /* held */)
+        : faiss::IndexIVFFlat(other), d2l(other.d2l),
+          assign_rule(other.assign_rule), soar_lambda(other.soar_lambda),
+          lists_have_duplicates(other.lists_have_duplicates) {}
+
+std::shared_lock<WriterFirstMutex> IndexEHITree::read_lock() const {
+    return std::shared_lock<WriterFirstMutex>(rw_mutex);
+}
+
 IndexEHITree::IndexEHITree(const faiss::IndexIVFFlat& ivf)
         : faiss::IndexIVFFlat(ivf) {
     tree_quantizer(); // throws unless routed by a tree
@@ -63,6 +106,7 @@ EHITreeQuantizer* IndexEHITree::tree_quantizer() const {
 
 void IndexEHITree::train(idx_t n, const float* x) {
     check_finite(n, d, x, "training vectors");
+    std::unique_lock<WriterFirstMutex> lock(rw_mutex);
     faiss::IndexIVFFlat::train(n, x);
 }
 
@@ -139,6 +183,18 @@ void IndexEHITree::assign_documents(idx_t n, const float* x,
 }
 
 void IndexEHITree::add_with_ids(idx_t n, const float* x, const idx_t* xids) {
+    std::unique_lock<WriterFirstMutex> lock(rw_mutex);
+    add_with_ids_unlocked(n, x, xids);
+}
+
+void IndexEHITree::add_core(idx_t n, const float* x, const idx_t* xids,
+                            const idx_t* precomputed_idx) {
+    std::unique_lock<WriterFirstMutex> lock(rw_mutex);
+    faiss::IndexIVFFlat::add_core(n, x, xids, precomputed_idx);
+}
+
+void IndexEHITree::add_with_ids_unlocked(idx_t n, const float* x,
+                                         const idx_t* xids) {
     FAISS_THROW_IF_NOT_MSG(is_trained,
                            "IndexEHITree: add on an untrained index (call "
                            "train first)");
@@ -183,33 +239,59 @@ void IndexEHITree::search(idx_t n, const float* x, idx_t k, float* distances,
     FAISS_THROW_IF_NOT_FMT(k > 0, "search: k must be > 0, got %" PRId64, k);
     FAISS_THROW_IF_NOT_MSG(is_trained,
                            "IndexEHITree: search on an untrained index");
+    HeldSearchParams local;
+    fill_held_params(*this, params, local);
     // Flat storage never reads the coarse distances, so the tree is asked
     // not to compute them, unless the caller passed quantizer parameters.
     SearchParametersEHITree qparams;
     qparams.compute_distances = false;
-    faiss::SearchParametersIVF local;
-    local.nprobe = nprobe;
-    local.max_codes = max_codes;
-    local.quantizer_params = &qparams;
-    const faiss::SearchParameters* use = &local;
-    if (params) {
-        auto* p = dynamic_cast<const faiss::SearchParametersIVF*>(params);
-        FAISS_THROW_IF_NOT_MSG(p,
-                               "IndexEHITree: search parameters must be "
-                               "SearchParametersIVF");
-        local.nprobe = p->nprobe;
-        local.max_codes = p->max_codes;
-        local.sel = p->sel;
-        if (p->quantizer_params) {
-            use = params;
-        }
+    if (!local.quantizer_params) {
+        local.quantizer_params = &qparams;
     }
     FAISS_THROW_IF_NOT_MSG(
             local.nprobe >= 1,
             "IndexEHITree: nprobe (the beam width) must be >= 1");
+    std::shared_lock<WriterFirstMutex> lock(rw_mutex);
     // NaN/Inf queries are rejected by the tree quantizer's search.
     check_parallel_mode();
-    faiss::IndexIVFFlat::search(n, x, k, distances, labels, use);
+    faiss::IndexIVFFlat::search(n, x, k, distances, labels, &local);
+}
+
+void IndexEHITree::search_preassigned(idx_t n, const float* x, idx_t k,
+                                      const idx_t* assign,
+                                      const float* centroid_dis,
+                                      float* distances, idx_t* labels,
+                                      bool store_pairs,
+                                      const faiss::IVFSearchParameters* params,
+                                      faiss::IndexIVFStats* stats) const {
+    auto* held = dynamic_cast<const HeldSearchParams*>(params);
+    std::shared_lock<WriterFirstMutex> lock(rw_mutex, std::defer_lock);
+    if (!held || held->holder != this) {
+        lock.lock();
+    }
+    faiss::IndexIVFFlat::search_preassigned(n, x, k, assign, centroid_dis,
+                                            distances, labels, store_pairs,
+                                            params, stats);
+}
+
+void IndexEHITree::search_and_reconstruct(
+        idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
+        float* recons, const faiss::SearchParameters* params) const {
+    HeldSearchParams local;
+    fill_held_params(*this, params, local);
+    std::shared_lock<WriterFirstMutex> lock(rw_mutex);
+    faiss::IndexIVFFlat::search_and_reconstruct(n, x, k, distances, labels,
+                                                recons, &local);
+}
+
+void IndexEHITree::reconstruct(idx_t key, float* recons) const {
+    std::shared_lock<WriterFirstMutex> lock(rw_mutex);
+    faiss::IndexIVFFlat::reconstruct(key, recons);
+}
+
+void IndexEHITree::reconstruct_n(idx_t i0, idx_t ni, float* recons) const {
+    std::shared_lock<WriterFirstMutex> lock(rw_mutex);
+    faiss::IndexIVFFlat::reconstruct_n(i0, ni, recons);
 }
 
 void IndexEHITree::range_search(idx_t n, const float* x, float radius,
@@ -217,6 +299,7 @@ void IndexEHITree::range_search(idx_t n, const float* x, float radius,
                                 const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_MSG(is_trained,
                            "IndexEHITree: range_search on an untrained index");
+    std::shared_lock<WriterFirstMutex> lock(rw_mutex);
     check_parallel_mode();
     faiss::IndexIVFFlat::range_search(n, x, radius, result, params);
 }
@@ -232,6 +315,11 @@ faiss::InvertedListScanner* IndexEHITree::get_InvertedListScanner(
 }
 
 size_t IndexEHITree::remove_ids(const faiss::IDSelector& sel) {
+    std::unique_lock<WriterFirstMutex> lock(rw_mutex);
+    return remove_ids_unlocked(sel);
+}
+
+size_t IndexEHITree::remove_ids_unlocked(const faiss::IDSelector& sel) {
     if (!lists_have_duplicates) {
         return faiss::IndexIVFFlat::remove_ids(sel);
     }
@@ -277,6 +365,7 @@ void IndexEHITree::check_parallel_mode() const {
 }
 
 void IndexEHITree::reset() {
+    std::unique_lock<WriterFirstMutex> lock(rw_mutex);
     faiss::IndexIVFFlat::reset();
     lists_have_duplicates = false;
 }
@@ -294,12 +383,22 @@ void IndexEHITree::check_compatible_for_merge(const faiss::Index& other) const {
 }
 
 void IndexEHITree::merge_from(faiss::Index& other, idx_t add_id) {
-    // Faiss checks compatibility first, through the override above, so
-    // `other` is an IndexEHITree once this returns.
+    auto* o = dynamic_cast<IndexEHITree*>(&other);
+    if (!o) {
+        check_compatible_for_merge(other); // throws, naming the mismatch
+    }
+    FAISS_THROW_IF_NOT_MSG(o && o != this,
+                           "merge_from: the other index must be another "
+                           "IndexEHITree than this one");
+    // Both indexes change; std::lock takes the two locks without deadlock
+    // against a merge in the other direction.
+    std::unique_lock<WriterFirstMutex> mine(rw_mutex, std::defer_lock);
+    std::unique_lock<WriterFirstMutex> theirs(o->rw_mutex, std::defer_lock);
+    std::lock(mine, theirs);
+    // Faiss checks compatibility first, through the override above.
     faiss::IndexIVFFlat::merge_from(other, add_id);
-    auto& o = static_cast<IndexEHITree&>(other);
-    lists_have_duplicates = lists_have_duplicates || o.lists_have_duplicates;
-    o.lists_have_duplicates = false;
+    lists_have_duplicates = lists_have_duplicates || o->lists_have_duplicates;
+    o->lists_have_duplicates = false;
 }
 
 } // namespace faiss_ehi

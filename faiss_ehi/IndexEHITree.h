@@ -3,9 +3,13 @@
  */
 #pragma once
 
+#include <mutex>
+#include <shared_mutex>
+
 #include <faiss/IndexIVFFlat.h>
 
 #include <faiss_ehi/EHITreeQuantizer.h>
+#include <faiss_ehi/rw_mutex.h>
 
 namespace faiss_ehi {
 
@@ -36,7 +40,14 @@ constexpr DocAssignRule kLastDocAssignRule = DocAssignRule::SOAR;
  *   search_and_reconstruct, ivflib) still returns each id at most once;
  *   with duplicates stored, parallel_mode must stay 0 (the default);
  * - indexIVF_stats.ndis counts the stored entries scanned, that is the sum
- *   of the probed lists' sizes ("documents visited").
+ *   of the probed lists' sizes ("documents visited");
+ * - threads: the reading calls (search, range_search, search_preassigned,
+ *   search_and_reconstruct, reconstruct, reconstruct_n, and
+ *   faiss_ehi::write_index / clone_index) may run concurrently with each
+ *   other and with the changing calls (train, add, add_with_ids, add_core,
+ *   remove_ids, reset, merge_from), which are serialised among themselves.
+ *   A reading call sees the index before or after a change, never in
+ *   between (docs/DESIGN.md, "Threads").
  */
 struct IndexEHITree : faiss::IndexIVFFlat {
     int d2l = 1; ///< leaves per added vector, in [1, B^H]
@@ -57,12 +68,28 @@ struct IndexEHITree : faiss::IndexIVFFlat {
      * are shared: the caller must clear ivf.own_fields and
      * ivf.own_invlists before deleting ivf (used when reading files). */
     explicit IndexEHITree(const faiss::IndexIVFFlat& ivf);
+    /** Copies share the pointers, as IndexIVFFlat's copies do; each copy
+     * has its own lock, and the source is read under its shared lock. */
+    IndexEHITree(const IndexEHITree& other);
+    /// Not assignable, as faiss::IndexIVF.
+    IndexEHITree& operator=(const IndexEHITree&) = delete;
+
+    /** Holds this index's lock in shared mode until the returned object is
+     * destroyed: no change (add, remove_ids, ...) runs meanwhile, so
+     * several fields and lists can be read consistently. The lock is not
+     * recursive: while holding it, call none of this index's locking
+     * methods (a change would wait forever; a search or write_index could
+     * wait forever behind a waiting change). */
+    std::shared_lock<WriterFirstMutex> read_lock() const;
 
     /// The tree quantizer (throws if the quantizer is not one).
     EHITreeQuantizer* tree_quantizer() const;
 
     void train(idx_t n, const float* x) override;
     void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
+    /// Locked like add; files every vector in one list (ignores d2l).
+    void add_core(idx_t n, const float* x, const idx_t* xids,
+                  const idx_t* precomputed_idx) override;
     void search(idx_t n, const float* x, idx_t k, float* distances,
                 idx_t* labels,
                 const faiss::SearchParameters* params = nullptr) const override;
@@ -70,6 +97,19 @@ struct IndexEHITree : faiss::IndexIVFFlat {
             idx_t n, const float* x, float radius,
             faiss::RangeSearchResult* result,
             const faiss::SearchParameters* params = nullptr) const override;
+    /// Takes the shared lock unless called from this index's own search.
+    void search_preassigned(
+            idx_t n, const float* x, idx_t k, const idx_t* assign,
+            const float* centroid_dis, float* distances, idx_t* labels,
+            bool store_pairs,
+            const faiss::IVFSearchParameters* params = nullptr,
+            faiss::IndexIVFStats* stats = nullptr) const override;
+    void search_and_reconstruct(
+            idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
+            float* recons,
+            const faiss::SearchParameters* params = nullptr) const override;
+    void reconstruct(idx_t key, float* recons) const override;
+    void reconstruct_n(idx_t i0, idx_t ni, float* recons) const override;
     /** Faiss's scanner, wrapped in a DedupScanner when some id is stored in
      * several lists; every Faiss search path then returns each id once. */
     faiss::InvertedListScanner* get_InvertedListScanner(
@@ -87,6 +127,16 @@ struct IndexEHITree : faiss::IndexIVFFlat {
 
     /// Throws if duplicates are stored and parallel_mode is not 0.
     void check_parallel_mode() const;
+
+  private:
+    /// Shared by the reading calls, exclusive for the changing ones.
+    mutable WriterFirstMutex rw_mutex;
+
+    IndexEHITree(const IndexEHITree& other,
+                 std::shared_lock<WriterFirstMutex>&& held);
+    // The unlocked bodies; the caller holds rw_mutex.
+    void add_with_ids_unlocked(idx_t n, const float* x, const idx_t* xids);
+    size_t remove_ids_unlocked(const faiss::IDSelector& sel);
 };
 
 } // namespace faiss_ehi

@@ -8,14 +8,18 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <random>
+#include <shared_mutex>
 #include <string>
 #include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <faiss/IndexFlat.h>
@@ -60,8 +64,29 @@ void collect_pretransforms(faiss::Index* idx,
     }
 }
 
+/** Shared locks on every IndexEHITree the file will hold, each once: the
+ * records, the Faiss part and ntotal then describe one state of each
+ * index even while other threads add to or remove from it. */
+std::vector<std::shared_lock<WriterFirstMutex>> lock_trees(
+        const faiss::Index* index) {
+    std::vector<faiss::Index**> slots;
+    auto* root = const_cast<faiss::Index*>(index); // only read
+    collect_ivf_slots(&root, slots);
+    std::vector<const IndexEHITree*> seen;
+    std::vector<std::shared_lock<WriterFirstMutex>> locks;
+    for (faiss::Index** slot : slots) {
+        auto* ehi = dynamic_cast<const IndexEHITree*>(*slot);
+        if (ehi && std::find(seen.begin(), seen.end(), ehi) == seen.end()) {
+            seen.push_back(ehi);
+            locks.push_back(ehi->read_lock());
+        }
+    }
+    return locks;
+}
+
 std::vector<uint8_t> serialize_payload(const faiss::Index* index) {
     FAISS_THROW_IF_NOT_MSG(index, "write_index: null index");
+    auto locks = lock_trees(index);
     faiss::VectorIOWriter w;
     put<uint32_t>(&w, uint32_t(count_ivfs(index)));
     WriteView vw;
@@ -359,6 +384,57 @@ void write_index(const faiss::Index* index, const char* fname) {
 
 namespace io_detail {
 
+namespace {
+
+bool all_digits(const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return c >= '0' && c <= '9';
+    });
+}
+
+/** Deletes the temporary files `fname.tmp.PID.N` of processes that no
+ * longer exist: a writer killed between creating its temporary file and
+ * the rename leaves one behind, and nothing else would ever remove it.
+ * Files of live processes (and of this one: another thread may be writing)
+ * are kept. Best effort, never throws. A writer in another PID namespace
+ * sharing the directory would look dead; its write would then fail at the
+ * rename with an error, its old file intact. */
+void remove_stale_temps(const char* fname) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path target(fname);
+    fs::path dir = target.parent_path();
+    if (dir.empty()) {
+        dir = ".";
+    }
+    const std::string prefix = target.filename().string() + ".tmp.";
+    std::vector<fs::path> stale;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        if (name.compare(0, prefix.size(), prefix) != 0) {
+            continue;
+        }
+        std::string rest = name.substr(prefix.size());
+        size_t dot = rest.find('.');
+        if (dot == std::string::npos || !all_digits(rest.substr(0, dot)) ||
+            !all_digits(rest.substr(dot + 1)) || dot > 9) {
+            continue;
+        }
+        pid_t pid = pid_t(std::stol(rest.substr(0, dot)));
+        if (pid <= 0 || pid == getpid() || kill(pid, 0) == 0 ||
+            errno != ESRCH) {
+            continue;
+        }
+        stale.push_back(it->path());
+    }
+    for (const fs::path& p : stale) {
+        fs::remove(p, ec);
+    }
+}
+
+} // namespace
+
 void write_file_atomic(const char* fname, const void* data, size_t size,
                        const char* who) {
     FAISS_THROW_IF_NOT_FMT(fname && *fname, "%s: empty file name", who);
@@ -384,6 +460,7 @@ void write_file_atomic(const char* fname, const void* data, size_t size,
         FAISS_THROW_FMT("%s: cannot rename '%s' to '%s': %s", who, tmp.c_str(),
                         fname, std::strerror(err));
     }
+    remove_stale_temps(fname);
 }
 
 void write_frame(faiss::IOWriter* w, const char magic[4], uint32_t version,

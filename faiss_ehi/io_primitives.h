@@ -79,8 +79,11 @@ struct PayloadReader {
 /** Atomic file write: `size` bytes go to a temporary file in the same
  * directory which is flushed, synced and renamed over `fname`. On any
  * failure the old file (if any) is left intact and an exception naming
- * `who` is thrown. Shared by every faiss_ehi file writer (and the trainer's
- * checkpoints). Defined in index_io.cpp. */
+ * `who` is thrown. The temporary file is named `fname.tmp.PID.N`; a
+ * successful write also deletes the ones that processes which no longer
+ * exist left beside `fname` (killed while writing). Shared by every
+ * faiss_ehi file writer (and the trainer's checkpoints). Defined in
+ * index_io.cpp. */
 void write_file_atomic(const char* fname, const void* data, size_t size,
                        const char* who);
 
