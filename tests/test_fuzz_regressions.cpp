@@ -6,12 +6,15 @@
  * input that showed the problem, and expects the documented error instead
  * of a crash, a sanitizer report or a result that lies about its size.
  */
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include <faiss_ehi/io_primitives.h>
 
 #include "contrib/data/beir.h"
 #include "contrib/data/json.h"
@@ -87,4 +90,28 @@ TEST(FuzzRegression, BeirLineNestedTooDeepThrows) {
     faiss_ehi::data::BeirCorpus c = faiss_ehi::data::read_beir_corpus(path);
     ASSERT_EQ(c.ids.size(), 1u);
     EXPECT_EQ(c.texts[0], "b");
+}
+
+// A 21-byte text encoder payload: dim = 385,875,075 and no words. It read,
+// and encoding one text then allocated 1.5 GB. Without words nothing in
+// the file bounds dim: such a file is refused, and not written.
+TEST(FuzzRegression, TextEncoderWithoutWordsIsRefused) {
+    std::vector<uint8_t> payload(20, 0);
+    const int32_t dim = 385875075;
+    std::memcpy(payload.data(), &dim, 4); // then |V| = 0, an empty table
+    faiss::VectorIOReader reader;
+    {
+        faiss::VectorIOWriter w;
+        const char magic[4] = {'F', 'E', 'H', 'T'};
+        faiss_ehi::io_detail::write_frame(&w, magic, 1, payload);
+        reader.data = w.data;
+    }
+    ehi_test::expect_error([&] { faiss_ehi::read_text_encoder(&reader); },
+                           "empty vocabulary");
+
+    faiss_ehi::TextEncoder empty;
+    empty.dim = 4;
+    faiss::VectorIOWriter w;
+    ehi_test::expect_error([&] { faiss_ehi::write_text_encoder(empty, &w); },
+                           "empty vocabulary");
 }
