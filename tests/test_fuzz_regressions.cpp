@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <faiss/IndexIDMap.h>
+
 #include <faiss_ehi/io_primitives.h>
 
 #include "contrib/data/beir.h"
@@ -114,4 +116,22 @@ TEST(FuzzRegression, TextEncoderWithoutWordsIsRefused) {
     faiss::VectorIOWriter w;
     ehi_test::expect_error([&] { faiss_ehi::write_text_encoder(empty, &w); },
                            "empty vocabulary");
+}
+
+// An IDMap whose id table is one entry short of its vectors: Faiss's
+// reader took it, and a search then read past the table (a segfault).
+TEST(FuzzRegression, IDMapWithFewerIdsThanVectorsIsRefused) {
+    const int d = 8;
+    std::unique_ptr<faiss::Index> index(
+            faiss_ehi::index_factory(d, "IDMap,Flat"));
+    std::vector<float> x = ehi_test::gaussian_data(5, d, 3);
+    std::vector<idx_t> ids = {10, 11, 12, 13, 14};
+    index->add_with_ids(5, x.data(), ids.data());
+    dynamic_cast<faiss::IndexIDMap&>(*index).id_map.pop_back();
+    faiss::VectorIOWriter w;
+    faiss_ehi::write_index(index.get(), &w);
+    faiss::VectorIOReader r;
+    r.data = w.data;
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "IDMap holds 4 ids for 5 vectors");
 }
