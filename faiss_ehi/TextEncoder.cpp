@@ -119,6 +119,9 @@ void TextEncoder::check_consistent() const {
 
 void write_text_encoder(const TextEncoder& enc, faiss::IOWriter* writer) {
     enc.check_consistent();
+    // read_text_encoder refuses such a file (see there)
+    FAISS_THROW_IF_NOT_MSG(!enc.vocab.empty(),
+                           "write_text_encoder: empty vocabulary");
     faiss::VectorIOWriter payload;
     put<int32_t>(&payload, enc.dim);
     put<uint64_t>(&payload, enc.vocab.size());
@@ -150,6 +153,10 @@ TextEncoder read_text_encoder(faiss::IOReader* reader) {
     uint64_t nv = r.get<uint64_t>();
     FAISS_THROW_IF_NOT_MSG(nv <= payload.size() / 4,
                            "read_text_encoder: corrupt vocabulary size");
+    // Without words nothing in the file bounds dim, and every encode would
+    // allocate dim floats: 21 bytes could ask for gigabytes.
+    FAISS_THROW_IF_NOT_FMT(
+            nv >= 1, "read_text_encoder: empty vocabulary (dim = %d)", enc.dim);
     enc.vocab.resize(nv);
     for (uint64_t i = 0; i < nv; i++) {
         uint32_t len = r.get<uint32_t>();

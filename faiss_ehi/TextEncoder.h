@@ -62,7 +62,8 @@ struct TextEncoder {
 /** Serialisation. Format (little endian): magic "FEHT", format version,
  * payload size, 64-bit FNV-1a checksum of the payload, then the payload:
  * dim, |V|, the words (length + bytes each), the table. A truncated or
- * corrupted file throws faiss::FaissException when read. */
+ * corrupted file throws faiss::FaissException when read. An encoder
+ * without words is neither written nor read (throws). */
 void write_text_encoder(const TextEncoder& enc, faiss::IOWriter* writer);
 /// Atomic: temporary file in the same directory, synced, then renamed.
 void write_text_encoder(const TextEncoder& enc, const char* fname);

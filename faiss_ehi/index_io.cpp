@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -325,6 +326,25 @@ void check_ivf_contents(const faiss::IndexIVF& ivf, size_t ordinal) {
     // lose an index that was written as it was built.
 }
 
+/** Faiss's reader takes an IndexIDMap's id table as it comes: with fewer
+ * ids than vectors a search reads past the table. Throws unless every
+ * IDMap in the chain has one id per vector of its own and of its index. */
+void check_id_maps(const faiss::Index* index) {
+    if (auto* m = dynamic_cast<const faiss::IndexIDMap*>(index)) {
+        FAISS_THROW_IF_NOT_FMT(
+                m->index && m->id_map.size() == size_t(m->ntotal) &&
+                        m->index->ntotal == m->ntotal,
+                "corrupt EHI index: IDMap holds %zd ids for %lld vectors "
+                "(its index: %lld)",
+                m->id_map.size(), (long long)m->ntotal,
+                m->index ? (long long)m->index->ntotal : -1LL);
+        check_id_maps(m->index);
+    } else if (auto* pt =
+                       dynamic_cast<const faiss::IndexPreTransform*>(index)) {
+        check_id_maps(pt->index);
+    }
+}
+
 faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
     PayloadReader r{p, size};
     // The EHI records precede the Faiss part but are installed into the
@@ -349,6 +369,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
                            "corrupt EHI index: trailing bytes");
     faiss::Index* rootp = root.release();
     try {
+        check_id_maps(rootp);
         std::vector<faiss::Index**> slots;
         collect_ivf_slots(&rootp, slots);
         FAISS_THROW_IF_NOT_MSG(slots.size() == nivf,

@@ -247,12 +247,15 @@ TEST(Errors, QuantizerTreeDimensionMismatch) {
     }
     // in an index
     std::string msg = faiss_error([&] {
-        auto* q = new EHITreeQuantizer(8, 3, 2);
+        // Owned here until the index accepts it: the constructor may be
+        // the one that throws.
+        auto q = std::make_unique<EHITreeQuantizer>(8, 3, 2);
         q->tree = EHITree(3, 2, 16);
         q->tree.init_random(1);
         q->leaf_representatives.assign(9 * 8, 0.0f);
         q->is_trained = true;
-        IndexEHITree index(q, faiss::METRIC_L2);
+        IndexEHITree index(q.get(), faiss::METRIC_L2);
+        q.release(); // the index owns it now
         index.train(200, x.data());
         index.add(200, x.data());
         std::vector<float> D(10);

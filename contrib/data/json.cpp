@@ -210,13 +210,27 @@ bool JsonCursor::read_bool() {
 
 void JsonCursor::skip_value() {
     char c = peek();
-    switch (c) {
-        case '{':
+    if (c == '{' || c == '[') {
+        if (depth_ >= kMaxDepth) {
+            fail("objects and arrays nested deeper than " +
+                 std::to_string(kMaxDepth) + " levels");
+        }
+        depth_++;
+        // restores the depth on the way out, also when a member throws
+        struct Leave {
+            int& depth;
+            ~Leave() {
+                depth--;
+            }
+        } leave{depth_};
+        if (c == '{') {
             for_each_member([&](const std::string&) { skip_value(); });
-            return;
-        case '[':
+        } else {
             for_each_element([&]() { skip_value(); });
-            return;
+        }
+        return;
+    }
+    switch (c) {
         case '"':
             read_string();
             return;

@@ -39,8 +39,14 @@ class JsonCursor {
     float read_float();
     /// Read true/false.
     bool read_bool();
-    /// Skip any value (object, array, string, number, literal).
+    /// Skip any value (object, array, string, number, literal). Throws if
+    /// objects and arrays nest deeper than kMaxDepth.
     void skip_value();
+
+    /** Deepest nesting of objects and arrays that skip_value and raw_value
+     * follow: each level is a recursion, and a line of a few hundred
+     * kilobytes of '[' would otherwise overflow the stack. */
+    static constexpr int kMaxDepth = 512;
     /// The text of any value, verbatim (for debugging and "other" fields).
     std::string raw_value();
 
@@ -86,6 +92,7 @@ class JsonCursor {
     const char* p_;
     size_t n_;
     size_t pos_ = 0;
+    int depth_ = 0; ///< objects and arrays skip_value is inside
     std::string source_;
 };
 

@@ -4,6 +4,7 @@
 #include "contrib/data/vecs_io.h"
 
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "contrib/data/file_util.h"
@@ -229,6 +230,12 @@ std::vector<float> npy_read(const std::string& path, int* d_out, idx_t* n_out) {
     }
     if (d <= 0 || d > (1 << 24) || n < 0) {
         throw bad("unsupported shape " + shape);
+    }
+    // n * d * 4 bytes must be representable: otherwise the product wraps
+    // and a shape such as (2^40, 2^24) would match an empty data section
+    // and return n and d that promise more floats than were read.
+    if (size_t(n) > std::numeric_limits<size_t>::max() / 4 / size_t(d)) {
+        throw bad("shape " + shape + " is too large for this platform");
     }
     size_t data_start = hstart + hlen;
     size_t need = size_t(n) * size_t(d) * 4;

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 faiss-ehi authors. MIT licence (see LICENSE).
+#
+# Builds (if needed) and runs the libFuzzer targets of tests/fuzz, each for
+# a set number of executions, and prints per target the executions, the
+# corpus size and the reproducers written: crashes (crash-, leak-,
+# deadly-: a sanitizer report or an uncaught exception), out-of-memory
+# (oom-: a single allocation over MALLOC_MB or the RSS over 4 GB) and
+# timeouts (timeout-, over 30 s for one input).
+#   bash benchs/run_fuzz.sh [EXECUTIONS] [TARGETS]
+# defaults: 200000 executions, all four targets. Environment: BUILD_DIR
+# (default build-fuzz, configured with clang and FAISS_EHI_BUILD_FUZZERS=ON
+# when missing), JOBS (build jobs, default 2), MAX_LEN (largest input,
+# default 4096 bytes), NO_BUILD=1 (run the targets as built), MALLOC_MB (largest single allocation, default
+# 2048), LEAKS (0 or 1: leak detection, default per target), FUZZ_FLAGS (more libFuzzer flags).
+# Each target starts from its seeds (tests/fuzz/corpus/<target>, written by
+# ehi_fuzz_seeds) copied into BUILD_DIR/fuzz-corpus/<target>, which keeps
+# what the fuzzer finds between runs; reproducers of crashes go to
+# BUILD_DIR/fuzz-artifacts/<target>/. Exit status 1 if any target wrote a reproducer.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RUNS=${1:-200000}
+TARGETS=${2:-fuzz_read_index fuzz_text_encoder fuzz_index_factory fuzz_data_loaders}
+BUILD_DIR=${BUILD_DIR:-build-fuzz}
+JOBS=${JOBS:-2}
+MAX_LEN=${MAX_LEN:-4096}
+MALLOC_MB=${MALLOC_MB:-2048}
+
+if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAISS_EHI_BUILD_FUZZERS=ON \
+    -DFAISS_EHI_BUILD_TESTS=OFF -DFAISS_EHI_BUILD_TRAINER=OFF \
+    -DFAISS_EHI_BUILD_PYTHON=OFF -DFAISS_EHI_WITH_CUDA=OFF \
+    -DFAISS_EHI_BUILD_BENCHS=OFF > "$BUILD_DIR.configure.log"
+fi
+if [[ ${NO_BUILD:-0} != 1 ]]; then
+  cmake --build "$BUILD_DIR" -j"$JOBS" --target ehi_fuzzers > /dev/null
+fi
+
+# Huge allocations requested by a corrupted size must surface as
+# std::bad_alloc (which the targets catch), not as an ASan abort.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0}
+# The targets are single-threaded; OpenMP threads would only slow them.
+export OMP_NUM_THREADS=1
+
+status=0
+printf '%-20s %12s %8s %8s %6s %9s\n' target executions corpus crashes ooms timeouts
+for t in $TARGETS; do
+  seeds=tests/fuzz/corpus/$t
+  if [[ ! -d $seeds ]]; then
+    seeds=$BUILD_DIR/fuzz-seeds/$t
+    [[ -d $seeds ]] || "$BUILD_DIR/tests/fuzz/ehi_fuzz_seeds" "$BUILD_DIR/fuzz-seeds"
+  fi
+  corpus=$BUILD_DIR/fuzz-corpus/$t
+  art=$BUILD_DIR/fuzz-artifacts/$t
+  log=$BUILD_DIR/fuzz-logs/$t.log
+  mkdir -p "$corpus" "$art" "$(dirname "$log")"
+  cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+  rm -f "$art"/*
+  # Faiss leaks what it had built whenever it rejects an index file or a
+  # factory key (see tests/sanitizers/lsan.supp): on these two targets
+  # nearly every input would trigger a full leak scan, a hundredfold
+  # slowdown, so leak detection is off there (LEAKS=1 turns it on); the
+  # sanitizer build of ehi_tests checks those paths for leaks.
+  leaks=${LEAKS:-}
+  if [[ -z $leaks ]]; then
+    case $t in
+      fuzz_read_index | fuzz_index_factory) leaks=0 ;;
+      *) leaks=1 ;;
+    esac
+  fi
+  # shellcheck disable=SC2086
+  "$BUILD_DIR/tests/fuzz/$t" -runs="$RUNS" -detect_leaks="$leaks" -max_len="$MAX_LEN" \
+    -rss_limit_mb=4096 -malloc_limit_mb="$MALLOC_MB" -timeout=30 -artifact_prefix="$art/" \
+    -print_final_stats=1 ${FUZZ_FLAGS:-} "$corpus" > "$log" 2>&1 || true
+  count() { find "$art" -type f \( "$@" \) | wc -l; }
+  crashes=$(count -name 'crash-*' -o -name 'leak-*' -o -name 'deadly-*')
+  ooms=$(count -name 'oom-*')
+  timeouts=$(count -name 'timeout-*' -o -name 'slow-unit-*')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" |
+    grep -o '[0-9]*$' | tail -1 || true)
+  [[ -n $execs ]] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+  printf '%-20s %12s %8s %8s %6s %9s\n' "$t" "${execs:-?}" \
+    "$(find "$corpus" -type f | wc -l)" "$crashes" "$ooms" "$timeouts"
+  if ((crashes + ooms + timeouts > 0)); then
+    status=1
+    echo "  log: $log; reproducers: $art/" >&2
+  fi
+done
+exit $status

@@ -1,0 +1,137 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ *
+ * Regression tests for inputs found by the fuzz targets (tests/fuzz) or the
+ * sanitizer build: each one goes through the public API with the smallest
+ * input that showed the problem, and expects the documented error instead
+ * of a crash, a sanitizer report or a result that lies about its size.
+ */
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <faiss/IndexIDMap.h>
+
+#include <faiss_ehi/io_primitives.h>
+
+#include "contrib/data/beir.h"
+#include "contrib/data/json.h"
+#include "contrib/data/vecs_io.h"
+#include "test_helpers.h"
+
+namespace {
+
+using ehi_test::TempDir;
+using idx_t = faiss::Index::idx_t;
+
+void write_file(const std::string& path, const std::string& bytes) {
+    std::ofstream f(path, std::ios::binary);
+    f << bytes;
+}
+
+/// Runs f, expecting a std::runtime_error whose message contains `what`.
+template <class F>
+void expect_runtime_error(F&& f, const std::string& what) {
+    try {
+        f();
+        ADD_FAILURE() << "no exception thrown";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(what), std::string::npos)
+                << e.what();
+    }
+}
+
+/// An .npy version 1.0 file with header dict `dict` and `nbytes` data.
+std::string npy_bytes(const std::string& dict, size_t nbytes) {
+    std::string h = dict + "\n";
+    std::string buf = std::string("\x93NUMPY\x01\x00", 8);
+    buf += char(h.size() & 0xff);
+    buf += char(h.size() >> 8);
+    return buf + h + std::string(nbytes, '\0');
+}
+
+} // namespace
+
+// The data size n * d * 4 of shape (2^40, 2^24) wraps to 0 in 64 bits: the
+// reader accepted a file without data and returned n = 2^40, d = 2^24 with
+// an empty vector.
+TEST(FuzzRegression, NpyShapeWhoseSizeWrapsThrows) {
+    TempDir t;
+    std::string path = t.file("wrap.npy");
+    write_file(path,
+               npy_bytes("{'descr': '<f4', 'fortran_order': False, "
+                         "'shape': (1099511627776, 16777216), }",
+                         0));
+    int d = 0;
+    idx_t n = 0;
+    expect_runtime_error([&] { faiss_ehi::data::npy_read(path, &d, &n); },
+                         "too large");
+}
+
+// A BEIR line whose extra field nests arrays 300,000 deep: the JSON reader
+// recursed once per level and overflowed the stack. It must throw instead,
+// naming the limit, and still read nesting within it.
+TEST(FuzzRegression, BeirLineNestedTooDeepThrows) {
+    TempDir t;
+    const int deep = 300000;
+    std::string path = t.file("corpus.jsonl");
+    write_file(path,
+               "{\"_id\": \"a\", \"text\": \"b\", \"x\": " +
+                       std::string(deep, '[') + std::string(deep, ']') + "}\n");
+    expect_runtime_error([&] { faiss_ehi::data::read_beir_corpus(path); },
+                         "nested deeper than");
+
+    const int ok = faiss_ehi::data::JsonCursor::kMaxDepth;
+    write_file(path,
+               "{\"_id\": \"a\", \"text\": \"b\", \"x\": " +
+                       std::string(ok, '[') + std::string(ok, ']') + "}\n");
+    faiss_ehi::data::BeirCorpus c = faiss_ehi::data::read_beir_corpus(path);
+    ASSERT_EQ(c.ids.size(), 1u);
+    EXPECT_EQ(c.texts[0], "b");
+}
+
+// A 21-byte text encoder payload: dim = 385,875,075 and no words. It read,
+// and encoding one text then allocated 1.5 GB. Without words nothing in
+// the file bounds dim: such a file is refused, and not written.
+TEST(FuzzRegression, TextEncoderWithoutWordsIsRefused) {
+    std::vector<uint8_t> payload(20, 0);
+    const int32_t dim = 385875075;
+    std::memcpy(payload.data(), &dim, 4); // then |V| = 0, an empty table
+    faiss::VectorIOReader reader;
+    {
+        faiss::VectorIOWriter w;
+        const char magic[4] = {'F', 'E', 'H', 'T'};
+        faiss_ehi::io_detail::write_frame(&w, magic, 1, payload);
+        reader.data = w.data;
+    }
+    ehi_test::expect_error([&] { faiss_ehi::read_text_encoder(&reader); },
+                           "empty vocabulary");
+
+    faiss_ehi::TextEncoder empty;
+    empty.dim = 4;
+    faiss::VectorIOWriter w;
+    ehi_test::expect_error([&] { faiss_ehi::write_text_encoder(empty, &w); },
+                           "empty vocabulary");
+}
+
+// An IDMap whose id table is one entry short of its vectors: Faiss's
+// reader took it, and a search then read past the table (a segfault).
+TEST(FuzzRegression, IDMapWithFewerIdsThanVectorsIsRefused) {
+    const int d = 8;
+    std::unique_ptr<faiss::Index> index(
+            faiss_ehi::index_factory(d, "IDMap,Flat"));
+    std::vector<float> x = ehi_test::gaussian_data(5, d, 3);
+    std::vector<idx_t> ids = {10, 11, 12, 13, 14};
+    index->add_with_ids(5, x.data(), ids.data());
+    dynamic_cast<faiss::IndexIDMap&>(*index).id_map.pop_back();
+    faiss::VectorIOWriter w;
+    faiss_ehi::write_index(index.get(), &w);
+    faiss::VectorIOReader r;
+    r.data = w.data;
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "IDMap holds 4 ids for 5 vectors");
+}
