@@ -15,10 +15,17 @@ namespace ehi_tools {
 
 namespace {
 
+/// A gflags flag of type T; its storage lives as long as the program
+/// (gflags keeps pointers to it).
+template <class T>
+void register_flag(const char* name, const char* help, const T& value) {
+    new gflags::FlagRegisterer(name, help, __FILE__, new T(value),
+                               new T(value));
+}
+
 /** One gflags flag per JointTrainerConfig field, named as the field, with
  * its help, valid values and default, registered before main() parses the
- * command line. The flags' storage lives as long as the program (gflags
- * keeps pointers to it). */
+ * command line. */
 bool register_config_flags() {
     const ft::JointTrainerConfig defaults;
     for (const ft::ConfigField& f : ft::joint_config_fields()) {
@@ -36,37 +43,22 @@ bool register_config_flags() {
         const char* text = (new std::string(help))->c_str();
         const std::string def = f.text(defaults, 9);
         switch (f.type) {
-            case ft::ConfigFieldType::INT: {
-                auto* v = new gflags::int32(std::stoi(def));
-                new gflags::FlagRegisterer(name, text, __FILE__, v,
-                                           new gflags::int32(*v));
+            case ft::ConfigFieldType::INT:
+                register_flag<gflags::int32>(name, text, std::stoi(def));
                 break;
-            }
-            case ft::ConfigFieldType::UINT64: {
-                auto* v = new gflags::uint64(std::stoull(def));
-                new gflags::FlagRegisterer(name, text, __FILE__, v,
-                                           new gflags::uint64(*v));
+            case ft::ConfigFieldType::UINT64:
+                register_flag<gflags::uint64>(name, text, std::stoull(def));
                 break;
-            }
-            case ft::ConfigFieldType::FLOAT: {
-                auto* v = new double(std::stod(def));
-                new gflags::FlagRegisterer(name, text, __FILE__, v,
-                                           new double(*v));
+            case ft::ConfigFieldType::FLOAT:
+                register_flag<double>(name, text, std::stod(def));
                 break;
-            }
-            case ft::ConfigFieldType::BOOL: {
-                auto* v = new bool(def == "1");
-                new gflags::FlagRegisterer(name, text, __FILE__, v,
-                                           new bool(*v));
+            case ft::ConfigFieldType::BOOL:
+                register_flag<bool>(name, text, def == "1");
                 break;
-            }
             case ft::ConfigFieldType::STRING:
-            case ft::ConfigFieldType::ENUM: {
-                auto* v = new std::string(def);
-                new gflags::FlagRegisterer(name, text, __FILE__, v,
-                                           new std::string(*v));
+            case ft::ConfigFieldType::ENUM:
+                register_flag<std::string>(name, text, def);
                 break;
-            }
         }
     }
     return true;

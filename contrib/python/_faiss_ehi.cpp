@@ -568,6 +568,21 @@ bool set_config_field(faiss_ehi::trainer::JointTrainerConfig& c,
     return true;
 }
 
+/// Set every field named in `dict` (may be null); false with a Python
+/// error set on the first bad name or value.
+bool set_config_fields(faiss_ehi::trainer::JointTrainerConfig& config,
+                       PyObject* dict) {
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (dict && PyDict_Next(dict, &pos, &key, &value)) {
+        const char* k = PyUnicode_AsUTF8(key);
+        if (!k || !set_config_field(config, k, value)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /** _describe_config(**kwargs) -> str: every field of the JointTrainerConfig
  * made from the keyword arguments, name=value, in table order (for tests
  * and for users checking what a call will train with). */
@@ -578,15 +593,8 @@ PyObject* py_describe_config(PyObject*, PyObject* args, PyObject* kwargs) {
         return nullptr;
     }
     faiss_ehi::trainer::JointTrainerConfig config;
-    if (kwargs) {
-        PyObject *key, *value;
-        Py_ssize_t pos = 0;
-        while (PyDict_Next(kwargs, &pos, &key, &value)) {
-            const char* k = PyUnicode_AsUTF8(key);
-            if (!k || !set_config_field(config, k, value)) {
-                return nullptr;
-            }
-        }
+    if (!set_config_fields(config, kwargs)) {
+        return nullptr;
     }
     std::string s;
     for (const auto& f : faiss_ehi::trainer::joint_config_fields()) {
@@ -653,13 +661,8 @@ PyObject* py_train_pairs(PyObject*, PyObject* args) {
         return nullptr;
     }
     faiss_ehi::trainer::JointTrainerConfig config;
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(cfg, &pos, &key, &value)) {
-        const char* k = PyUnicode_AsUTF8(key);
-        if (!k || !set_config_field(config, k, value)) {
-            return nullptr;
-        }
+    if (!set_config_fields(config, cfg)) {
+        return nullptr;
     }
     Buffer q(pq, 2, 'f', "queries");
     if (!q.ok)

@@ -7,6 +7,8 @@
  */
 #include <faiss_ehi/faiss_ehi.h>
 
+#include "consumer_checks.h"
+
 #include <faiss/IndexIVF.h>
 
 #include <unistd.h>
@@ -25,14 +27,7 @@ namespace {
 
 using idx_t = faiss::Index::idx_t;
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-    if (!ok) {
-        std::fprintf(stderr, "consumer: FAILED: %s\n", what.c_str());
-        ++failures;
-    }
-}
+using consumer::check;
 
 void set_nprobe(faiss::Index* index, size_t nprobe) {
     auto* ivf = dynamic_cast<faiss::IndexIVF*>(index);
@@ -42,7 +37,7 @@ void set_nprobe(faiss::Index* index, size_t nprobe) {
     }
 }
 
-int run() {
+void run() {
     const int d = 32;
     const idx_t nb = 4000; // vectors to train on and to store
     const idx_t nq = 50;   // queries: the first nq stored vectors
@@ -104,23 +99,10 @@ int run() {
     check(dist2 == dist, "reloaded index returns the same distances");
 
     faiss_ehi::set_tree_trainer(nullptr);
-    return failures == 0 ? 0 : 1;
 }
 
 } // namespace
 
 int main() {
-    int rc = 1;
-    try {
-        rc = run();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "consumer: exception: %s\n", e.what());
-        return 1;
-    }
-    if (rc == 0) {
-        std::printf("consumer OK\n");
-    } else {
-        std::fprintf(stderr, "consumer: %d check(s) failed\n", failures);
-    }
-    return rc;
+    return consumer::run_checks("consumer", run);
 }

@@ -10,6 +10,8 @@
  */
 #include <faiss_ehi/faiss_ehi.h>
 
+#include "consumer_checks.h"
+
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -21,16 +23,9 @@ namespace {
 
 using idx_t = faiss::Index::idx_t;
 
-int failures = 0;
+using consumer::check;
 
-void check(bool ok, const std::string& what) {
-    if (!ok) {
-        std::fprintf(stderr, "consumer_torch: FAILED: %s\n", what.c_str());
-        ++failures;
-    }
-}
-
-int run() {
+void run() {
     const int d = 16;
     const idx_t nb = 2000;
     const idx_t nq = 20; // queries: the first nq stored vectors
@@ -69,23 +64,10 @@ int run() {
     std::printf("nearest neighbour of a stored vector is itself: %ld / %ld\n",
                 long(self_found), long(nq));
     check(self_found >= nq / 2, "most stored vectors find themselves");
-    return failures == 0 ? 0 : 1;
 }
 
 } // namespace
 
 int main() {
-    int rc = 1;
-    try {
-        rc = run();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "consumer_torch: exception: %s\n", e.what());
-        return 1;
-    }
-    if (rc == 0) {
-        std::printf("consumer_torch OK\n");
-    } else {
-        std::fprintf(stderr, "consumer_torch: %d check(s) failed\n", failures);
-    }
-    return rc;
+    return consumer::run_checks("consumer_torch", run);
 }
