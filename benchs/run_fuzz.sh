@@ -12,7 +12,9 @@
 # (default build-fuzz, configured with clang and FAISS_EHI_BUILD_FUZZERS=ON
 # when missing), JOBS (build jobs, default 2), MAX_LEN (largest input,
 # default 4096 bytes), NO_BUILD=1 (run the targets as built), MALLOC_MB (largest single allocation, default
-# 2048), LEAKS (0 or 1: leak detection, default per target), FUZZ_FLAGS (more libFuzzer flags).
+# 2048), LEAKS (0 or 1: leak detection, default per target), CHUNK (most
+# executions per fuzzer process, default all), SEED (libFuzzer seed of the
+# first process; default random), FUZZ_FLAGS (more libFuzzer flags).
 # Each target starts from its seeds (tests/fuzz/corpus/<target>, written by
 # ehi_fuzz_seeds) copied into BUILD_DIR/fuzz-corpus/<target>, which keeps
 # what the fuzzer finds between runs; reproducers of crashes go to
@@ -25,6 +27,8 @@ BUILD_DIR=${BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-2}
 MAX_LEN=${MAX_LEN:-4096}
 MALLOC_MB=${MALLOC_MB:-2048}
+CHUNK=${CHUNK:-$RUNS}
+SEED=${SEED:-}
 
 if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" \
@@ -71,17 +75,39 @@ for t in $TARGETS; do
       *) leaks=1 ;;
     esac
   fi
-  # shellcheck disable=SC2086
-  "$BUILD_DIR/tests/fuzz/$t" -runs="$RUNS" -detect_leaks="$leaks" -max_len="$MAX_LEN" \
-    -rss_limit_mb=4096 -malloc_limit_mb="$MALLOC_MB" -timeout=30 -artifact_prefix="$art/" \
-    -print_final_stats=1 ${FUZZ_FLAGS:-} "$corpus" > "$log" 2>&1 || true
+  # The executions run in processes of at most CHUNK each (seed SEED, then
+  # SEED+1, ...), each starting from the corpus the previous one grew: Faiss
+  # leaks what it had read of every file it rejects, and over tens of
+  # thousands of corrupt files those leaks alone exceed the RSS limit.
+  : >"$log"
+  execs=0
+  chunk_no=0
   count() { find "$art" -type f \( "$@" \) | wc -l; }
+  while ((execs < RUNS)); do
+    n=$((RUNS - execs < CHUNK ? RUNS - execs : CHUNK))
+    seed_flag=()
+    [[ -n $SEED ]] && seed_flag=(-seed=$((SEED + chunk_no)))
+    # shellcheck disable=SC2086
+    "$BUILD_DIR/tests/fuzz/$t" -runs="$n" "${seed_flag[@]}" -detect_leaks="$leaks" \
+      -max_len="$MAX_LEN" -rss_limit_mb=4096 -malloc_limit_mb="$MALLOC_MB" -timeout=30 \
+      -artifact_prefix="$art/" -print_final_stats=1 ${FUZZ_FLAGS:-} "$corpus" \
+      >"$log.chunk" 2>&1 || true
+    cat "$log.chunk" >>"$log"
+    done_now=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log.chunk" |
+      grep -o '[0-9]*$' | tail -1 || true)
+    [[ -n $done_now ]] ||
+      done_now=$(grep -o '^#[0-9]*' "$log.chunk" | tail -1 | tr -d '#' || true)
+    rm -f "$log.chunk"
+    execs=$((execs + ${done_now:-0}))
+    chunk_no=$((chunk_no + 1))
+    # Stop at a finding, or when a time limit in FUZZ_FLAGS cut a chunk short.
+    if (($(find "$art" -type f | wc -l) > 0)) || ((${done_now:-0} < n)); then
+      break
+    fi
+  done
   crashes=$(count -name 'crash-*' -o -name 'leak-*' -o -name 'deadly-*')
   ooms=$(count -name 'oom-*')
   timeouts=$(count -name 'timeout-*' -o -name 'slow-unit-*')
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" |
-    grep -o '[0-9]*$' | tail -1 || true)
-  [[ -n $execs ]] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
   printf '%-20s %12s %8s %8s %6s %9s\n' "$t" "${execs:-?}" \
     "$(find "$corpus" -type f | wc -l)" "$crashes" "$ooms" "$timeouts"
   if ((crashes + ooms + timeouts > 0)); then

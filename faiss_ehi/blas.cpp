@@ -7,6 +7,8 @@
 
 #include <faiss/impl/FaissAssert.h>
 
+#include <faiss_ehi/cpu_dispatch.h>
+
 extern "C" {
 // Fortran BLAS, as declared inside Faiss itself (32-bit integers).
 int sgemm_(const char* transa, const char* transb, int* m, int* n, int* k,
@@ -33,8 +35,8 @@ bool in_omp_worker() {
 }
 
 /// c (cols) += a * b (cols), vectorised.
-__attribute__((target_clones("arch=haswell", "default"))) void axpy(
-        int64_t cols, float a, const float* b, float* c) {
+FAISS_EHI_AVX2_CLONES void axpy(int64_t cols, float a, const float* b,
+                                float* c) {
 #pragma omp simd
     for (int64_t j = 0; j < cols; j++) {
         c[j] += a * b[j];
@@ -83,8 +85,9 @@ void gemm_rowmajor_bt(int64_t rows, int64_t cols, int64_t inner, const float* A,
     sgemm_("T", "N", &m, &n, &k, &one, Bm, &k, A, &k, &zero, C, &m);
 }
 
-__attribute__((target_clones("arch=haswell", "default"))) void matvec_rows(
-        int64_t rows, int64_t cols, const float* M, const float* x, float* y) {
+FAISS_EHI_AVX2_CLONES void matvec_rows(int64_t rows, int64_t cols,
+                                       const float* M, const float* x,
+                                       float* y) {
     for (int64_t r = 0; r < rows; r++) {
         const float* w = M + r * cols;
         float acc = 0;

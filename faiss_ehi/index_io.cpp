@@ -25,7 +25,9 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissAssert.h>
@@ -196,6 +198,15 @@ uint32_t fourcc(const char* s) {
             uint32_t(uint8_t(s[2])) << 16 | uint32_t(uint8_t(s[3])) << 24;
 }
 
+/// Throws unless `v` is one of faiss::MetricType's values.
+void check_metric_value(int32_t v) {
+    const bool known =
+            (v >= faiss::METRIC_INNER_PRODUCT && v <= faiss::METRIC_Lp) ||
+            (v >= faiss::METRIC_Canberra && v <= faiss::METRIC_JensenShannon);
+    FAISS_THROW_IF_NOT_FMT(known, "corrupt EHI index: unknown metric type %d",
+                           int(v));
+}
+
 /** Faiss's reader sizes its arrays from counts in the file before it reads
  * them (IVF lists, inverted-list entries), so a corrupted count can make
  * it allocate terabytes. For the layout that EHI indexes are written in, an
@@ -217,6 +228,8 @@ void check_faiss_counts(const uint8_t* p, size_t size) {
         !r.get(&trained) || !r.get(&metric) || d < 1) {
         return;
     }
+    // Where the metric's own parameter follows depends on the metric.
+    check_metric_value(metric);
     float metric_arg;
     if (metric > 1 && !r.get(&metric_arg)) {
         return;
@@ -236,19 +249,31 @@ void check_faiss_counts(const uint8_t* p, size_t size) {
         !r.skip(1, 4 + 8 + 8 + 8 + 1 + 4)) {
         return;
     }
+    // Counts that the bytes left cannot hold would make Faiss allocate
+    // them before it finds the file short (and leak what it allocated).
+    auto check_fits = [&r](uint64_t n, size_t item, const char* what) {
+        FAISS_THROW_IF_NOT_FMT(r.skip(n, item),
+                               "corrupt EHI index: %s declares %" PRIu64
+                               " entries, more than the file holds",
+                               what, n);
+    };
     uint64_t nfloats;
-    if (!r.get(&nfloats) || !r.skip(nfloats, sizeof(float))) {
+    if (!r.get(&nfloats)) {
         return;
     }
+    check_fits(nfloats, sizeof(float), "the IVF's placeholder quantizer");
     // direct map: type, array, and a hash table's pairs
     uint8_t dm_type;
     uint64_t n_dm;
-    if (!r.get(&dm_type) || !r.get(&n_dm) || !r.skip(n_dm, 8)) {
+    if (!r.get(&dm_type) || !r.get(&n_dm)) {
         return;
     }
-    if (dm_type == uint8_t(faiss::DirectMap::Hashtable) &&
-        (!r.get(&n_dm) || !r.skip(n_dm, 16))) {
-        return;
+    check_fits(n_dm, 8, "the IVF's direct map");
+    if (dm_type == uint8_t(faiss::DirectMap::Hashtable)) {
+        if (!r.get(&n_dm)) {
+            return;
+        }
+        check_fits(n_dm, 16, "the IVF's direct-map hash table");
     }
     uint32_t hl;
     uint64_t il_nlist, code_size;
@@ -326,9 +351,35 @@ void check_ivf_contents(const faiss::IndexIVF& ivf, size_t ordinal) {
     // lose an index that was written as it was built.
 }
 
+/** Under an IDMap, the ids an IVF's lists return are positions in the
+ * IDMap's table, which Faiss looks up unchecked: each must be in
+ * [0, n). */
+void check_ids_are_positions(const faiss::Index* index, faiss::Index::idx_t n) {
+    if (auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) {
+        check_ids_are_positions(pt->index, n);
+        return;
+    }
+    auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index);
+    if (!ivf || !ivf->invlists) {
+        return;
+    }
+    for (size_t l = 0; l < ivf->nlist; l++) {
+        faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
+        const size_t size = ivf->invlists->list_size(l);
+        for (size_t j = 0; j < size; j++) {
+            FAISS_THROW_IF_NOT_FMT(
+                    ids[j] >= 0 && ids[j] < n,
+                    "corrupt EHI index: list %zd of the index under an IDMap "
+                    "holds id %lld, not a position in the IDMap's %lld ids",
+                    l, (long long)ids[j], (long long)n);
+        }
+    }
+}
+
 /** Faiss's reader takes an IndexIDMap's id table as it comes: with fewer
  * ids than vectors a search reads past the table. Throws unless every
- * IDMap in the chain has one id per vector of its own and of its index. */
+ * IDMap in the chain has one id per vector of its own and of its index,
+ * and its index returns only positions in that table. */
 void check_id_maps(const faiss::Index* index) {
     if (auto* m = dynamic_cast<const faiss::IndexIDMap*>(index)) {
         FAISS_THROW_IF_NOT_FMT(
@@ -338,10 +389,69 @@ void check_id_maps(const faiss::Index* index) {
                 "(its index: %lld)",
                 m->id_map.size(), (long long)m->ntotal,
                 m->index ? (long long)m->index->ntotal : -1LL);
+        check_ids_are_positions(m->index, m->ntotal);
         check_id_maps(m->index);
     } else if (auto* pt =
                        dynamic_cast<const faiss::IndexPreTransform*>(index)) {
         check_id_maps(pt->index);
+    }
+}
+
+/** Faiss reads an index's bool and enum fields as raw bytes of the file,
+ * so a corrupt byte other than 0 or 1 leaves a bool holding a value that no
+ * bool may hold (or an enum outside its values), and every later read of
+ * the field is undefined behaviour (a search of such a file tested
+ * `is_trained` as neither true nor false). The field's bytes are checked,
+ * never the field itself. */
+void check_bool_byte(const bool& field, const char* what) {
+    uint8_t byte;
+    std::memcpy(&byte, &field, 1);
+    FAISS_THROW_IF_NOT_FMT(byte <= 1,
+                           "corrupt EHI index: %s is stored as %d, not 0 or 1",
+                           what, int(byte));
+}
+
+void check_metric_bytes(const faiss::MetricType& field) {
+    static_assert(sizeof(faiss::MetricType) == sizeof(int32_t),
+                  "Faiss stores the metric as 4 bytes");
+    int32_t v;
+    std::memcpy(&v, &field, sizeof(v));
+    check_metric_value(v);
+}
+
+/// The checks above on every field that Faiss's reader filled, recursively.
+void check_raw_fields(faiss::Index* index) {
+    if (!index) {
+        return;
+    }
+    check_bool_byte(index->is_trained, "an index's is_trained flag");
+    check_metric_bytes(index->metric_type);
+    if (auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(index)) {
+        check_bool_byte(pq->by_residual, "IndexIVFPQ's by_residual flag");
+    }
+    if (auto* sq = dynamic_cast<faiss::IndexIVFScalarQuantizer*>(index)) {
+        check_bool_byte(sq->by_residual,
+                        "IndexIVFScalarQuantizer's by_residual flag");
+    }
+    if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) {
+        check_raw_fields(ivf->quantizer);
+    }
+    if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(index)) {
+        for (faiss::VectorTransform* vt : pt->chain) {
+            check_bool_byte(vt->is_trained, "a transform's is_trained flag");
+            if (auto* lt = dynamic_cast<faiss::LinearTransform*>(vt)) {
+                check_bool_byte(lt->have_bias, "a transform's have_bias flag");
+                check_bool_byte(lt->is_orthonormal,
+                                "a transform's is_orthonormal flag");
+            }
+            if (auto* pca = dynamic_cast<faiss::PCAMatrix*>(vt)) {
+                check_bool_byte(pca->random_rotation,
+                                "PCAMatrix's random_rotation flag");
+            }
+        }
+    }
+    for (faiss::Index** child : wrapper_children(index)) {
+        check_raw_fields(*child);
     }
 }
 
@@ -369,6 +479,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
                            "corrupt EHI index: trailing bytes");
     faiss::Index* rootp = root.release();
     try {
+        check_raw_fields(rootp);
         check_id_maps(rootp);
         std::vector<faiss::Index**> slots;
         collect_ivf_slots(&rootp, slots);

@@ -25,6 +25,8 @@ PACKAGES=(
   dataset-fashion-mnist zlib1g-dev
   python3-faiss python3-numpy python3-pytest python3-dev swig
   gnuplot-nox
+  # the test command's sanitizer and fuzz builds (scripts/sanitizer_smoke.sh)
+  clang libclang-rt-14-dev libomp-dev
 )
 
 # Commands that need root get "sudo" in front when run by another user.

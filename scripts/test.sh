@@ -6,7 +6,8 @@
 # temporary prefix and build and run the outside project tests/consumer/
 # against it with find_package(faiss_ehi CONFIG REQUIRED); then the Python
 # tests (tests/python, pytest under /usr/bin/python3; skipped with a
-# message when python3-faiss is absent).
+# message when python3-faiss is absent), then the sanitizer and fuzz smoke
+# (scripts/sanitizer_smoke.sh).
 # Extra arguments go to ctest (e.g. `bash scripts/test.sh -R EHITree`).
 # Exits non-zero if anything fails.
 set -euo pipefail
@@ -23,7 +24,7 @@ run bash scripts/setup.sh
 # ---------------------------------------------------------------- ctest
 # Per-test default limit (tests may set their own TIMEOUT property).
 ctest_rc=0
-run ctest --test-dir build --output-on-failure --timeout 600 "$@" ||
+run ctest --test-dir build -j"$(nproc)" --output-on-failure --timeout 600 "$@" ||
   ctest_rc=$?
 
 # -------------------------------------------------------- install check
@@ -89,6 +90,19 @@ python_tests() {
 }
 python_tests || python_rc=$?
 
+# ------------------------------------------- sanitizer and fuzz smoke
+# ASan+UBSan and TSan builds of the smoke suite, and every fuzz target for
+# a fixed number of executions (scripts/sanitizer_smoke.sh says what).
+# SANITIZER_SMOKE=0 skips it (say so when you report a run).
+sanitizer_rc=0
+sanitizer_state=passed
+if [[ ${SANITIZER_SMOKE:-1} == 0 ]]; then
+  log "SKIPPED the sanitizer and fuzz smoke (SANITIZER_SMOKE=0)"
+  sanitizer_state="SKIPPED (SANITIZER_SMOKE=0)"
+else
+  run bash scripts/sanitizer_smoke.sh || sanitizer_rc=$?
+fi
+
 # -------------------------------------------------------------- summary
 if [[ $ctest_rc -eq 0 ]]; then
   log "ctest: passed"
@@ -105,7 +119,13 @@ if [[ $python_rc -eq 0 ]]; then
 else
   log "Python tests (tests/python): FAILED (exit $python_rc)"
 fi
-if [[ $ctest_rc -ne 0 || $install_rc -ne 0 || $python_rc -ne 0 ]]; then
+if [[ $sanitizer_rc -eq 0 ]]; then
+  log "sanitizer and fuzz smoke (scripts/sanitizer_smoke.sh): $sanitizer_state"
+else
+  log "sanitizer and fuzz smoke (scripts/sanitizer_smoke.sh): FAILED (exit $sanitizer_rc)"
+fi
+if [[ $ctest_rc -ne 0 || $install_rc -ne 0 || $python_rc -ne 0 ||
+      $sanitizer_rc -ne 0 ]]; then
   log "FAILED after ${SECONDS}s ($ROOT)"
   exit 1
 fi

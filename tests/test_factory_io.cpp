@@ -333,7 +333,9 @@ TEST_P(PlainFactory, BehavesLikeFaiss) {
         std::unique_ptr<faiss::Index> a(
                 faiss_ehi::index_factory(d, key, metric));
         std::unique_ptr<faiss::Index> b(faiss::index_factory(d, key, metric));
-        EXPECT_EQ(typeid(*a), typeid(*b));
+        const faiss::Index& ra = *a;
+        const faiss::Index& rb = *b;
+        EXPECT_EQ(typeid(ra), typeid(rb));
         EXPECT_EQ(a->metric_type, metric);
         a->train(2000, xt.data());
         b->train(2000, xt.data());

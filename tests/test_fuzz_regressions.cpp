@@ -6,6 +6,7 @@
  * input that showed the problem, and expects the documented error instead
  * of a crash, a sanitizer report or a result that lies about its size.
  */
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -15,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
 
 #include <faiss_ehi/io_primitives.h>
 
@@ -134,4 +136,127 @@ TEST(FuzzRegression, IDMapWithFewerIdsThanVectorsIsRefused) {
     r.data = w.data;
     ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
                            "IDMap holds 4 ids for 5 vectors");
+}
+
+namespace {
+
+/** An EHI4x2 index file of 200 vectors (with an array direct map if asked),
+ * written and re-framed after `change` edited the payload bytes of Faiss's
+ * IVF part (`at` is the offset of its fourcc "IwFl"). */
+template <class Change>
+std::vector<uint8_t> ehi_file_with_ivf_header(Change&& change,
+                                              bool direct_map = false) {
+    ehi_test::KMeansTrainerScope kmeans;
+    const int d = 8;
+    std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, "EHI4x2"));
+    std::vector<float> x = ehi_test::gaussian_data(200, d, 5);
+    index->train(200, x.data());
+    index->add(200, x.data());
+    if (direct_map) {
+        dynamic_cast<faiss::IndexIVF&>(*index).set_direct_map_type(
+                faiss::DirectMap::Array);
+    }
+    faiss::VectorIOWriter w;
+    faiss_ehi::write_index(index.get(), &w);
+
+    const char magic[4] = {'F', 'E', 'H', 'I'};
+    faiss::VectorIOReader r;
+    r.data = w.data;
+    uint32_t version = 0;
+    std::vector<uint8_t> payload = faiss_ehi::io_detail::read_frame(
+            &r, magic, faiss_ehi::kFormatVersion, "test", "", &version);
+    const std::string fourcc = "IwFl";
+    auto at = std::search(payload.begin(), payload.end(), fourcc.begin(),
+                          fourcc.end());
+    EXPECT_NE(at, payload.end());
+    change(payload, size_t(at - payload.begin()));
+    faiss::VectorIOWriter out;
+    faiss_ehi::io_detail::write_frame(&out, magic, version, payload);
+    return out.data;
+}
+
+// Faiss's IVF header: fourcc "IwFl", d (4 bytes), ntotal and two unused
+// counts (8 bytes each), the is_trained byte, the metric (4 bytes).
+constexpr size_t kTrainedOffset = 4 + 4 + 3 * 8;
+constexpr size_t kMetricOffset = kTrainedOffset + 1;
+
+} // namespace
+
+// A file whose IVF header stores is_trained as 96: Faiss's reader copied
+// the byte into the bool, and the first search read a bool that was
+// neither true nor false (UBSan: "not a valid value for type 'bool'").
+TEST(FuzzRegression, BoolFieldOutsideZeroOneIsRefused) {
+    faiss::VectorIOReader r;
+    r.data = ehi_file_with_ivf_header([](std::vector<uint8_t>& p, size_t at) {
+        ASSERT_EQ(p.at(at + kTrainedOffset), 1);
+        p[at + kTrainedOffset] = 96;
+    });
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "is_trained flag is stored as 96, not 0 or 1");
+}
+
+// The same for the metric, an enum read as 4 raw bytes: 2^24 reached the
+// tree installer's comparison of metrics (UBSan: "not a valid value for
+// type 'faiss::MetricType'").
+TEST(FuzzRegression, UnknownMetricIsRefused) {
+    faiss::VectorIOReader r;
+    r.data = ehi_file_with_ivf_header([](std::vector<uint8_t>& p, size_t at) {
+        const int32_t metric = 1 << 24;
+        std::memcpy(&p.at(at + kMetricOffset), &metric, sizeof(metric));
+    });
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "unknown metric type 16777216");
+}
+
+// An IDMap over an EHI index whose lists hold an id that is no position in
+// the IDMap's table: Faiss's IDMap search looked it up unchecked (a
+// segfault).
+TEST(FuzzRegression, IDMapOverListsWithForeignIdsIsRefused) {
+    ehi_test::KMeansTrainerScope kmeans;
+    const int d = 8;
+    std::unique_ptr<faiss::Index> index(
+            faiss_ehi::index_factory(d, "IDMap,EHI4x2,Flat"));
+    std::vector<float> x = ehi_test::gaussian_data(100, d, 7);
+    index->train(100, x.data());
+    std::vector<idx_t> ids(100);
+    for (int i = 0; i < 100; i++) {
+        ids[i] = 1000 + i;
+    }
+    index->add_with_ids(100, x.data(), ids.data());
+    auto& ivf = dynamic_cast<faiss::IndexIVF&>(
+            *dynamic_cast<faiss::IndexIDMap&>(*index).index);
+    size_t list = 0;
+    while (ivf.invlists->list_size(list) == 0) {
+        list++;
+    }
+    faiss::InvertedLists::ScopedCodes code(ivf.invlists, list, 0);
+    ivf.invlists->update_entry(list, 0, 5000, code.get());
+    faiss::VectorIOWriter w;
+    faiss_ehi::write_index(index.get(), &w);
+    faiss::VectorIOReader r;
+    r.data = w.data;
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "holds id 5000, not a position in the IDMap's 100");
+}
+
+// A direct map declaring 2^40 entries in a file of a few kilobytes: Faiss
+// allocated them before finding the file short, and leaked them; the
+// fuzzer ran out of memory.
+TEST(FuzzRegression, DirectMapCountBeyondTheFileIsRefused) {
+    faiss::VectorIOReader r;
+    r.data = ehi_file_with_ivf_header(
+            [](std::vector<uint8_t>& p, size_t at) {
+                // the direct map: type byte 1 (Array), then its count 200
+                std::vector<uint8_t> mark = {1, 200, 0, 0, 0, 0, 0, 0, 0};
+                auto dm = std::search(p.begin() + at, p.end(), mark.begin(),
+                                      mark.end());
+                ASSERT_NE(dm, p.end());
+                const uint64_t huge = uint64_t(1) << 40;
+                std::memcpy(&*(dm + 1), &huge, sizeof(huge));
+            },
+            true);
+    ehi_test::expect_error(
+            [&] { delete faiss_ehi::read_index(&r); },
+            "the IVF's direct map declares 1099511627776 entries, more than "
+            "the file holds");
 }
