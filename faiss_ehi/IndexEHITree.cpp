@@ -272,7 +272,8 @@ void IndexEHITree::search_preassigned(idx_t n, const float* x, idx_t k,
     if (!held || held->holder != this) {
         lock.lock();
     }
-    size_t np = params ? params->nprobe : nprobe;
+    // As Faiss: assign holds min(nlist, nprobe) lists per query.
+    size_t np = std::min(nlist, params ? params->nprobe : nprobe);
     bool blockable = block_queries && simd_scan && n > 1 && !store_pairs &&
             !lists_have_duplicates && parallel_mode == 0 &&
             (params ? params->max_codes == 0 && !params->sel

@@ -378,6 +378,13 @@ TEST(ScanBlocked, EqualsQueryMajor) {
         std::string what = metric == faiss::METRIC_L2 ? "L2" : "IP";
         expect_same_results(b, a, what + " blocked");
         EXPECT_EQ(ndis_a, ndis_b) << what;
+        // nprobe above the number of lists: Faiss clamps it, so must this
+        index->nprobe = 40;
+        index->block_queries = false;
+        Result e = search(*index, xq, 10);
+        index->block_queries = true;
+        expect_same_results(search(*index, xq, 10), e, what + " nprobe 40");
+        index->nprobe = 5;
         // one query: the plain path
         std::vector<float> one(xq.begin(), xq.begin() + d);
         Result c = search(*index, one, 10);
