@@ -15,6 +15,8 @@
 #include <faiss/utils/distances.h>
 
 #include <faiss_ehi/DedupScanner.h>
+#include <faiss_ehi/SIMDListScanner.h>
+#include <faiss_ehi/blocked_scan.h>
 
 namespace faiss_ehi {
 
@@ -84,7 +86,8 @@ IndexEHITree::IndexEHITree(const IndexEHITree& other,
                            std::shared_lock<WriterFirstMutex>&& /* held */)
         : faiss::IndexIVFFlat(other), d2l(other.d2l),
           assign_rule(other.assign_rule), soar_lambda(other.soar_lambda),
-          lists_have_duplicates(other.lists_have_duplicates) {}
+          lists_have_duplicates(other.lists_have_duplicates),
+          simd_scan(other.simd_scan), block_queries(other.block_queries) {}
 
 std::shared_lock<WriterFirstMutex> IndexEHITree::read_lock() const {
     return std::shared_lock<WriterFirstMutex>(rw_mutex);
@@ -269,6 +272,18 @@ void IndexEHITree::search_preassigned(idx_t n, const float* x, idx_t k,
     if (!held || held->holder != this) {
         lock.lock();
     }
+    // As Faiss: assign holds min(nlist, nprobe) lists per query.
+    size_t np = std::min(nlist, params ? params->nprobe : nprobe);
+    bool blockable = block_queries && simd_scan && n > 1 && !store_pairs &&
+            !lists_have_duplicates && parallel_mode == 0 &&
+            (params ? params->max_codes == 0 && !params->sel
+                    : max_codes == 0) &&
+            SIMDListScanner::supports(*this);
+    if (blockable) {
+        search_preassigned_blocked(*this, n, x, k, np, assign, centroid_dis,
+                                   distances, labels, stats);
+        return;
+    }
     faiss::IndexIVFFlat::search_preassigned(n, x, k, assign, centroid_dis,
                                             distances, labels, store_pairs,
                                             params, stats);
@@ -306,8 +321,12 @@ void IndexEHITree::range_search(idx_t n, const float* x, float radius,
 
 faiss::InvertedListScanner* IndexEHITree::get_InvertedListScanner(
         bool store_pairs, const faiss::IDSelector* sel) const {
-    faiss::InvertedListScanner* base =
-            faiss::IndexIVFFlat::get_InvertedListScanner(store_pairs, sel);
+    faiss::InvertedListScanner* base = simd_scan
+            ? SIMDListScanner::create(*this, store_pairs, sel)
+            : nullptr;
+    if (!base) {
+        base = faiss::IndexIVFFlat::get_InvertedListScanner(store_pairs, sel);
+    }
     if (!lists_have_duplicates) {
         return base;
     }

@@ -55,6 +55,14 @@ struct IndexEHITree : faiss::IndexIVFFlat {
     float soar_lambda = 1.0f; ///< lambda of the SOAR rule
     /// Some id may be stored in several lists (set by adds with d2l > 1).
     bool lists_have_duplicates = false;
+    /** Scan lists with faiss-ehi's kernels (SIMDListScanner) rather than
+     * Faiss's. Not stored in files; false only to compare the two. */
+    bool simd_scan = true;
+    /** k-NN batches scan each probed list once for all the queries of a
+     * block that probe it (search_preassigned_blocked), where the search
+     * allows it (no selector, store_pairs, max_codes or duplicates). Off
+     * by default: see benchs/RESULTS.md, "Scan kernels". Not stored. */
+    bool block_queries = false;
 
     /// An index over a new tree quantizer (owned).
     IndexEHITree(int d, int B, int H,
@@ -110,7 +118,7 @@ struct IndexEHITree : faiss::IndexIVFFlat {
             const faiss::SearchParameters* params = nullptr) const override;
     void reconstruct(idx_t key, float* recons) const override;
     void reconstruct_n(idx_t i0, idx_t ni, float* recons) const override;
-    /** Faiss's scanner, wrapped in a DedupScanner when some id is stored in
+    /** The SIMDListScanner (Faiss's if simd_scan is false), wrapped in a DedupScanner when some id is stored in
      * several lists; every Faiss search path then returns each id once. */
     faiss::InvertedListScanner* get_InvertedListScanner(
             bool store_pairs = false,

@@ -10,6 +10,10 @@
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/EncoderHead.h>
 #include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/IndexEHITreeSQ.h>
+#include <faiss_ehi/SIMDListScanner.h>
+#include <faiss_ehi/blocked_scan.h>
+#include <faiss_ehi/scan_kernels.h>
 #include <faiss_ehi/TextEncoder.h>
 #include <faiss_ehi/Tokenizer.h>
 #include <faiss_ehi/TreeTrainer.h>

@@ -15,6 +15,7 @@
 
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/IndexEHITreeSQ.h>
 #include <faiss_ehi/index_walk.h>
 #include <faiss_ehi/string_split.h>
 
@@ -137,6 +138,9 @@ faiss::Index* index_factory(int d, const char* description,
         *slots[0] = ehi;
         delete ivf;
     } else {
+        // Scalar-quantised storage scans with faiss-ehi's kernels.
+        promote_to_ehi_sq(slots[0]);
+        ivf = dynamic_cast<faiss::IndexIVF*>(*slots[0]);
         auto* q = new EHITreeQuantizer(int(ivf->d), key.B, key.H, metric,
                                        key.form);
         if (ivf->own_fields) {

@@ -36,6 +36,7 @@
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/EncoderHead.h>
 #include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/IndexEHITreeSQ.h>
 #include <faiss_ehi/index_walk.h>
 #include <faiss_ehi/io_primitives.h>
 #include <faiss_ehi/io_records.h>
@@ -126,6 +127,8 @@ void install_tree(faiss::Index** slot, IVFRecord& rec) {
     ivf->own_fields = true;
     ivf->quantizer_trains_alone = 1;
     if (!rec.is_ehi) {
+        // Scalar-quantised EHI storage scans with faiss-ehi's kernels.
+        promote_to_ehi_sq(slot);
         return;
     }
     auto* flat = dynamic_cast<faiss::IndexIVFFlat*>(ivf);

@@ -19,6 +19,7 @@
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/EncoderHead.h>
 #include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/IndexEHITreeSQ.h>
 #include <faiss_ehi/index_walk.h>
 #include <faiss_ehi/io_records.h>
 
@@ -50,6 +51,11 @@ std::unique_ptr<faiss::IndexIVF> shallow_ivf(const faiss::IndexIVF* ivf) {
     if (dynamic_cast<const IndexEHITree*>(ivf)) {
         c = std::make_unique<faiss::IndexIVFFlat>(
                 static_cast<const faiss::IndexIVFFlat&>(*ivf));
+    } else if (typeid(*ivf) == typeid(IndexEHITreeSQ)) {
+        // Its only own field (simd_scan) is not stored; reading promotes
+        // the IndexIVFScalarQuantizer back.
+        c = std::make_unique<faiss::IndexIVFScalarQuantizer>(
+                static_cast<const faiss::IndexIVFScalarQuantizer&>(*ivf));
     } else {
         c = copy_exact<faiss::IndexIVF, faiss::IndexIVFFlat,
                        faiss::IndexIVFScalarQuantizer, faiss::IndexIVFPQ,

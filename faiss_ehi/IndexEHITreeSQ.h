@@ -1,0 +1,39 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <faiss/IndexScalarQuantizer.h>
+
+namespace faiss_ehi {
+
+/** An EHI index with scalar-quantised lists (`EHI<B>x<H>,SQ8`,
+ * `EHI<B>x<H>,SQfp16`, ...): Faiss's IndexIVFScalarQuantizer whose
+ * quantizer is the tree, scanning its lists with SIMDListScanner where
+ * that class reads the codes (QT_8bit, QT_8bit_uniform, QT_fp16) and with
+ * Faiss's scanner otherwise.
+ *
+ * Files store it as the IndexIVFScalarQuantizer it derives from;
+ * faiss_ehi::read_index turns an EHI-routed one back into this class. */
+struct IndexEHITreeSQ : faiss::IndexIVFScalarQuantizer {
+    /** Scan lists with faiss-ehi's kernels rather than Faiss's. Not stored
+     * in files; false only to compare the two. */
+    bool simd_scan = true;
+
+    IndexEHITreeSQ() = default;
+    /** Takes over the state of `ivf` (lists, quantizer, codec, direct
+     * map). The pointers are shared: the caller must clear
+     * ivf.own_fields and ivf.own_invlists before deleting ivf. */
+    explicit IndexEHITreeSQ(const faiss::IndexIVFScalarQuantizer& ivf);
+
+    faiss::InvertedListScanner* get_InvertedListScanner(
+            bool store_pairs = false,
+            const faiss::IDSelector* sel = nullptr) const override;
+};
+
+/** Replaces the IndexIVFScalarQuantizer at `*slot` (exactly that class) by
+ * an IndexEHITreeSQ that takes over its state; anything else is left as
+ * it is. */
+void promote_to_ehi_sq(faiss::Index** slot);
+
+} // namespace faiss_ehi

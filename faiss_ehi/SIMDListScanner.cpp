@@ -1,0 +1,241 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/SIMDListScanner.h>
+
+#include <typeinfo>
+
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/invlists/DirectMap.h>
+#include <faiss/utils/Heap.h>
+
+namespace faiss_ehi {
+
+namespace {
+
+using SQ = faiss::ScalarQuantizer;
+
+bool metric_ok(const faiss::IndexIVF& index) {
+    return index.metric_type == faiss::METRIC_L2 ||
+            index.metric_type == faiss::METRIC_INNER_PRODUCT;
+}
+
+/// The codec of `index`'s lists; false if none of ours reads them.
+bool codec_of(const faiss::IndexIVF& index, SIMDListScanner::Codec* codec,
+              bool* by_residual) {
+    if (!metric_ok(index)) {
+        return false;
+    }
+    // Flat storage: IndexIVFFlat itself or a class that keeps its codes
+    // (IndexEHITree); IVFFlatDedup and others store something else.
+    if (dynamic_cast<const faiss::IndexIVFFlat*>(&index) &&
+        !dynamic_cast<const faiss::IndexIVFFlatDedup*>(&index)) {
+        if (index.code_size != index.d * sizeof(float)) {
+            return false;
+        }
+        *codec = SIMDListScanner::Codec::FLAT;
+        *by_residual = false;
+        return true;
+    }
+    auto* sq = dynamic_cast<const faiss::IndexIVFScalarQuantizer*>(&index);
+    if (!sq) {
+        return false;
+    }
+    switch (sq->sq.qtype) {
+        case SQ::QT_8bit:
+        case SQ::QT_8bit_uniform:
+            *codec = SIMDListScanner::Codec::SQ8;
+            break;
+        case SQ::QT_fp16:
+            *codec = SIMDListScanner::Codec::FP16;
+            break;
+        default:
+            return false;
+    }
+    *by_residual = sq->by_residual;
+    return true;
+}
+
+} // namespace
+
+bool SIMDListScanner::supports(const faiss::IndexIVF& index) {
+    Codec c;
+    bool r;
+    return codec_of(index, &c, &r);
+}
+
+SIMDListScanner* SIMDListScanner::create(const faiss::IndexIVF& index,
+                                         bool store_pairs,
+                                         const faiss::IDSelector* sel,
+                                         const ScanKernels* kernels) {
+    Codec codec;
+    bool by_residual;
+    if (!codec_of(index, &codec, &by_residual)) {
+        return nullptr;
+    }
+    return new SIMDListScanner(index, codec, by_residual, store_pairs, sel,
+                               kernels ? *kernels : scan_kernels());
+}
+
+SIMDListScanner::SIMDListScanner(const faiss::IndexIVF& index, Codec codec,
+                                 bool by_residual, bool store_pairs,
+                                 const faiss::IDSelector* sel,
+                                 const ScanKernels& kernels)
+        : faiss::InvertedListScanner(store_pairs, sel), index_(index),
+          codec_(codec), by_residual_(by_residual), kernels_(kernels),
+          d_(index.d) {
+    keep_max = index.metric_type == faiss::METRIC_INNER_PRODUCT;
+    code_size = index.code_size;
+    if (codec == Codec::SQ8) {
+        const SQ& sq =
+                dynamic_cast<const faiss::IndexIVFScalarQuantizer&>(index).sq;
+        /* Faiss's QT_8bit trains vmin[d] then vdiff[d]; QT_8bit_uniform
+         * one vmin and one vdiff for all dimensions. A code c decodes to
+         * vmin + (c + 0.5) / 255 * vdiff, here offset + scale * c. */
+        bool uniform = sq.qtype == SQ::QT_8bit_uniform;
+        size_t nt = uniform ? 2 : 2 * d_;
+        FAISS_THROW_IF_NOT_MSG(sq.trained.size() == nt,
+                               "SIMDListScanner: scalar quantizer not trained");
+        scale_.resize(d_);
+        offset_.resize(d_);
+        for (size_t i = 0; i < d_; i++) {
+            float vmin = uniform ? sq.trained[0] : sq.trained[i];
+            float vdiff = uniform ? sq.trained[1] : sq.trained[d_ + i];
+            scale_[i] = vdiff / 255.0f;
+            offset_[i] = vmin + 0.5f * scale_[i];
+        }
+    }
+    if (by_residual_) {
+        residual_.resize(d_);
+    }
+}
+
+void SIMDListScanner::set_query(const float* query_vector) {
+    query_ = query_vector;
+    q_ = query_vector;
+}
+
+void SIMDListScanner::set_list(idx_t list_no, float coarse_dis) {
+    this->list_no = list_no;
+    bias_ = 0;
+    if (!by_residual_) {
+        return;
+    }
+    // As Faiss's IVFSQ scanners: L2 compares the residual query with the
+    // decoded residuals; IP adds <query, centroid>, the coarse distance.
+    if (keep_max) {
+        bias_ = coarse_dis;
+    } else {
+        index_.quantizer->compute_residual(query_, residual_.data(), list_no);
+        q_ = residual_.data();
+    }
+}
+
+float SIMDListScanner::distance_to_code(const uint8_t* code) const {
+    const ScanKernels& k = kernels_;
+    switch (codec_) {
+        case Codec::FLAT: {
+            auto* x = reinterpret_cast<const float*>(code);
+            return keep_max ? k.ip_f32(q_, x, d_) : k.l2_f32(q_, x, d_);
+        }
+        case Codec::SQ8:
+            return bias_ +
+                    (keep_max ? k.ip_sq8(q_, code, scale_.data(),
+                                         offset_.data(), d_)
+                              : k.l2_sq8(q_, code, scale_.data(),
+                                         offset_.data(), d_));
+        default: {
+            auto* x = reinterpret_cast<const uint16_t*>(code);
+            return bias_ +
+                    (keep_max ? k.ip_fp16(q_, x, d_) : k.l2_fp16(q_, x, d_));
+        }
+    }
+}
+
+/* One loop per codec and metric, so that the kernel pointer and the
+ * per-codec arguments are loop invariants rather than a switch per code. */
+template <class Visit>
+void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
+                                        const idx_t* ids, Visit&& visit) const {
+    // Faiss passes no ids with store_pairs, and refuses a selector then.
+    FAISS_THROW_IF_NOT_MSG(ids || !sel,
+                           "SIMDListScanner: a selector needs the list ids");
+    auto run = [&](auto dist) {
+        for (size_t j = 0; j < n; j++) {
+            if (sel && !sel->is_member(ids[j])) {
+                continue;
+            }
+            visit(j, dist(codes + j * code_size));
+        }
+    };
+    const ScanKernels& k = kernels_;
+    const float* q = q_;
+    const size_t d = d_;
+    const float bias = bias_;
+    const float* s = scale_.data();
+    const float* o = offset_.data();
+    switch (codec_) {
+        case Codec::FLAT: {
+            auto f = keep_max ? k.ip_f32 : k.l2_f32;
+            run([=](const uint8_t* c) {
+                return f(q, reinterpret_cast<const float*>(c), d);
+            });
+            break;
+        }
+        case Codec::SQ8: {
+            auto f = keep_max ? k.ip_sq8 : k.l2_sq8;
+            run([=](const uint8_t* c) { return bias + f(q, c, s, o, d); });
+            break;
+        }
+        default: {
+            auto f = keep_max ? k.ip_fp16 : k.l2_fp16;
+            run([=](const uint8_t* c) {
+                return bias + f(q, reinterpret_cast<const uint16_t*>(c), d);
+            });
+        }
+    }
+}
+
+size_t SIMDListScanner::scan_codes(size_t n, const uint8_t* codes,
+                                   const idx_t* ids, float* distances,
+                                   idx_t* labels, size_t k) const {
+    size_t nup = 0;
+    auto label = [&](size_t j) {
+        return store_pairs ? idx_t(faiss::lo_build(list_no, j)) : ids[j];
+    };
+    if (keep_max) {
+        for_each_distance(n, codes, ids, [&](size_t j, float dis) {
+            if (dis > distances[0]) {
+                faiss::minheap_replace_top(k, distances, labels, dis, label(j));
+                nup++;
+            }
+        });
+    } else {
+        for_each_distance(n, codes, ids, [&](size_t j, float dis) {
+            if (dis < distances[0]) {
+                faiss::maxheap_replace_top(k, distances, labels, dis, label(j));
+                nup++;
+            }
+        });
+    }
+    return nup;
+}
+
+void SIMDListScanner::scan_codes_range(size_t n, const uint8_t* codes,
+                                       const idx_t* ids, float radius,
+                                       faiss::RangeQueryResult& result) const {
+    for_each_distance(n, codes, ids, [&](size_t j, float dis) {
+        bool inside = keep_max ? dis > radius : dis < radius;
+        if (inside) {
+            result.add(dis,
+                       store_pairs ? idx_t(faiss::lo_build(list_no, j))
+                                   : ids[j]);
+        }
+    });
+}
+
+} // namespace faiss_ehi

@@ -1,0 +1,30 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <faiss/IndexIVF.h>
+
+namespace faiss_ehi {
+
+/** k-NN search_preassigned in list-major order: the queries of a block
+ * (up to 256) that probe the same list scan it together, a cache-sized
+ * chunk of the list at a time, each query into its own top-k heap. A list
+ * probed by several queries of the block is then read from memory once
+ * instead of once per query.
+ *
+ * Results equal IndexIVF::search_preassigned's (ties may come back in
+ * another order). Requires SIMDListScanner::supports(index); no selector,
+ * no store_pairs, no max_codes, parallel_mode 0 and each id stored once
+ * (the caller checks; IndexEHITree::block_queries does). Updates `stats`,
+ * or faiss::indexIVF_stats if null, as Faiss does. Runs its query blocks
+ * on OpenMP threads unless called inside a parallel region. */
+void search_preassigned_blocked(const faiss::IndexIVF& index,
+                                faiss::Index::idx_t n, const float* x,
+                                faiss::Index::idx_t k, size_t nprobe,
+                                const faiss::Index::idx_t* assign,
+                                const float* centroid_dis, float* distances,
+                                faiss::Index::idx_t* labels,
+                                faiss::IndexIVFStats* stats);
+
+} // namespace faiss_ehi

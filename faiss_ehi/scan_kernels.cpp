@@ -1,0 +1,432 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#include <faiss_ehi/scan_kernels.h>
+
+/* GCC 12's AVX-512 headers read an uninitialised "undefined" vector on
+ * purpose (_mm512_undefined_ps); its warning points into the header. */
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/utils/fp16.h>
+
+/* Debian's Faiss and this library are compiled for generic x86-64, so the
+ * wide kernels carry their instruction set in a target attribute and are
+ * only called after cpuid said the CPU has it (scan_kernels()). */
+#define EHI_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define EHI_AVX512                                                             \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+namespace faiss_ehi {
+
+namespace {
+
+// ---------------------------------------------------------------- generic
+
+float l2_f32_generic(const float* q, const float* x, size_t d) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < d; i++) {
+        float t = q[i] - x[i];
+        acc += t * t;
+    }
+    return acc;
+}
+
+float ip_f32_generic(const float* q, const float* x, size_t d) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < d; i++) {
+        acc += q[i] * x[i];
+    }
+    return acc;
+}
+
+float l2_sq8_generic(const float* q, const uint8_t* c, const float* scale,
+                     const float* offset, size_t d) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < d; i++) {
+        float t = q[i] - (offset[i] + scale[i] * float(c[i]));
+        acc += t * t;
+    }
+    return acc;
+}
+
+float ip_sq8_generic(const float* q, const uint8_t* c, const float* scale,
+                     const float* offset, size_t d) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < d; i++) {
+        acc += q[i] * (offset[i] + scale[i] * float(c[i]));
+    }
+    return acc;
+}
+
+float l2_fp16_generic(const float* q, const uint16_t* c, size_t d) {
+    float acc = 0;
+    for (size_t i = 0; i < d; i++) {
+        float t = q[i] - faiss::decode_fp16(c[i]);
+        acc += t * t;
+    }
+    return acc;
+}
+
+float ip_fp16_generic(const float* q, const uint16_t* c, size_t d) {
+    float acc = 0;
+    for (size_t i = 0; i < d; i++) {
+        acc += q[i] * faiss::decode_fp16(c[i]);
+    }
+    return acc;
+}
+
+// ------------------------------------------------------------ AVX2 + FMA
+
+EHI_AVX2 inline float hsum256(__m256 v) {
+    __m128 s =
+            _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/// Lanes [0, r) set, r in [0, 8]: the tail of a float row, loaded with
+/// maskload, which does not touch the masked-out memory.
+EHI_AVX2 inline __m256i tail_mask(size_t r) {
+    alignas(32) static const int32_t kMask[16] = {
+            -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - r));
+}
+
+// Four accumulators: an FMA has a latency of 4-5 cycles and two issue
+// ports, so one chain would leave the core waiting on itself.
+EHI_AVX2 float l2_f32_avx2(const float* q, const float* x, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m256 t0 =
+                _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i));
+        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8),
+                                  _mm256_loadu_ps(x + i + 8));
+        __m256 t2 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 16),
+                                  _mm256_loadu_ps(x + i + 16));
+        __m256 t3 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 24),
+                                  _mm256_loadu_ps(x + i + 24));
+        a0 = _mm256_fmadd_ps(t0, t0, a0);
+        a1 = _mm256_fmadd_ps(t1, t1, a1);
+        a2 = _mm256_fmadd_ps(t2, t2, a2);
+        a3 = _mm256_fmadd_ps(t3, t3, a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 t =
+                _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i));
+        a0 = _mm256_fmadd_ps(t, t, a0);
+    }
+    if (i < d) {
+        __m256i m = tail_mask(d - i);
+        __m256 t = _mm256_sub_ps(_mm256_maskload_ps(q + i, m),
+                                 _mm256_maskload_ps(x + i, m));
+        a1 = _mm256_fmadd_ps(t, t, a1);
+    }
+    return hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+EHI_AVX2 float ip_f32_avx2(const float* q, const float* x, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i),
+                             a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
+                             _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16),
+                             _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24),
+                             _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i),
+                             a0);
+    }
+    if (i < d) {
+        __m256i m = tail_mask(d - i);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i, m),
+                             _mm256_maskload_ps(x + i, m), a1);
+    }
+    return hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+/// Eight SQ8 codes decoded in registers: offset + scale * code.
+EHI_AVX2 inline __m256 decode8_sq8(const uint8_t* c, const float* scale,
+                                   const float* offset) {
+    __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c))));
+    return _mm256_fmadd_ps(v, _mm256_loadu_ps(scale), _mm256_loadu_ps(offset));
+}
+
+EHI_AVX2 float l2_sq8_avx2(const float* q, const uint8_t* c, const float* scale,
+                           const float* offset, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i),
+                                  decode8_sq8(c + i, scale + i, offset + i));
+        __m256 t1 = _mm256_sub_ps(
+                _mm256_loadu_ps(q + i + 8),
+                decode8_sq8(c + i + 8, scale + i + 8, offset + i + 8));
+        a0 = _mm256_fmadd_ps(t0, t0, a0);
+        a1 = _mm256_fmadd_ps(t1, t1, a1);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(q + i),
+                                 decode8_sq8(c + i, scale + i, offset + i));
+        a0 = _mm256_fmadd_ps(t, t, a0);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < d; i++) {
+        float t = q[i] - (offset[i] + scale[i] * float(c[i]));
+        acc += t * t;
+    }
+    return acc;
+}
+
+EHI_AVX2 float ip_sq8_avx2(const float* q, const uint8_t* c, const float* scale,
+                           const float* offset, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i),
+                             decode8_sq8(c + i, scale + i, offset + i), a0);
+        a1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(q + i + 8),
+                decode8_sq8(c + i + 8, scale + i + 8, offset + i + 8), a1);
+    }
+    for (; i + 8 <= d; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i),
+                             decode8_sq8(c + i, scale + i, offset + i), a0);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < d; i++) {
+        acc += q[i] * (offset[i] + scale[i] * float(c[i]));
+    }
+    return acc;
+}
+
+EHI_AVX2 inline __m256 decode8_fp16(const uint16_t* c) {
+    return _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
+}
+
+EHI_AVX2 float l2_fp16_avx2(const float* q, const uint16_t* c, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i));
+        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8),
+                                  decode8_fp16(c + i + 8));
+        a0 = _mm256_fmadd_ps(t0, t0, a0);
+        a1 = _mm256_fmadd_ps(t1, t1, a1);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i));
+        a0 = _mm256_fmadd_ps(t, t, a0);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < d; i++) {
+        float t = q[i] - _cvtsh_ss(c[i]);
+        acc += t * t;
+    }
+    return acc;
+}
+
+EHI_AVX2 float ip_fp16_avx2(const float* q, const uint16_t* c, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
+                             decode8_fp16(c + i + 8), a1);
+    }
+    for (; i + 8 <= d; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i), a0);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < d; i++) {
+        acc += q[i] * _cvtsh_ss(c[i]);
+    }
+    return acc;
+}
+
+// ---------------------------------------------------------------- AVX-512
+// Tails use masked loads, which neither fault nor read past the row.
+
+EHI_AVX512 inline float hsum512(__m512 v) {
+    // Add the upper 256 bits onto the lower ones, then reduce those.
+    __m512 s = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
+    return hsum256(_mm512_castps512_ps256(s));
+}
+
+EHI_AVX512 inline __mmask16 mask16(size_t r) {
+    return __mmask16((1u << r) - 1);
+}
+
+EHI_AVX512 float l2_f32_avx512(const float* q, const float* x, size_t d) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m512 t0 =
+                _mm512_sub_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(x + i));
+        __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16),
+                                  _mm512_loadu_ps(x + i + 16));
+        a0 = _mm512_fmadd_ps(t0, t0, a0);
+        a1 = _mm512_fmadd_ps(t1, t1, a1);
+    }
+    for (; i < d; i += 16) {
+        __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : mask16(d - i);
+        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i),
+                                 _mm512_maskz_loadu_ps(m, x + i));
+        a0 = _mm512_fmadd_ps(t, t, a0);
+    }
+    return hsum512(_mm512_add_ps(a0, a1));
+}
+
+EHI_AVX512 float ip_f32_avx512(const float* q, const float* x, size_t d) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(x + i),
+                             a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16),
+                             _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i < d; i += 16) {
+        __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : mask16(d - i);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i),
+                             _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return hsum512(_mm512_add_ps(a0, a1));
+}
+
+EHI_AVX512 inline __m512 decode16_sq8(__mmask16 m, const uint8_t* c,
+                                      const float* scale, const float* offset) {
+    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_maskz_loadu_epi8(m, reinterpret_cast<const __m128i*>(c))));
+    return _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, scale),
+                           _mm512_maskz_loadu_ps(m, offset));
+}
+
+EHI_AVX512 float l2_sq8_avx512(const float* q, const uint8_t* c,
+                               const float* scale, const float* offset,
+                               size_t d) {
+    __m512 a0 = _mm512_setzero_ps();
+    for (size_t i = 0; i < d; i += 16) {
+        __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : mask16(d - i);
+        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i),
+                                 decode16_sq8(m, c + i, scale + i, offset + i));
+        a0 = _mm512_fmadd_ps(t, t, a0);
+    }
+    return hsum512(a0);
+}
+
+EHI_AVX512 float ip_sq8_avx512(const float* q, const uint8_t* c,
+                               const float* scale, const float* offset,
+                               size_t d) {
+    __m512 a0 = _mm512_setzero_ps();
+    for (size_t i = 0; i < d; i += 16) {
+        __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : mask16(d - i);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i),
+                             decode16_sq8(m, c + i, scale + i, offset + i), a0);
+    }
+    return hsum512(a0);
+}
+
+EHI_AVX512 inline __m512 decode16_fp16(__mmask16 m, const uint16_t* c) {
+    return _mm512_cvtph_ps(
+            _mm256_maskz_loadu_epi16(m, reinterpret_cast<const __m256i*>(c)));
+}
+
+EHI_AVX512 float l2_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
+    __m512 a0 = _mm512_setzero_ps();
+    for (size_t i = 0; i < d; i += 16) {
+        __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : mask16(d - i);
+        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i),
+                                 decode16_fp16(m, c + i));
+        a0 = _mm512_fmadd_ps(t, t, a0);
+    }
+    return hsum512(a0);
+}
+
+EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
+    __m512 a0 = _mm512_setzero_ps();
+    for (size_t i = 0; i < d; i += 16) {
+        __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : mask16(d - i);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i),
+                             decode16_fp16(m, c + i), a0);
+    }
+    return hsum512(a0);
+}
+
+const ScanKernels kGeneric = {
+        ScanLevel::GENERIC, l2_f32_generic,  ip_f32_generic, l2_sq8_generic,
+        ip_sq8_generic,     l2_fp16_generic, ip_fp16_generic};
+const ScanKernels kAvx2 = {ScanLevel::AVX2, l2_f32_avx2, ip_f32_avx2,
+                           l2_sq8_avx2,     ip_sq8_avx2, l2_fp16_avx2,
+                           ip_fp16_avx2};
+const ScanKernels kAvx512 = {ScanLevel::AVX512, l2_f32_avx512, ip_f32_avx512,
+                             l2_sq8_avx512,     ip_sq8_avx512, l2_fp16_avx512,
+                             ip_fp16_avx512};
+
+ScanLevel detect_level() {
+    __builtin_cpu_init();
+    // libgcc also checks (XGETBV) that the OS saves the wide registers.
+    if (__builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+        return ScanLevel::AVX512;
+    }
+    // Every CPU with AVX2 and FMA also has F16C (Haswell, Excavator on).
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        return ScanLevel::AVX2;
+    }
+    return ScanLevel::GENERIC;
+}
+
+} // namespace
+
+ScanLevel best_scan_level() {
+    static const ScanLevel level = detect_level();
+    return level;
+}
+
+const ScanKernels& scan_kernels(ScanLevel level) {
+    FAISS_THROW_IF_NOT_MSG(int(level) <= int(best_scan_level()),
+                           "scan_kernels: this CPU cannot run that level");
+    switch (level) {
+        case ScanLevel::AVX512:
+            return kAvx512;
+        case ScanLevel::AVX2:
+            return kAvx2;
+        default:
+            return kGeneric;
+    }
+}
+
+const ScanKernels& scan_kernels() {
+    static const ScanKernels& best = scan_kernels(best_scan_level());
+    return best;
+}
+
+const char* scan_level_name(ScanLevel level) {
+    switch (level) {
+        case ScanLevel::AVX512:
+            return "avx512";
+        case ScanLevel::AVX2:
+            return "avx2";
+        default:
+            return "generic";
+    }
+}
+
+} // namespace faiss_ehi

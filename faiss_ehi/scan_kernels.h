@@ -1,0 +1,50 @@
+/**
+ * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace faiss_ehi {
+
+/// The instruction sets a list-scan kernel can be compiled for.
+enum class ScanLevel : int {
+    GENERIC = 0, ///< any x86-64 (what the compiler makes of plain loops)
+    AVX2 = 1,    ///< AVX2 + FMA + F16C (Haswell and later)
+    AVX512 = 2,  ///< AVX-512 F/BW/VL (Skylake-SP and later)
+};
+
+/** Distance kernels between one float query and one stored code, the
+ * inner loop of an inverted-list scan. All take the dimension d and read
+ * unaligned data; d may be any value >= 0.
+ *
+ * SQ8 codes are decoded as x[i] = offset[i] + scale[i] * code[i], with
+ * scale = vdiff / 255 and offset = vmin + 0.5 * scale (the layout of
+ * Faiss's QT_8bit: one byte per dimension). fp16 codes are IEEE halves. */
+struct ScanKernels {
+    ScanLevel level;
+    float (*l2_f32)(const float* q, const float* x, size_t d);
+    float (*ip_f32)(const float* q, const float* x, size_t d);
+    float (*l2_sq8)(const float* q, const uint8_t* code, const float* scale,
+                    const float* offset, size_t d);
+    float (*ip_sq8)(const float* q, const uint8_t* code, const float* scale,
+                    const float* offset, size_t d);
+    float (*l2_fp16)(const float* q, const uint16_t* code, size_t d);
+    float (*ip_fp16)(const float* q, const uint16_t* code, size_t d);
+};
+
+/// The best level this CPU runs (read once, from cpuid).
+ScanLevel best_scan_level();
+
+/** The kernels of one level; throws if the CPU cannot run that level.
+ * Tests compare the levels; searches use scan_kernels(). */
+const ScanKernels& scan_kernels(ScanLevel level);
+
+/// The kernels of best_scan_level(), chosen once per process.
+const ScanKernels& scan_kernels();
+
+/// "generic", "avx2" or "avx512".
+const char* scan_level_name(ScanLevel level);
+
+} // namespace faiss_ehi
