@@ -333,9 +333,9 @@ TEST_P(PlainFactory, BehavesLikeFaiss) {
         std::unique_ptr<faiss::Index> a(
                 faiss_ehi::index_factory(d, key, metric));
         std::unique_ptr<faiss::Index> b(faiss::index_factory(d, key, metric));
-        const faiss::Index& ra = *a;
-        const faiss::Index& rb = *b;
-        EXPECT_EQ(typeid(ra), typeid(rb));
+        const faiss::Index& type_a = *a;
+        const faiss::Index& type_b = *b;
+        EXPECT_EQ(typeid(type_a), typeid(type_b));
         EXPECT_EQ(a->metric_type, metric);
         a->train(2000, xt.data());
         b->train(2000, xt.data());
