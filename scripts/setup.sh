@@ -24,7 +24,7 @@ PACKAGES=(
   libtorch-dev
   dataset-fashion-mnist zlib1g-dev
   python3-faiss python3-numpy python3-pytest python3-dev swig
-  gnuplot-nox
+  gnuplot-nox pkgconf
 )
 
 # Commands that need root get "sudo" in front when run by another user.
