@@ -50,16 +50,29 @@ void run() {
         v = g(rng);
     }
 
+#ifdef EXPECT_TORCH_TRAINER
+    // Linked with faiss_ehi::trainer too: its self-registration, before
+    // main, must survive the drop-in's k-means fallback.
+    check(faiss_ehi::tree_trainer_name().rfind("torch", 0) == 0,
+          "the LibTorch trainer registered itself before main");
+#else
     check(faiss_ehi::tree_trainer_name().empty(),
           "no trainer registered before the first EHI call");
+#endif
     auto c0 = faiss_ehi::dropin_counters();
     std::unique_ptr<faiss::Index> ehi(faiss::index_factory(d, "EHI4x2,SQ8"));
     auto c = since(c0);
     check(c.served == 1 && c.forwarded == 0 && c.nested == 1,
           "EHI factory key: served once, its inner Faiss factory call nested");
     check(faiss_ehi::has_ehi_parts(ehi.get()), "the factory made an EHI index");
-    check(!faiss_ehi::tree_trainer_name().empty(),
+#ifdef EXPECT_TORCH_TRAINER
+    check(faiss_ehi::tree_trainer_name().rfind("torch", 0) == 0,
+          "the first EHI call kept the LibTorch trainer");
+#else
+    check(faiss_ehi::tree_trainer_name() ==
+                  faiss_ehi::KMeansTreeTrainer().name(),
           "the first EHI call registered the k-means fallback trainer");
+#endif
     ehi->train(n, x.data());
     ehi->add(n, x.data());
 
