@@ -54,6 +54,16 @@ bool set_default_tree_trainer(std::shared_ptr<TreeTrainer> trainer) {
     return true;
 }
 
+bool set_fallback_tree_trainer(std::shared_ptr<TreeTrainer> trainer) {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    if (registry_state() != SlotState::NEVER_SET) {
+        return false;
+    }
+    registry_slot() = std::move(trainer);
+    registry_state() = SlotState::DEFAULT;
+    return true;
+}
+
 std::shared_ptr<TreeTrainer> get_tree_trainer() {
     std::lock_guard<std::mutex> lock(registry_mutex());
     return registry_slot();

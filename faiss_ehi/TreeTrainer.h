@@ -38,6 +38,13 @@ void set_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
  * that ran first or not, and any later set_tree_trainer call wins. */
 bool set_default_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
 
+/** Register `trainer` only if nothing was ever registered (neither
+ * set_tree_trainer nor set_default_tree_trainer ran); returns whether it
+ * was registered. For code that runs after the static initializers (the
+ * C++ drop-in's first EHI call): a library's self-registration and the
+ * program's explicit choice, nullptr included, both take precedence. */
+bool set_fallback_tree_trainer(std::shared_ptr<TreeTrainer> trainer);
+
 /// The registered trainer, or nullptr.
 std::shared_ptr<TreeTrainer> get_tree_trainer();
 

@@ -675,4 +675,33 @@ faiss::Index* clone_index(const faiss::Index* index) {
     return faiss_ehi::read_index(static_cast<faiss::IOReader*>(&r));
 }
 
+bool has_ehi_parts(const faiss::Index* index) {
+    if (!index) {
+        return false;
+    }
+    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index)) {
+        return dynamic_cast<const EHITreeQuantizer*>(ivf->quantizer) ||
+                dynamic_cast<const IndexEHITree*>(ivf);
+    }
+    if (auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) {
+        for (const faiss::VectorTransform* vt : pt->chain) {
+            if (dynamic_cast<const EncoderHead*>(vt)) {
+                return true;
+            }
+        }
+    }
+    auto* mut = const_cast<faiss::Index*>(index); // only read
+    for (faiss::Index** child : wrapper_children(mut)) {
+        if (has_ehi_parts(*child)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool is_ehi_file_header(const void* head, size_t size) {
+    return head && size >= sizeof(kMagic) &&
+            std::memcmp(head, kMagic, sizeof(kMagic)) == 0;
+}
+
 } // namespace faiss_ehi

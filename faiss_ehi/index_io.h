@@ -33,6 +33,18 @@ faiss::Index* read_index(const char* fname);
 /// Deep copy (a serialisation round trip; bit-identical search results).
 faiss::Index* clone_index(const faiss::Index* index);
 
+/** Whether `index` holds an EHI part that faiss::write_index and
+ * faiss::clone_index cannot handle: an IVF whose coarse quantizer is an
+ * EHITreeQuantizer (IndexEHITree included) or an EncoderHead in an
+ * IndexPreTransform chain, reachable through IndexPreTransform,
+ * IndexIDMap/IDMap2 and IndexRefine. A plain Faiss index gives false. */
+bool has_ehi_parts(const faiss::Index* index);
+
+/** Whether the first `size` bytes of a file, `head`, start the way
+ * write_index's files do (the magic "FEHI"); false for plain Faiss files,
+ * whose first four bytes are an index type code such as "IxF2". */
+bool is_ehi_file_header(const void* head, size_t size);
+
 /** The file format version this build writes; it reads every version from
  * 1 up to it. Version 2 added the encoder heads (EncoderHead in an
  * IndexPreTransform chain): their parameters follow the tree records and

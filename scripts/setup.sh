@@ -24,7 +24,7 @@ PACKAGES=(
   libtorch-dev
   dataset-fashion-mnist zlib1g-dev
   python3-faiss python3-numpy python3-pytest python3-dev swig
-  gnuplot-nox
+  gnuplot-nox pkgconf
   # the test command's sanitizer and fuzz builds (scripts/sanitizer_smoke.sh)
   clang libclang-rt-14-dev libomp-dev
 )

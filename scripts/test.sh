@@ -4,7 +4,8 @@
 # The project's test command (README): set up and build (scripts/setup.sh),
 # run the CTest suite, then check the installed package: install into a
 # temporary prefix and build and run the outside project tests/consumer/
-# against it with find_package(faiss_ehi CONFIG REQUIRED); then the Python
+# against it with find_package(faiss_ehi CONFIG REQUIRED), and the C++
+# drop-in with CMake and with pkg-config's flags; then the Python
 # tests (tests/python, pytest under /usr/bin/python3; skipped with a
 # message when python3-faiss is absent), then the sanitizer and fuzz smoke
 # (scripts/sanitizer_smoke.sh).
@@ -52,6 +53,19 @@ install_check() {
   log "consumer uses $found"
   run cmake --build "$TMP/consumer-build" -j"$(nproc)" || return 1
   run "$TMP/consumer-build/consumer" || return 1
+  # The C++ drop-in: a program that knows only Faiss, linked with the
+  # installed faiss_ehi::dropin (CMake) and with pkg-config's
+  # dropin_ldflags (any other build system), runs EHI keys.
+  run "$TMP/consumer-build/tutorial_dropin" "EHI8x2,Flat" || return 1
+  run "$TMP/consumer-build/tutorial_dropin" "IDMap,EHI8x2,SQ8" || return 1
+  local pcdir ldflags
+  pcdir=$(dirname "$(compgen -G "$PREFIX/lib*/pkgconfig/faiss_ehi.pc" | head -n1)")
+  ldflags=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=dropin_ldflags faiss_ehi) ||
+    return 1
+  # shellcheck disable=SC2086 # the flags are a word list
+  run c++ -std=c++17 -O1 tests/dropin/tutorial.cpp -o "$TMP/tutorial_pc" \
+    $ldflags || return 1
+  run "$TMP/tutorial_pc" "PCA16,EHI8x1,Flat" || return 1
   # The drop-in: an installed trainer must be usable by linking it alone.
   if compgen -G "$PREFIX/lib*/libfaiss_ehi_trainer.a" >/dev/null; then
     [[ -x $TMP/consumer-build/consumer_torch ]] ||
