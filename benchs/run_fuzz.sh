@@ -14,7 +14,10 @@
 # default 4096 bytes), NO_BUILD=1 (run the targets as built), MALLOC_MB (largest single allocation, default
 # 2048), LEAKS (0 or 1: leak detection, default per target), CHUNK (most
 # executions per fuzzer process, default all), SEED (libFuzzer seed of the
-# first process; default random), FUZZ_FLAGS (more libFuzzer flags).
+# first process; default random), PROCESS_SECONDS (wall-clock limit of one
+# fuzzer process, default 3600), TARGET_SECONDS (time limit of a target,
+# all its processes together; default none), FUZZ_FLAGS (more libFuzzer
+# flags).
 # Each target starts from its seeds (tests/fuzz/corpus/<target>, written by
 # ehi_fuzz_seeds) copied into BUILD_DIR/fuzz-corpus/<target>, which keeps
 # what the fuzzer finds between runs; reproducers of crashes go to
@@ -28,6 +31,8 @@ JOBS=${JOBS:-2}
 MAX_LEN=${MAX_LEN:-4096}
 MALLOC_MB=${MALLOC_MB:-2048}
 CHUNK=${CHUNK:-$RUNS}
+PROCESS_SECONDS=${PROCESS_SECONDS:-3600}
+TARGET_SECONDS=${TARGET_SECONDS:-}
 SEED=${SEED:-}
 
 if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
@@ -83,15 +88,31 @@ for t in $TARGETS; do
   execs=0
   chunk_no=0
   count() { find "$art" -type f \( "$@" \) | wc -l; }
+  target_start=$SECONDS
   while ((execs < RUNS)); do
     n=$((RUNS - execs < CHUNK ? RUNS - execs : CHUNK))
+    time_flag=()
+    if [[ -n $TARGET_SECONDS ]]; then
+      left=$((TARGET_SECONDS - (SECONDS - target_start)))
+      ((left > 0)) || break
+      time_flag=(-max_total_time="$left")
+    fi
     seed_flag=()
     [[ -n $SEED ]] && seed_flag=(-seed=$((SEED + chunk_no)))
     # shellcheck disable=SC2086
-    "$BUILD_DIR/tests/fuzz/$t" -runs="$n" "${seed_flag[@]}" -detect_leaks="$leaks" \
-      -max_len="$MAX_LEN" -rss_limit_mb=4096 -malloc_limit_mb="$MALLOC_MB" -timeout=30 \
-      -artifact_prefix="$art/" -print_final_stats=1 ${FUZZ_FLAGS:-} "$corpus" \
-      >"$log.chunk" 2>&1 || true
+    # The wall-clock limit keeps a wedged process from stalling the run:
+    # the sanitizer's heap profile, printed when the RSS limit is hit,
+    # stops the world with ptrace and has hung that way here.
+    timeout -k 10 "$PROCESS_SECONDS" \
+      "$BUILD_DIR/tests/fuzz/$t" -runs="$n" "${seed_flag[@]}" "${time_flag[@]}" -detect_leaks="$leaks" \
+        -max_len="$MAX_LEN" -rss_limit_mb=4096 -malloc_limit_mb="$MALLOC_MB" -timeout=30 \
+        -artifact_prefix="$art/" -print_final_stats=1 ${FUZZ_FLAGS:-} "$corpus" \
+        >"$log.chunk" 2>&1 || rc=$?
+    if [[ ${rc:-0} -eq 124 || ${rc:-0} -eq 137 ]]; then
+      echo "$t: a fuzzer process ran past ${PROCESS_SECONDS}s and was stopped" >>"$log.chunk"
+      touch "$art/timeout-process-$chunk_no"
+    fi
+    rc=0
     cat "$log.chunk" >>"$log"
     done_now=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log.chunk" |
       grep -o '[0-9]*$' | tail -1 || true)
@@ -100,7 +121,7 @@ for t in $TARGETS; do
     rm -f "$log.chunk"
     execs=$((execs + ${done_now:-0}))
     chunk_no=$((chunk_no + 1))
-    # Stop at a finding, or when a time limit in FUZZ_FLAGS cut a chunk short.
+    # Stop at a finding, or when a time limit cut a chunk short.
     if (($(find "$art" -type f | wc -l) > 0)) || ((${done_now:-0} < n)); then
       break
     fi

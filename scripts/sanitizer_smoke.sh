@@ -67,8 +67,8 @@ log "fuzz smoke: $FUZZ_RUNS executions per target (at most ${FUZZ_SECONDS}s each
 # From the seeds alone, as on a fresh clone, so that every run of the smoke
 # tries the same inputs.
 rm -rf build-san/fuzz-corpus
-run env BUILD_DIR=build-san NO_BUILD=1 SEED=1 CHUNK=5000 \
-  FUZZ_FLAGS="-max_total_time=$FUZZ_SECONDS" \
+run env BUILD_DIR=build-san NO_BUILD=1 SEED=1 CHUNK=1000 \
+  TARGET_SECONDS="$FUZZ_SECONDS" PROCESS_SECONDS=$((FUZZ_SECONDS * 4)) \
   bash benchs/run_fuzz.sh "$FUZZ_RUNS" ||
   { log "fuzz smoke FAILED: reproducers under build-san/fuzz-artifacts/"; status=1; }
 log "fuzz smoke: $((SECONDS - fuzz_start))s"
