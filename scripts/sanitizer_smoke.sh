@@ -17,7 +17,7 @@
 # code paths the other IO tests and the fuzz targets also cover.
 # Environment: FUZZ_RUNS (executions per target, default 20000),
 # FUZZ_SECONDS (cap per target, default 30: the factory-key target runs
-# about 40 keys a second under ASan), JOBS (default nproc).
+# about 70 keys a second under ASan), JOBS (default nproc).
 # Exits non-zero if a test fails, a sanitizer reports, or a fuzz target
 # writes a reproducer.
 set -euo pipefail
