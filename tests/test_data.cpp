@@ -397,6 +397,10 @@ TEST(DataJson, FlatObjectAndEscapes) {
                       {"src3", "at byte 10", "expected end of input"});
     expect_throw_with([] { parse_flat_object("[1]", "src4"); },
                       {"src4", "object"});
+    // A number beyond double's range is an error at its position, not
+    // another exception type.
+    expect_throw_with([] { parse_flat_object("{\"a\": 1e999}", "src5"); },
+                      {"src5", "at byte 11", "number overflow"});
 }
 
 // ------------------------------------------------------------------- GloVe
