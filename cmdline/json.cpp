@@ -5,45 +5,30 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 namespace ehi_cmdline {
 
 std::string json_number(double v) {
+    // JSON has no NaN or infinity; the readers take null as "not measured".
     if (!std::isfinite(v)) {
         return "null";
     }
+    // Rounded to 6 significant digits first: more would be timing noise,
+    // and nlohmann writes the shortest text that reads back the same.
     char buf[40];
     snprintf(buf, sizeof(buf), "%.6g", v);
-    return buf;
+    return nlohmann::json(std::strtod(buf, nullptr)).dump();
 }
 
 std::string json_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    snprintf(buf, sizeof(buf), "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out;
+    // Invalid UTF-8 (a file name, a data set's text) is replaced rather
+    // than thrown on: a result file is still worth writing.
+    std::string q = nlohmann::json(s).dump(
+            -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return q.substr(1, q.size() - 2);
 }
 
 } // namespace ehi_cmdline

@@ -1,7 +1,7 @@
 /**
  * Copyright (c) faiss-ehi authors. MIT licence (see LICENSE).
  *
- * The pieces of the programs' JSON result files.
+ * The pieces of the programs' JSON result files, formatted by nlohmann-json.
  */
 #pragma once
 

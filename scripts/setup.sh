@@ -22,7 +22,7 @@ PACKAGES=(
   libfaiss-dev libopenblas-dev
   libgflags-dev libgoogle-glog-dev libgtest-dev
   libtorch-dev
-  dataset-fashion-mnist zlib1g-dev
+  dataset-fashion-mnist zlib1g-dev nlohmann-json3-dev
   python3-faiss python3-numpy python3-pytest python3-dev swig
   gnuplot-nox pkgconf
   # the test command's sanitizer and fuzz builds (scripts/sanitizer_smoke.sh)

@@ -385,17 +385,22 @@ TEST(DataJson, FlatObjectAndEscapes) {
             "line");
     EXPECT_EQ(m["_id"], "7");
     EXPECT_EQ(m["t"], "a\"b\\c\n\xc3\xa9\xf0\x9f\x98\x80");
-    EXPECT_EQ(m["n"], "-1.5e2");
-    EXPECT_EQ(m["meta"], "{\"x\": [1, {\"y\": null}]}");
+    // Values other than strings come back as compact JSON.
+    EXPECT_EQ(m["n"], "-150.0");
+    EXPECT_EQ(m["meta"], "{\"x\":[1,{\"y\":null}]}");
     EXPECT_EQ(m["b"], "true");
     expect_throw_with([] { parse_flat_object("{\"a\": \"x\"", "src.jsonl"); },
                       {"src.jsonl", "malformed JSON"});
     expect_throw_with([] { parse_flat_object("{\"a\" 1}", "src2"); },
                       {"src2", "expected ':'"});
     expect_throw_with([] { parse_flat_object("{\"a\": 1} x", "src3"); },
-                      {"src3", "trailing"});
+                      {"src3", "at byte 10", "expected end of input"});
     expect_throw_with([] { parse_flat_object("[1]", "src4"); },
                       {"src4", "object"});
+    // A number beyond double's range is an error at its position, not
+    // another exception type.
+    expect_throw_with([] { parse_flat_object("{\"a\": 1e999}", "src5"); },
+                      {"src5", "at byte 11", "number overflow"});
 }
 
 // ------------------------------------------------------------------- GloVe

@@ -87,7 +87,7 @@ TEST(FuzzRegression, BeirLineNestedTooDeepThrows) {
     expect_runtime_error([&] { faiss_ehi::data::read_beir_corpus(path); },
                          "nested deeper than");
 
-    const int ok = faiss_ehi::data::JsonCursor::kMaxDepth;
+    const int ok = faiss_ehi::data::kJsonMaxDepth;
     write_file(path,
                "{\"_id\": \"a\", \"text\": \"b\", \"x\": " +
                        std::string(ok, '[') + std::string(ok, ']') + "}\n");

@@ -4,6 +4,7 @@
 #include "contrib/data/glove.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -11,6 +12,8 @@
 #include "contrib/data/file_util.h"
 #include "contrib/data/json.h"
 #include "contrib/data/random.h"
+
+#include <nlohmann/json.hpp>
 
 namespace faiss_ehi {
 namespace data {
@@ -28,93 +31,238 @@ idx_t WordEmbeddings::find(const std::string& word) const {
     return it == index.end() ? -1 : it->second;
 }
 
-WordEmbeddings read_wink_embeddings_json(const std::string& path) {
-    std::string text = read_file(path);
-    JsonCursor c(text.data(), text.size(), path);
+namespace {
+
+/** Reads the wink layout through nlohmann's SAX interface: the values are
+ * copied into place as they are parsed, without a DOM of 34 million
+ * numbers. */
+class WinkReader : public nlohmann::json_sax<nlohmann::json> {
+  public:
+    explicit WinkReader(const std::string& path) : path_(path) {}
+
     WordEmbeddings e;
     long long dims = -1, size = -1, word_index = -1, norm_index = -1;
     std::vector<char> seen;
     idx_t nseen = 0;
-    std::vector<float> tmp;
-    auto read_int = [&](const char* what) {
-        double v = c.read_number();
-        if (!(v >= 0 && v < 1e12) || v != double((long long)v)) {
-            c.fail(std::string("bad value for ") + what);
-        }
-        return (long long)v;
-    };
-    if (c.peek() != '{') {
-        c.fail("expected the top-level JSON object");
+
+    bool null() override {
+        return scalar("null");
     }
-    c.for_each_member([&](const std::string& key) {
-        if (key == "dimensions") {
-            dims = read_int("dimensions");
-            if (dims <= 0 || dims > 100000) {
-                c.fail("bad dimensions");
-            }
-        } else if (key == "size") {
-            size = read_int("size");
-        } else if (key == "wordIndex") {
-            word_index = read_int("wordIndex");
-        } else if (key == "l2NormIndex") {
-            norm_index = read_int("l2NormIndex");
-        } else if (key == "words") {
-            if (size > 0) {
-                e.words.reserve(size_t(size));
-            }
-            c.for_each_element([&]() { e.words.push_back(c.read_string()); });
-            e.index.reserve(e.words.size());
-            for (size_t i = 0; i < e.words.size(); i++) {
-                if (!e.index.emplace(e.words[i], idx_t(i)).second) {
-                    c.fail("duplicate word \"" + e.words[i] + "\"");
-                }
-            }
-        } else if (key == "vectors") {
+    bool boolean(bool) override {
+        return scalar("a boolean");
+    }
+    bool number_integer(number_integer_t v) override {
+        return number(double(v), nullptr);
+    }
+    bool number_unsigned(number_unsigned_t v) override {
+        return number(double(v), nullptr);
+    }
+    bool number_float(number_float_t v, const string_t& s) override {
+        return number(v, &s);
+    }
+    bool string(string_t& v) override {
+        if (depth_ == 2 && in_words_) {
+            e.words.push_back(std::move(v));
+            return true;
+        }
+        return scalar("a string");
+    }
+    bool binary(binary_t&) override {
+        return scalar("binary data");
+    }
+
+    bool start_object(std::size_t) override {
+        if (depth_ == 1 && key_ == "vectors") {
             if (dims <= 0 || e.words.empty()) {
-                c.fail("\"vectors\" comes before \"dimensions\" and "
-                       "\"words\" (unexpected layout)");
+                fail("\"vectors\" comes before \"dimensions\" and "
+                     "\"words\" (unexpected layout)");
             }
             e.d = int(dims);
             e.vectors.assign(e.words.size() * size_t(dims), 0.0f);
             seen.assign(e.words.size(), 0);
-            c.for_each_member([&](const std::string& word) {
-                tmp.clear();
-                c.for_each_element([&]() { tmp.push_back(c.read_float()); });
-                if ((long long)tmp.size() < dims) {
-                    c.fail("vector of \"" + word + "\" has " +
-                           std::to_string(tmp.size()) + " values, expected " +
-                           std::to_string(dims));
-                }
-                idx_t row = -1;
-                if (word_index >= dims && word_index < (long long)tmp.size()) {
-                    double r = tmp[size_t(word_index)];
-                    if (r >= 0 && r < double(e.words.size()) &&
-                        e.words[size_t(r)] == word) {
-                        row = idx_t(r);
-                    }
-                }
-                if (row < 0) {
-                    row = e.find(word);
-                }
-                if (row < 0) {
-                    c.fail("vector for \"" + word +
-                           "\" which is not in \"words\"");
-                }
-                std::memcpy(e.vectors.data() + size_t(row) * size_t(dims),
-                            tmp.data(), size_t(dims) * sizeof(float));
-                if (!seen[size_t(row)]) {
-                    seen[size_t(row)] = 1;
-                    nseen++;
-                }
-            });
-        } else {
-            c.skip_value();
+            in_vectors_ = true;
+        } else if (depth_ != 0) {
+            container("an object");
         }
-    });
-    if (!c.at_end()) {
-        c.fail("trailing text after the top-level object");
+        return enter();
     }
-    (void)norm_index;
+    bool key(string_t& k) override {
+        if (depth_ == 1) {
+            key_ = k;
+        } else if (depth_ == 2 && in_vectors_) {
+            word_ = k;
+        }
+        return true;
+    }
+    bool end_object() override {
+        depth_--;
+        if (depth_ == 1) {
+            in_vectors_ = false;
+        }
+        return true;
+    }
+    bool start_array(std::size_t) override {
+        if (depth_ == 1 && key_ == "words") {
+            if (size > 0) {
+                e.words.reserve(size_t(size));
+            }
+            in_words_ = true;
+        } else if (depth_ == 2 && in_vectors_) {
+            tmp_.clear();
+            in_vector_ = true;
+        } else {
+            container("an array");
+        }
+        return enter();
+    }
+    bool end_array() override {
+        depth_--;
+        if (depth_ == 1 && in_words_) {
+            in_words_ = false;
+            index_words();
+        } else if (depth_ == 2 && in_vector_) {
+            in_vector_ = false;
+            store_vector();
+        }
+        return true;
+    }
+
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& ex) override {
+        std::string s = ex.what();
+        size_t p = s.find("] ");
+        throw_json_error(path_, position,
+                         p == std::string::npos ? s : s.substr(p + 2));
+    }
+
+  private:
+    [[noreturn]] void fail(const std::string& what) const {
+        throw std::runtime_error("malformed JSON in " + path_ + ": " + what);
+    }
+
+    bool enter() {
+        if (depth_ > kJsonMaxDepth) {
+            fail("objects and arrays nested deeper than " +
+                 std::to_string(kJsonMaxDepth) + " levels");
+        }
+        depth_++;
+        return true;
+    }
+
+    /// The known members must hold what the layout says.
+    void container(const char* what) const {
+        if (depth_ == 0) {
+            fail("expected the top-level JSON object");
+        }
+        if (depth_ == 1 &&
+            (key_ == "words" || key_ == "vectors" || is_int_key())) {
+            fail(std::string(what) + " is unexpected for \"" + key_ + "\"");
+        }
+        if ((depth_ == 2 && (in_words_ || in_vectors_)) ||
+            (depth_ == 3 && in_vector_)) {
+            fail(std::string(what) + " is unexpected in \"" + key_ + "\"");
+        }
+    }
+
+    bool scalar(const char* what) const {
+        container(what);
+        return true;
+    }
+
+    bool is_int_key() const {
+        return key_ == "dimensions" || key_ == "size" || key_ == "wordIndex" ||
+                key_ == "l2NormIndex";
+    }
+
+    /// `text` is the number's text when it has a fraction or an exponent:
+    /// vector components are read from it as float directly.
+    bool number(double v, const std::string* text) {
+        if (depth_ == 3 && in_vector_) {
+            float f = float(v);
+            if (text) {
+                std::from_chars(text->data(), text->data() + text->size(), f);
+            }
+            tmp_.push_back(f);
+            return true;
+        }
+        if (depth_ == 1 && is_int_key()) {
+            if (!(v >= 0 && v < 1e12) || v != double((long long)v)) {
+                fail("bad value for " + key_);
+            }
+            long long i = (long long)v;
+            if (key_ == "dimensions") {
+                if (i <= 0 || i > 100000) {
+                    fail("bad dimensions");
+                }
+                dims = i;
+            } else if (key_ == "size") {
+                size = i;
+            } else if (key_ == "wordIndex") {
+                word_index = i;
+            } else {
+                norm_index = i;
+            }
+            return true;
+        }
+        return scalar("a number");
+    }
+
+    void index_words() {
+        e.index.reserve(e.words.size());
+        for (size_t i = 0; i < e.words.size(); i++) {
+            if (!e.index.emplace(e.words[i], idx_t(i)).second) {
+                fail("duplicate word \"" + e.words[i] + "\"");
+            }
+        }
+    }
+
+    void store_vector() {
+        const std::string& word = word_;
+        if ((long long)tmp_.size() < dims) {
+            fail("vector of \"" + word + "\" has " +
+                 std::to_string(tmp_.size()) + " values, expected " +
+                 std::to_string(dims));
+        }
+        idx_t row = -1;
+        if (word_index >= dims && word_index < (long long)tmp_.size()) {
+            double r = tmp_[size_t(word_index)];
+            if (r >= 0 && r < double(e.words.size()) &&
+                e.words[size_t(r)] == word) {
+                row = idx_t(r);
+            }
+        }
+        if (row < 0) {
+            row = e.find(word);
+        }
+        if (row < 0) {
+            fail("vector for \"" + word + "\" which is not in \"words\"");
+        }
+        std::memcpy(e.vectors.data() + size_t(row) * size_t(dims), tmp_.data(),
+                    size_t(dims) * sizeof(float));
+        if (!seen[size_t(row)]) {
+            seen[size_t(row)] = 1;
+            nseen++;
+        }
+    }
+
+    const std::string& path_;
+    int depth_ = 0;
+    std::string key_;  ///< the current top-level member
+    std::string word_; ///< the current member of "vectors"
+    bool in_words_ = false, in_vectors_ = false, in_vector_ = false;
+    std::vector<float> tmp_;
+};
+
+} // namespace
+
+WordEmbeddings read_wink_embeddings_json(const std::string& path) {
+    std::string text = read_file(path);
+    WinkReader r(path);
+    nlohmann::json::sax_parse(text, &r);
+    WordEmbeddings e = std::move(r.e);
+    const long long size = r.size;
+    const idx_t nseen = r.nseen;
+    const std::vector<char>& seen = r.seen;
     if (e.words.empty() || e.d <= 0) {
         throw std::runtime_error("no \"words\" or \"vectors\" in " + path);
     }

@@ -3,277 +3,118 @@
  */
 #include "contrib/data/json.h"
 
-#include <charconv>
-#include <cstring>
 #include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 namespace faiss_ehi {
 namespace data {
 
-JsonCursor::JsonCursor(const char* text, size_t size, std::string source)
-        : p_(text), n_(size), source_(std::move(source)) {}
-
-void JsonCursor::fail(const std::string& what) const {
-    throw std::runtime_error("malformed JSON in " + source_ + " at byte " +
-                             std::to_string(pos_) + ": " + what);
-}
-
-void JsonCursor::skip_ws() {
-    while (pos_ < n_) {
-        char c = p_[pos_];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-            pos_++;
-        } else {
-            break;
-        }
-    }
-}
-
-char JsonCursor::peek() {
-    skip_ws();
-    return pos_ < n_ ? p_[pos_] : 0;
-}
-
-bool JsonCursor::at_end() {
-    skip_ws();
-    return pos_ >= n_;
-}
-
-void JsonCursor::expect(char c) {
-    skip_ws();
-    if (pos_ >= n_) {
-        fail(std::string("unexpected end of input, expected '") + c + "'");
-    }
-    if (p_[pos_] != c) {
-        fail(std::string("expected '") + c + "', found '" + p_[pos_] + "'");
-    }
-    pos_++;
-}
-
-bool JsonCursor::consume(char c) {
-    skip_ws();
-    if (pos_ < n_ && p_[pos_] == c) {
-        pos_++;
-        return true;
-    }
-    return false;
+void throw_json_error(const std::string& source, size_t byte,
+                      const std::string& what) {
+    throw std::runtime_error("malformed JSON in " + source + " at byte " +
+                             std::to_string(byte) + ": " + what);
 }
 
 namespace {
-void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += char(cp);
-    } else if (cp < 0x800) {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += char(0xE0 | (cp >> 12));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    } else {
-        out += char(0xF0 | (cp >> 18));
-        out += char(0x80 | ((cp >> 12) & 0x3F));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    }
-}
-} // namespace
 
-std::string JsonCursor::read_string() {
-    expect('"');
-    std::string out;
-    while (true) {
-        // Copy the run without escapes in one go.
-        size_t start = pos_;
-        while (pos_ < n_ && p_[pos_] != '"' && p_[pos_] != '\\') {
-            if ((unsigned char)p_[pos_] < 0x20) {
-                fail("control character in a string");
-            }
-            pos_++;
-        }
-        out.append(p_ + start, pos_ - start);
-        if (pos_ >= n_) {
-            fail("unterminated string");
-        }
-        if (p_[pos_] == '"') {
-            pos_++;
-            return out;
-        }
-        // Escape.
-        pos_++;
-        if (pos_ >= n_) {
-            fail("unterminated escape");
-        }
-        char e = p_[pos_++];
-        switch (e) {
-            case '"':
-                out += '"';
-                break;
-            case '\\':
-                out += '\\';
-                break;
-            case '/':
-                out += '/';
-                break;
-            case 'b':
-                out += '\b';
-                break;
-            case 'f':
-                out += '\f';
-                break;
-            case 'n':
-                out += '\n';
-                break;
-            case 'r':
-                out += '\r';
-                break;
-            case 't':
-                out += '\t';
-                break;
-            case 'u': {
-                auto hex4 = [&]() {
-                    if (pos_ + 4 > n_) {
-                        fail("truncated \\u escape");
-                    }
-                    uint32_t v = 0;
-                    for (int i = 0; i < 4; i++) {
-                        char h = p_[pos_++];
-                        v <<= 4;
-                        if (h >= '0' && h <= '9') {
-                            v |= uint32_t(h - '0');
-                        } else if (h >= 'a' && h <= 'f') {
-                            v |= uint32_t(h - 'a' + 10);
-                        } else if (h >= 'A' && h <= 'F') {
-                            v |= uint32_t(h - 'A' + 10);
-                        } else {
-                            fail("bad hex digit in \\u escape");
-                        }
-                    }
-                    return v;
-                };
-                uint32_t cp = hex4();
-                if (cp >= 0xD800 && cp < 0xDC00 && pos_ + 6 <= n_ &&
-                    p_[pos_] == '\\' && p_[pos_ + 1] == 'u') {
-                    size_t save = pos_;
-                    pos_ += 2;
-                    uint32_t lo = hex4();
-                    if (lo >= 0xDC00 && lo < 0xE000) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    } else {
-                        pos_ = save; // lone high surrogate
-                    }
-                }
-                append_utf8(out, cp);
-                break;
-            }
-            default:
-                fail(std::string("bad escape \\") + e);
-        }
-    }
+/// nlohmann's message without its "[json.exception.parse_error.101] " tag.
+std::string error_text(const nlohmann::detail::exception& e) {
+    std::string s = e.what();
+    size_t p = s.find("] ");
+    return p == std::string::npos ? s : s.substr(p + 2);
 }
 
-double JsonCursor::read_number() {
-    skip_ws();
-    double v = 0;
-    auto r = std::from_chars(p_ + pos_, p_ + n_, v);
-    if (r.ec != std::errc() || r.ptr == p_ + pos_) {
-        fail("expected a number");
-    }
-    pos_ = size_t(r.ptr - p_);
-    return v;
-}
+/** Builds the DOM with nlohmann's own SAX builder, and adds what json::parse
+ * lacks: the depth guard, checked at each object and array start before
+ * its contents are read, and the source and byte offset in every error
+ * (a number too large for a double comes as out_of_range, without the
+ * offset, from json::parse). */
+class GuardedBuilder : public nlohmann::json_sax<nlohmann::json> {
+  public:
+    GuardedBuilder(nlohmann::json& root, const std::string& source)
+            : dom_(root), source_(source) {}
 
-float JsonCursor::read_float() {
-    skip_ws();
-    float v = 0;
-    auto r = std::from_chars(p_ + pos_, p_ + n_, v);
-    if (r.ptr == p_ + pos_ ||
-        (r.ec != std::errc() && r.ec != std::errc::result_out_of_range)) {
-        fail("expected a number");
+    bool null() override {
+        return dom_.null();
     }
-    pos_ = size_t(r.ptr - p_);
-    return v;
-}
+    bool boolean(bool v) override {
+        return dom_.boolean(v);
+    }
+    bool number_integer(number_integer_t v) override {
+        return dom_.number_integer(v);
+    }
+    bool number_unsigned(number_unsigned_t v) override {
+        return dom_.number_unsigned(v);
+    }
+    bool number_float(number_float_t v, const string_t& s) override {
+        return dom_.number_float(v, s);
+    }
+    bool string(string_t& v) override {
+        return dom_.string(v);
+    }
+    bool binary(binary_t& v) override {
+        return dom_.binary(v);
+    }
+    bool start_object(std::size_t n) override {
+        enter();
+        return dom_.start_object(n);
+    }
+    bool key(string_t& k) override {
+        return dom_.key(k);
+    }
+    bool end_object() override {
+        depth_--;
+        return dom_.end_object();
+    }
+    bool start_array(std::size_t n) override {
+        enter();
+        return dom_.start_array(n);
+    }
+    bool end_array() override {
+        depth_--;
+        return dom_.end_array();
+    }
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& ex) override {
+        throw_json_error(source_, position, error_text(ex));
+    }
 
-bool JsonCursor::read_bool() {
-    skip_ws();
-    if (n_ - pos_ >= 4 && std::memcmp(p_ + pos_, "true", 4) == 0) {
-        pos_ += 4;
-        return true;
-    }
-    if (n_ - pos_ >= 5 && std::memcmp(p_ + pos_, "false", 5) == 0) {
-        pos_ += 5;
-        return false;
-    }
-    fail("expected true or false");
-}
-
-void JsonCursor::skip_value() {
-    char c = peek();
-    if (c == '{' || c == '[') {
-        if (depth_ >= kMaxDepth) {
-            fail("objects and arrays nested deeper than " +
-                 std::to_string(kMaxDepth) + " levels");
+  private:
+    void enter() {
+        // The top-level object is level 0, as in parse_event callbacks.
+        if (depth_ > kJsonMaxDepth) {
+            throw std::runtime_error(
+                    "malformed JSON in " + source_ +
+                    ": objects and arrays nested deeper than " +
+                    std::to_string(kJsonMaxDepth) + " levels");
         }
         depth_++;
-        // restores the depth on the way out, also when a member throws
-        struct Leave {
-            int& depth;
-            ~Leave() {
-                depth--;
-            }
-        } leave{depth_};
-        if (c == '{') {
-            for_each_member([&](const std::string&) { skip_value(); });
-        } else {
-            for_each_element([&]() { skip_value(); });
-        }
-        return;
     }
-    switch (c) {
-        case '"':
-            read_string();
-            return;
-        case 't':
-        case 'f':
-            read_bool();
-            return;
-        case 'n':
-            if (n_ - pos_ >= 4 && std::memcmp(p_ + pos_, "null", 4) == 0) {
-                pos_ += 4;
-                return;
-            }
-            fail("expected null");
-        case 0:
-            fail("unexpected end of input, expected a value");
-        default:
-            read_number();
-    }
-}
 
-std::string JsonCursor::raw_value() {
-    skip_ws();
-    size_t start = pos_;
-    skip_value();
-    return std::string(p_ + start, pos_ - start);
-}
+    nlohmann::detail::json_sax_dom_parser<nlohmann::json> dom_;
+    const std::string& source_;
+    int depth_ = 0;
+};
+
+} // namespace
 
 std::unordered_map<std::string, std::string> parse_flat_object(
         const std::string& line, const std::string& source) {
-    std::unordered_map<std::string, std::string> out;
-    JsonCursor c(line.data(), line.size(), source);
-    if (c.peek() != '{') {
-        c.fail("expected a JSON object");
+    nlohmann::json j;
+    GuardedBuilder builder(j, source);
+    nlohmann::json::sax_parse(line, &builder);
+    if (!j.is_object()) {
+        throw_json_error(source, 0, "expected a JSON object");
     }
-    c.for_each_member([&](const std::string& key) {
-        if (c.peek() == '"') {
-            out[key] = c.read_string();
+    std::unordered_map<std::string, std::string> out;
+    for (auto& kv : j.items()) {
+        const nlohmann::json& v = kv.value();
+        if (v.is_string()) {
+            out[kv.key()] = v.get<std::string>();
         } else {
-            out[key] = c.raw_value();
+            out[kv.key()] = v.dump();
         }
-    });
-    if (!c.at_end()) {
-        c.fail("trailing text after the object");
     }
     return out;
 }
