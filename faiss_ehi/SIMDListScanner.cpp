@@ -135,43 +135,11 @@ void SIMDListScanner::set_list(idx_t list_no, float coarse_dis) {
     }
 }
 
-float SIMDListScanner::distance_to_code(const uint8_t* code) const {
-    const ScanKernels& k = kernels_;
-    switch (codec_) {
-        case Codec::FLAT: {
-            auto* x = reinterpret_cast<const float*>(code);
-            return keep_max ? k.ip_f32(q_, x, d_) : k.l2_f32(q_, x, d_);
-        }
-        case Codec::SQ8:
-            return bias_ +
-                    (keep_max ? k.ip_sq8(q_, code, scale_.data(),
-                                         offset_.data(), d_)
-                              : k.l2_sq8(q_, code, scale_.data(),
-                                         offset_.data(), d_));
-        default: {
-            auto* x = reinterpret_cast<const uint16_t*>(code);
-            return bias_ +
-                    (keep_max ? k.ip_fp16(q_, x, d_) : k.l2_fp16(q_, x, d_));
-        }
-    }
-}
-
-/* One loop per codec and metric, so that the kernel pointer and the
- * per-codec arguments are loop invariants rather than a switch per code. */
-template <class Visit>
-void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
-                                        const idx_t* ids, Visit&& visit) const {
-    // Faiss passes no ids with store_pairs, and refuses a selector then.
-    FAISS_THROW_IF_NOT_MSG(ids || !sel,
-                           "SIMDListScanner: a selector needs the list ids");
-    auto run = [&](auto dist) {
-        for (size_t j = 0; j < n; j++) {
-            if (sel && !sel->is_member(ids[j])) {
-                continue;
-            }
-            visit(j, dist(codes + j * code_size));
-        }
-    };
+/* The codec and metric are chosen once per call: `use` receives a distance
+ * function of one code whose kernel pointer and per-codec arguments are
+ * loop invariants, rather than a switch per code. */
+template <class Use>
+auto SIMDListScanner::with_distance(Use&& use) const {
     const ScanKernels& k = kernels_;
     const float* q = q_;
     const size_t d = d_;
@@ -181,32 +149,54 @@ void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
     switch (codec_) {
         case Codec::FLAT: {
             auto f = keep_max ? k.ip_f32 : k.l2_f32;
-            run([=](const uint8_t* c) {
+            return use([=](const uint8_t* c) {
                 return f(q, reinterpret_cast<const float*>(c), d);
             });
-            break;
         }
         case Codec::SQ8: {
             auto f = keep_max ? k.ip_sq8 : k.l2_sq8;
-            run([=](const uint8_t* c) { return bias + f(q, c, s, o, d); });
-            break;
+            return use(
+                    [=](const uint8_t* c) { return bias + f(q, c, s, o, d); });
         }
         default: {
             auto f = keep_max ? k.ip_fp16 : k.l2_fp16;
-            run([=](const uint8_t* c) {
+            return use([=](const uint8_t* c) {
                 return bias + f(q, reinterpret_cast<const uint16_t*>(c), d);
             });
         }
     }
 }
 
+float SIMDListScanner::distance_to_code(const uint8_t* code) const {
+    return with_distance([code](auto dist) { return dist(code); });
+}
+
+template <class Visit>
+void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
+                                        const idx_t* ids, Visit&& visit) const {
+    // Faiss passes no ids with store_pairs, and refuses a selector then.
+    FAISS_THROW_IF_NOT_MSG(ids || !sel,
+                           "SIMDListScanner: a selector needs the list ids");
+    with_distance([&](auto dist) {
+        for (size_t j = 0; j < n; j++) {
+            if (sel && !sel->is_member(ids[j])) {
+                continue;
+            }
+            visit(j, dist(codes + j * code_size));
+        }
+    });
+}
+
+SIMDListScanner::idx_t SIMDListScanner::label_of(const idx_t* ids,
+                                                 size_t j) const {
+    return store_pairs ? idx_t(faiss::lo_build(list_no, j)) : ids[j];
+}
+
 size_t SIMDListScanner::scan_codes(size_t n, const uint8_t* codes,
                                    const idx_t* ids, float* distances,
                                    idx_t* labels, size_t k) const {
     size_t nup = 0;
-    auto label = [&](size_t j) {
-        return store_pairs ? idx_t(faiss::lo_build(list_no, j)) : ids[j];
-    };
+    auto label = [&](size_t j) { return label_of(ids, j); };
     if (keep_max) {
         for_each_distance(n, codes, ids, [&](size_t j, float dis) {
             if (dis > distances[0]) {
@@ -231,9 +221,7 @@ void SIMDListScanner::scan_codes_range(size_t n, const uint8_t* codes,
     for_each_distance(n, codes, ids, [&](size_t j, float dis) {
         bool inside = keep_max ? dis > radius : dis < radius;
         if (inside) {
-            result.add(dis,
-                       store_pairs ? idx_t(faiss::lo_build(list_no, j))
-                                   : ids[j]);
+            result.add(dis, label_of(ids, j));
         }
     });
 }

@@ -55,9 +55,14 @@ struct SIMDListScanner : faiss::InvertedListScanner {
                     bool store_pairs, const faiss::IDSelector* sel,
                     const ScanKernels& kernels);
 
+    /// Calls use(dist), dist(code) giving the distance for this codec.
+    template <class Use>
+    auto with_distance(Use&& use) const;
     template <class Visit>
     void for_each_distance(size_t n, const uint8_t* codes, const idx_t* ids,
                            Visit&& visit) const;
+    /// The label of entry j: its id, or (list, offset) with store_pairs.
+    idx_t label_of(const idx_t* ids, size_t j) const;
 
     const faiss::IndexIVF& index_;
     const Codec codec_;
