@@ -134,6 +134,15 @@ for t in $TARGETS; do
   if ((crashes + ooms + timeouts > 0)); then
     status=1
     echo "  log: $log; reproducers: $art/" >&2
+    # What was found, in this output too: a run on another machine (CI)
+    # keeps only what it printed.
+    grep -m1 -A40 -E '^==[0-9]+== ?ERROR|^ERROR: libFuzzer|deadly signal|out-of-memory' \
+      "$log" | sed 's/^/  | /' >&2 || true
+    for f in "$art"/*; do
+      [[ -f $f ]] || continue
+      echo "  reproducer $(basename "$f") ($(stat -c %s "$f") bytes, base64):" >&2
+      base64 -w 100 "$f" | head -n 60 | sed 's/^/    /' >&2
+    done
   fi
 done
 exit $status

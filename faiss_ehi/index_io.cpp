@@ -217,24 +217,46 @@ void check_metric_value(int32_t v) {
  * inverted lists, check those counts against the bytes that follow first.
  * Anything else, or anything unexpected in that layout, is left to Faiss,
  * whose messages stay those of corrupt files. */
-void check_faiss_counts(const uint8_t* p, size_t size) {
-    SoftReader r{p, size};
-    uint32_t h;
-    if (!r.get(&h) || h != fourcc("IwFl")) {
-        return;
-    }
-    // index header: d, ntotal, two unused counts, is_trained, metric
-    int32_t d, metric;
+/** Reads the header that every Faiss index starts with (d, ntotal, two
+ * unused counts, is_trained, metric and, for metrics that have one, its
+ * parameter) into `d`; false when the bytes are not there. */
+bool skip_index_header(SoftReader& r, int32_t* d) {
+    int32_t metric;
     int64_t ntotal, unused;
     uint8_t trained;
-    if (!r.get(&d) || !r.get(&ntotal) || !r.get(&unused) || !r.get(&unused) ||
-        !r.get(&trained) || !r.get(&metric) || d < 1) {
-        return;
+    if (!r.get(d) || !r.get(&ntotal) || !r.get(&unused) || !r.get(&unused) ||
+        !r.get(&trained) || !r.get(&metric)) {
+        return false;
     }
+    // Faiss takes d as it comes, and sizes codes by it.
+    FAISS_THROW_IF_NOT_FMT(*d >= 1 && ntotal >= 0,
+                           "corrupt EHI index: an index header declares "
+                           "dimension %d and %" PRId64 " vectors",
+                           int(*d), ntotal);
     // Where the metric's own parameter follows depends on the metric.
     check_metric_value(metric);
     float metric_arg;
-    if (metric > 1 && !r.get(&metric_arg)) {
+    return metric <= 1 || r.get(&metric_arg);
+}
+
+/** `tree_leaves`: the leaves of the tree recorded for this IVF, 0 when
+ * there is none (a plain Faiss IVF in an EHI file). The number of lists
+ * decides what Faiss allocates before it reads any list (two vectors of
+ * that many lists), so it must be the tree's, or fit the file. */
+void check_faiss_counts(const uint8_t* p, size_t size, uint64_t tree_leaves) {
+    SoftReader r{p, size};
+    uint32_t h;
+    int32_t d;
+    if (!r.get(&h)) {
+        return;
+    }
+    // IndexIDMap / IndexIDMap2 around the IVF: a header, then the IVF.
+    while (h == fourcc("IxMp") || h == fourcc("IxM2")) {
+        if (!skip_index_header(r, &d) || !r.get(&h)) {
+            return;
+        }
+    }
+    if (h != fourcc("IwFl") || !skip_index_header(r, &d)) {
         return;
     }
     uint64_t nlist, nprobe;
@@ -246,6 +268,11 @@ void check_faiss_counts(const uint8_t* p, size_t size) {
                            " inverted lists, more than %" PRId64
                            " (the limit of a file)",
                            nlist, kMaxRecordLeaves);
+    FAISS_THROW_IF_NOT_FMT(tree_leaves == 0 || nlist == tree_leaves,
+                           "corrupt EHI index: the IVF declares %" PRIu64
+                           " inverted lists but its tree has %" PRIu64
+                           " leaves",
+                           nlist, tree_leaves);
     // the placeholder quantizer: IndexFlat header and its vectors
     uint32_t hq;
     if (!r.get(&hq) || (hq != fourcc("IxF2") && hq != fourcc("IxFI")) ||
@@ -281,15 +308,31 @@ void check_faiss_counts(const uint8_t* p, size_t size) {
     uint32_t hl;
     uint64_t il_nlist, code_size;
     uint32_t list_type;
-    if (!r.get(&hl) || hl != fourcc("ilar") || !r.get(&il_nlist) ||
-        il_nlist != nlist || !r.get(&code_size) ||
-        code_size != uint64_t(d) * sizeof(float) || !r.get(&list_type)) {
+    if (!r.get(&hl) || hl != fourcc("ilar") || !r.get(&il_nlist)) {
         return;
     }
+    // Faiss sizes the lists by their own count, whatever the IVF says.
+    FAISS_THROW_IF_NOT_FMT(il_nlist == nlist,
+                           "corrupt EHI index: the inverted lists declare %" PRIu64
+                           " lists, the IVF %" PRIu64,
+                           il_nlist, nlist);
+    if (!r.get(&code_size)) {
+        return;
+    }
+    // Faiss sizes each list's codes by this code size before reading them.
+    FAISS_THROW_IF_NOT_FMT(code_size == uint64_t(d) * sizeof(float),
+                           "corrupt EHI index: the inverted lists declare a "
+                           "code size of %" PRIu64 " bytes, not %d floats",
+                           code_size, int(d));
     uint64_t nsizes;
-    if (!r.get(&nsizes) || nsizes > r.left() / 8) {
+    if (!r.get(&list_type) || !r.get(&nsizes)) {
         return;
     }
+    // ... and the table of list sizes by its count.
+    FAISS_THROW_IF_NOT_FMT(nsizes <= r.left() / 8,
+                           "corrupt EHI index: the inverted lists declare %" PRIu64
+                           " list sizes, more than the file holds",
+                           nsizes);
     const bool full = list_type == fourcc("full");
     if ((!full && list_type != fourcc("sprs")) || (full && nsizes != nlist) ||
         (!full && nsizes % 2 != 0)) {
@@ -474,7 +517,11 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
             heads.push_back(read_head_record(r));
         }
     }
-    check_faiss_counts(p + r.pos, size - r.pos);
+    // The first IVF in the file is the one the look-ahead can reach.
+    const uint64_t tree_leaves = !ivfs.empty() && ivfs[0].tree
+            ? uint64_t(ivfs[0].tree->ntotal)
+            : 0;
+    check_faiss_counts(p + r.pos, size - r.pos, tree_leaves);
     faiss::VectorIOReader fr;
     fr.data.assign(p + r.pos, p + size);
     std::unique_ptr<faiss::Index> root(faiss::read_index(&fr));

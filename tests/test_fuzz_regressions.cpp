@@ -140,18 +140,24 @@ TEST(FuzzRegression, IDMapWithFewerIdsThanVectorsIsRefused) {
 
 namespace {
 
-/** An EHI4x2 index file of 200 vectors (with an array direct map if asked),
- * written and re-framed after `change` edited the payload bytes of Faiss's
- * IVF part (`at` is the offset of its fourcc "IwFl"). */
+/** An index file of 200 vectors (factory key `key`, EHI4x2 unless given;
+ * with an array direct map if asked), written and re-framed after `change`
+ * edited the payload bytes of Faiss's IVF part (`at` is the offset of its
+ * fourcc "IwFl"). */
 template <class Change>
 std::vector<uint8_t> ehi_file_with_ivf_header(Change&& change,
-                                              bool direct_map = false) {
+                                              bool direct_map = false,
+                                              const char* key = "EHI4x2") {
     ehi_test::KMeansTrainerScope kmeans;
     const int d = 8;
-    std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, "EHI4x2"));
+    std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, key));
     std::vector<float> x = ehi_test::gaussian_data(200, d, 5);
     index->train(200, x.data());
-    index->add(200, x.data());
+    std::vector<idx_t> ids(200);
+    for (int i = 0; i < 200; i++) {
+        ids[i] = i;
+    }
+    index->add_with_ids(200, x.data(), ids.data());
     if (direct_map) {
         dynamic_cast<faiss::IndexIVF&>(*index).set_direct_map_type(
                 faiss::DirectMap::Array);
@@ -179,6 +185,8 @@ std::vector<uint8_t> ehi_file_with_ivf_header(Change&& change,
 // counts (8 bytes each), the is_trained byte, the metric (4 bytes).
 constexpr size_t kTrainedOffset = 4 + 4 + 3 * 8;
 constexpr size_t kMetricOffset = kTrainedOffset + 1;
+// After the header (the L2 metric has no parameter): nlist, 8 bytes.
+constexpr size_t kNlistOffset = kMetricOffset + 4;
 
 } // namespace
 
@@ -259,4 +267,61 @@ TEST(FuzzRegression, DirectMapCountBeyondTheFileIsRefused) {
             [&] { delete faiss_ehi::read_index(&r); },
             "the IVF's direct map declares 1099511627776 entries, more than "
             "the file holds");
+}
+
+// An IVF declaring 2^28 inverted lists (its tree has 16 leaves), inside an
+// IDMap: Faiss allocated two vectors of 2^28 lists (12 GiB) before the tree
+// was compared with them, and leaked them when the read failed further on;
+// the fuzzer's process ran out of memory.
+TEST(FuzzRegression, ListCountOtherThanTheTreesIsRefused) {
+    for (const char* key : {"EHI4x2", "IDMap,EHI4x2,Flat"}) {
+        SCOPED_TRACE(key);
+        faiss::VectorIOReader r;
+        r.data = ehi_file_with_ivf_header(
+                [](std::vector<uint8_t>& p, size_t at) {
+                    uint64_t nlist = 0;
+                    std::memcpy(&nlist, &p.at(at + kNlistOffset), 8);
+                    ASSERT_EQ(nlist, 16u);
+                    nlist = uint64_t(1) << 28;
+                    std::memcpy(&p.at(at + kNlistOffset), &nlist, 8);
+                },
+                false, key);
+        ehi_test::expect_error(
+                [&] { delete faiss_ehi::read_index(&r); },
+                "the IVF declares 268435456 inverted lists but its tree has "
+                "16 leaves");
+    }
+}
+
+// The same count in the inverted lists' own header, which Faiss sizes them
+// by.
+TEST(FuzzRegression, InvertedListsCountOtherThanTheIVFsIsRefused) {
+    faiss::VectorIOReader r;
+    r.data = ehi_file_with_ivf_header([](std::vector<uint8_t>& p, size_t at) {
+        const std::string fourcc = "ilar";
+        auto il = std::search(p.begin() + at, p.end(), fourcc.begin(),
+                              fourcc.end());
+        ASSERT_NE(il, p.end());
+        const uint64_t nlist = uint64_t(1) << 28;
+        std::memcpy(&*(il + 4), &nlist, 8);
+    });
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "the inverted lists declare 268435456 lists, the "
+                           "IVF 16");
+}
+
+// An IVF inside an IDMap whose header declares dimension -16777208: Faiss
+// took it, and the lists read after it were sized by a code size that no
+// longer matched anything (a 128 MiB table for a 1.3 kB file, leaked when
+// the read failed).
+TEST(FuzzRegression, NegativeDimensionIsRefused) {
+    faiss::VectorIOReader r;
+    r.data = ehi_file_with_ivf_header(
+            [](std::vector<uint8_t>& p, size_t at) {
+                const int32_t d = int32_t(0xff000008u);
+                std::memcpy(&p.at(at + 4), &d, sizeof(d));
+            },
+            false, "IDMap,EHI4x2,Flat");
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "an index header declares dimension -16777208");
 }
