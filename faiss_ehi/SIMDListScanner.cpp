@@ -3,6 +3,7 @@
  */
 #include <faiss_ehi/SIMDListScanner.h>
 
+#include <algorithm>
 #include <typeinfo>
 
 #include <faiss/IndexIVFFlat.h>
@@ -177,6 +178,23 @@ void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
     // Faiss passes no ids with store_pairs, and refuses a selector then.
     FAISS_THROW_IF_NOT_MSG(ids || !sel,
                            "SIMDListScanner: a selector needs the list ids");
+    if (codec_ == Codec::FLAT && !sel) {
+        // Float rows in blocks: the distances of a block first (one kernel
+        // call, prefetching ahead), then the heap; a block's distances
+        // stay in L1.
+        constexpr size_t kBlock = 64;
+        float dis[kBlock];
+        auto rows = keep_max ? kernels_.ip_f32_rows : kernels_.l2_f32_rows;
+        for (size_t j0 = 0; j0 < n; j0 += kBlock) {
+            const size_t nb = std::min(kBlock, n - j0);
+            rows(q_, reinterpret_cast<const float*>(codes + j0 * code_size),
+                 nb, d_, dis);
+            for (size_t j = 0; j < nb; j++) {
+                visit(j0 + j, dis[j]);
+            }
+        }
+        return;
+    }
     with_distance([&](auto dist) {
         for (size_t j = 0; j < n; j++) {
             if (sel && !sel->is_member(ids[j])) {

@@ -368,15 +368,94 @@ EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
     return hsum512(a0);
 }
 
-const ScanKernels kGeneric = {
-        ScanLevel::GENERIC, l2_f32_generic,  ip_f32_generic, l2_sq8_generic,
-        ip_sq8_generic,     l2_fp16_generic, ip_fp16_generic};
-const ScanKernels kAvx2 = {ScanLevel::AVX2, l2_f32_avx2, ip_f32_avx2,
-                           l2_sq8_avx2,     ip_sq8_avx2, l2_fp16_avx2,
-                           ip_fp16_avx2};
-const ScanKernels kAvx512 = {ScanLevel::AVX512, l2_f32_avx512, ip_f32_avx512,
-                             l2_sq8_avx512,     ip_sq8_avx512, l2_fp16_avx512,
-                             ip_fp16_avx512};
+// ------------------------------------------------------ rows of a list
+
+/* n consecutive rows, each with the one-row kernel One (inlined: the same
+ * instructions, so the same distances as row by row). What the loop adds:
+ * no indirect call per row, and a prefetch of the row kRowsAhead rows on,
+ * so that one thread keeps several rows' loads in flight. For short rows
+ * (GloVe's 400 bytes) the hardware prefetcher alone left a single core
+ * well short of its memory bandwidth (a read-only scan of 133 MB, one
+ * thread: 25-37% faster with the prefetch); for rows of kLongRow bytes and
+ * more (Fashion-MNIST's 3,136) it gained nothing, and is left out. */
+constexpr size_t kRowsAhead = 4;
+constexpr size_t kLongRow = 1024;
+
+/// Row j of x, which may lie past the list's end: a prefetch of an address
+/// never faults, and the address is made as an integer, not a pointer
+/// outside its array.
+inline void prefetch_row(const float* x, size_t j, size_t d) {
+    const uintptr_t row = reinterpret_cast<uintptr_t>(x) + j * d * sizeof(float);
+    for (size_t b = 0; b < d * sizeof(float); b += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(row + b), _MM_HINT_T0);
+    }
+}
+
+template <float (*One)(const float*, const float*, size_t)>
+void rows_generic(const float* q, const float* x, size_t n, size_t d,
+                  float* out) {
+    for (size_t j = 0; j < n; j++) {
+        out[j] = One(q, x + j * d, d);
+    }
+}
+
+template <float (*One)(const float*, const float*, size_t)>
+EHI_AVX2 void rows_avx2(const float* q, const float* x, size_t n, size_t d,
+                        float* out) {
+    if (d * sizeof(float) >= kLongRow) {
+        for (size_t j = 0; j < n; j++) {
+            out[j] = One(q, x + j * d, d);
+        }
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        prefetch_row(x, j + kRowsAhead, d);
+        out[j] = One(q, x + j * d, d);
+    }
+}
+
+template <float (*One)(const float*, const float*, size_t)>
+EHI_AVX512 void rows_avx512(const float* q, const float* x, size_t n,
+                            size_t d, float* out) {
+    if (d * sizeof(float) >= kLongRow) {
+        for (size_t j = 0; j < n; j++) {
+            out[j] = One(q, x + j * d, d);
+        }
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        prefetch_row(x, j + kRowsAhead, d);
+        out[j] = One(q, x + j * d, d);
+    }
+}
+
+const ScanKernels kGeneric = {ScanLevel::GENERIC,
+                              l2_f32_generic,
+                              ip_f32_generic,
+                              l2_sq8_generic,
+                              ip_sq8_generic,
+                              l2_fp16_generic,
+                              ip_fp16_generic,
+                              rows_generic<l2_f32_generic>,
+                              rows_generic<ip_f32_generic>};
+const ScanKernels kAvx2 = {ScanLevel::AVX2,
+                           l2_f32_avx2,
+                           ip_f32_avx2,
+                           l2_sq8_avx2,
+                           ip_sq8_avx2,
+                           l2_fp16_avx2,
+                           ip_fp16_avx2,
+                           rows_avx2<l2_f32_avx2>,
+                           rows_avx2<ip_f32_avx2>};
+const ScanKernels kAvx512 = {ScanLevel::AVX512,
+                             l2_f32_avx512,
+                             ip_f32_avx512,
+                             l2_sq8_avx512,
+                             ip_sq8_avx512,
+                             l2_fp16_avx512,
+                             ip_fp16_avx512,
+                             rows_avx512<l2_f32_avx512>,
+                             rows_avx512<ip_f32_avx512>};
 
 ScanLevel detect_level() {
     __builtin_cpu_init();

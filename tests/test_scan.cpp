@@ -111,6 +111,34 @@ TEST(ScanKernels, EveryLevelEqualsGeneric) {
     EXPECT_EQ(checked, maxd * levels.size());
 }
 
+// The rows kernels give exactly the one-row kernels' values (the scanner
+// uses them for float lists, distance_to_code the one-row ones), for row
+// counts around the prefetch distance and odd dimensions.
+TEST(ScanKernels, RowsEqualOneRowAtATime) {
+    for (ScanLevel lv : runnable_levels()) {
+        const ScanKernels& k = faiss_ehi::scan_kernels(lv);
+        for (size_t d : {1, 7, 33, 100, 784}) {
+            for (size_t n : {0, 1, 3, 5, 64, 131}) {
+                std::vector<float> x = gaussian_data(n + 1, d, int(d + n));
+                std::vector<float> q = gaussian_data(1, d, 99);
+                // rows start one float past the buffer: unaligned
+                const float* rows = x.data() + 1;
+                std::vector<float> l2(n + 1, -1), ip(n + 1, -1);
+                k.l2_f32_rows(q.data(), rows, n, d, l2.data());
+                k.ip_f32_rows(q.data(), rows, n, d, ip.data());
+                for (size_t j = 0; j < n; j++) {
+                    ASSERT_EQ(l2[j], k.l2_f32(q.data(), rows + j * d, d))
+                            << faiss_ehi::scan_level_name(lv) << " d " << d;
+                    ASSERT_EQ(ip[j], k.ip_f32(q.data(), rows + j * d, d))
+                            << faiss_ehi::scan_level_name(lv) << " d " << d;
+                }
+                EXPECT_EQ(l2[n], -1); // nothing written past n
+                EXPECT_EQ(ip[n], -1);
+            }
+        }
+    }
+}
+
 TEST(ScanKernels, LevelAboveCpuThrows) {
     if (faiss_ehi::best_scan_level() == ScanLevel::AVX512) {
         GTEST_SKIP() << "this CPU runs every level";
