@@ -177,7 +177,7 @@ log "the packages hold the expected files"
 debs=()
 for p in "${want_debs[@]}"; do debs+=("$(deb_of "$p")"); done
 run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-  -o DPkg::Lock::Timeout=600 "${debs[@]}" ||
+  -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 "${debs[@]}" ||
   die "apt-get could not install the packages (its output above says why)"
 for p in "${want_debs[@]}"; do
   [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) == ii* ]] ||
