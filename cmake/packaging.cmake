@@ -120,40 +120,42 @@ built), ehi_demo and the benchmark programs bench_*.
 MIT licence.")
 
 # --------------------------------------------------------------- python
-set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME ${_faiss_ehi_deb_name_python})
-set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
-# No dpkg-shlibdeps: the module needs python3-faiss's _swigfaiss.so by its
-# SONAME, which no library directory holds, so dpkg-shlibdeps would fail.
-# The module is built for this python3 (its file name carries the ABI) and
-# against python3-faiss; the C and C++ runtimes come with python3-faiss.
-set(_py_mm
-  "${FAISS_EHI_PYTHON_VERSION_MAJOR}.${FAISS_EHI_PYTHON_VERSION_MINOR}")
-math(EXPR _py_next_minor "${FAISS_EHI_PYTHON_VERSION_MINOR} + 1")
-set(_py_depends
-  "python3 (>= ${_py_mm}~)"
-  "python3 (<< ${FAISS_EHI_PYTHON_VERSION_MAJOR}.${_py_next_minor})"
-  "python3-faiss (>= 1.7.3), python3-faiss (<< 1.7.4~)"
-  python3-numpy)
-if(TARGET faiss_ehi_trainer)
-  # Debian's LibTorch runtime is libtorchX.Y; it brings glog and gflags,
-  # which the trainer also loads.
-  list(APPEND _py_depends
-    "libtorch${Torch_VERSION_MAJOR}.${Torch_VERSION_MINOR}")
-endif()
-list(JOIN _py_depends ", " CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS)
-# Removing the package also removes the bytecode Python wrote next to it.
-if(FAISS_EHI_PYTHON_PACKAGE_DIR)
-  set(FAISS_EHI_PYTHON_PACKAGE_ABSDIR
-    "${CPACK_PACKAGING_INSTALL_PREFIX}/${FAISS_EHI_PYTHON_PACKAGE_DIR}")
-  configure_file(${CMAKE_CURRENT_LIST_DIR}/deb/python-prerm.in
-    ${CMAKE_BINARY_DIR}/deb/python/prerm @ONLY
-    FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
-      GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
-  set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_EXTRA
-    ${CMAKE_BINARY_DIR}/deb/python/prerm)
-endif()
-set(CPACK_DEBIAN_PYTHON_DESCRIPTION
-  "EHI learned tree index for Faiss - Python 3 module
+# Only where the Python package is built (its version is known then).
+if("python" IN_LIST CPACK_COMPONENTS_ALL)
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME ${_faiss_ehi_deb_name_python})
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+  # No dpkg-shlibdeps: the module needs python3-faiss's _swigfaiss.so by its
+  # SONAME, which no library directory holds, so dpkg-shlibdeps would fail.
+  # The module is built for this python3 (its file name carries the ABI) and
+  # against python3-faiss; the C and C++ runtimes come with python3-faiss.
+  set(_py_mm
+    "${FAISS_EHI_PYTHON_VERSION_MAJOR}.${FAISS_EHI_PYTHON_VERSION_MINOR}")
+  math(EXPR _py_next_minor "${FAISS_EHI_PYTHON_VERSION_MINOR} + 1")
+  set(_py_depends
+    "python3 (>= ${_py_mm}~)"
+    "python3 (<< ${FAISS_EHI_PYTHON_VERSION_MAJOR}.${_py_next_minor})"
+    "python3-faiss (>= 1.7.3), python3-faiss (<< 1.7.4~)"
+    python3-numpy)
+  if(TARGET faiss_ehi_trainer)
+    # Debian's LibTorch runtime is libtorchX.Y; it brings glog and gflags,
+    # which the trainer also loads.
+    list(APPEND _py_depends
+      "libtorch${Torch_VERSION_MAJOR}.${Torch_VERSION_MINOR}")
+  endif()
+  list(JOIN _py_depends ", " CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS)
+  # Removing the package also removes the bytecode Python wrote next to it.
+  if(FAISS_EHI_PYTHON_PACKAGE_DIR)
+    set(FAISS_EHI_PYTHON_PACKAGE_ABSDIR
+      "${CPACK_PACKAGING_INSTALL_PREFIX}/${FAISS_EHI_PYTHON_PACKAGE_DIR}")
+    configure_file(${CMAKE_CURRENT_LIST_DIR}/deb/python-prerm.in
+      ${CMAKE_BINARY_DIR}/deb/python/prerm @ONLY
+      FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+        GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+    set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_EXTRA
+      ${CMAKE_BINARY_DIR}/deb/python/prerm)
+  endif()
+  set(CPACK_DEBIAN_PYTHON_DESCRIPTION
+    "EHI learned tree index for Faiss - Python 3 module
 faiss-ehi brings EHI (End-to-end Learning of Hierarchical Index for
 Efficient Dense Retrieval) to Faiss 1.7.3.
 
@@ -161,5 +163,6 @@ This package holds the Python module faiss_ehi for Debian's python3 and
 python3-faiss: faiss_ehi.index_factory, read_index and write_index return
 and take ordinary faiss objects.
 MIT licence.")
+endif()
 
 include(CPack)
