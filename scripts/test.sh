@@ -7,7 +7,9 @@
 # against it with find_package(faiss_ehi CONFIG REQUIRED), and the C++
 # drop-in with CMake and with pkg-config's flags; then the Python
 # tests (tests/python, pytest under /usr/bin/python3; skipped with a
-# message when python3-faiss is absent), then the sanitizer and fuzz smoke
+# message when python3-faiss is absent), then the Debian packages
+# (scripts/deb_check.sh: built from build/, installed, used, removed;
+# skipped without dpkg-deb), then the sanitizer and fuzz smoke
 # (scripts/sanitizer_smoke.sh).
 # Extra arguments go to ctest (e.g. `bash scripts/test.sh -R EHITree`).
 # Exits non-zero if anything fails.
@@ -104,6 +106,18 @@ python_tests() {
 }
 python_tests || python_rc=$?
 
+# ------------------------------------------------------ Debian packages
+# After the Python tests: the packages are installed into /usr for the
+# check only, and scripts/deb_check.sh removes them again on any exit.
+deb_rc=0
+deb_state=passed
+if ! command -v dpkg-deb >/dev/null 2>&1; then
+  log "SKIPPED the Debian packages: dpkg-deb not found (not a Debian system)"
+  deb_state="SKIPPED (no dpkg-deb)"
+else
+  run bash scripts/deb_check.sh || deb_rc=$?
+fi
+
 # ------------------------------------------- sanitizer and fuzz smoke
 # ASan+UBSan and TSan builds of the smoke suite, and every fuzz target for
 # a fixed number of executions (scripts/sanitizer_smoke.sh says what).
@@ -133,13 +147,18 @@ if [[ $python_rc -eq 0 ]]; then
 else
   log "Python tests (tests/python): FAILED (exit $python_rc)"
 fi
+if [[ $deb_rc -eq 0 ]]; then
+  log "Debian packages (scripts/deb_check.sh): $deb_state"
+else
+  log "Debian packages (scripts/deb_check.sh): FAILED (exit $deb_rc)"
+fi
 if [[ $sanitizer_rc -eq 0 ]]; then
   log "sanitizer and fuzz smoke (scripts/sanitizer_smoke.sh): $sanitizer_state"
 else
   log "sanitizer and fuzz smoke (scripts/sanitizer_smoke.sh): FAILED (exit $sanitizer_rc)"
 fi
 if [[ $ctest_rc -ne 0 || $install_rc -ne 0 || $python_rc -ne 0 ||
-      $sanitizer_rc -ne 0 ]]; then
+      $deb_rc -ne 0 || $sanitizer_rc -ne 0 ]]; then
   log "FAILED after ${SECONDS}s ($ROOT)"
   exit 1
 fi
