@@ -386,10 +386,16 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
     auto* ivf_ivf = faiss::ivflib::extract_index_ivf(ivf.get());
 
     auto p_ivf = sweep(ivf_ivf, ivf.get(), t, ikey + " (Faiss scan)");
+    // The kernel alone first: query by query, as Faiss's scan goes.
+    eflat->block_queries = false;
     eflat->simd_scan = false;
     auto p_old = sweep(eflat, flat.get(), t, ekey + ",Flat Faiss scan");
     eflat->simd_scan = true;
     auto p_new = sweep(eflat, flat.get(), t, ekey + ",Flat new scan");
+    // Then the defaults: a batch of --nq queries scans list-major.
+    eflat->block_queries = true;
+    auto p_block = sweep(eflat, flat.get(), t,
+                         ekey + ",Flat new scan + blocking");
     auto p_sq8 = sweep(faiss::ivflib::extract_index_ivf(sq8.get()), sq8.get(),
                        t, ekey + ",SQ8 new scan");
     auto p_fp16 = sweep(faiss::ivflib::extract_index_ivf(fp16.get()),
@@ -414,6 +420,9 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
     row(ikey + " (Faiss scan)", p_ivf);
     row(ekey + ",Flat, Faiss scan", p_old);
     row(ekey + ",Flat, new scan", p_new);
+    row(ekey + ",Flat, new scan + list-major blocking (default, batch " +
+                std::to_string(t.nq_test) + ")",
+        p_block);
     row(ekey + ",SQ8, new scan", p_sq8);
     row(ekey + ",SQfp16, new scan", p_fp16);
 
@@ -426,7 +435,8 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
                t.name.c_str(), fp->nprobe);
         printf("| batch | threads | query-major | list-major | ratio |\n"
                "|---|---|---|---|---|\n");
-        for (int batch : {1, 16, 1024}) {
+        eflat->block_min_batch = 2; // blocking as asked, at any batch
+        for (int batch : {1, 16, 256, 1024}) {
             for (int th : {1, nt}) {
                 ehi_cmdline::set_num_threads(th);
                 double q[2];
@@ -434,7 +444,7 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
                     eflat->block_queries = blocked;
                     q[blocked] = batch_qps(*flat, t, batch);
                 }
-                eflat->block_queries = false;
+                eflat->block_queries = true;
                 printf("| %d | %d | %.1f | %.1f | %.2f |\n", batch, th, q[0],
                        q[1], q[1] / q[0]);
                 fflush(stdout);

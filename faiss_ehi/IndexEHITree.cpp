@@ -87,7 +87,8 @@ IndexEHITree::IndexEHITree(const IndexEHITree& other,
         : faiss::IndexIVFFlat(other), d2l(other.d2l),
           assign_rule(other.assign_rule), soar_lambda(other.soar_lambda),
           lists_have_duplicates(other.lists_have_duplicates),
-          simd_scan(other.simd_scan), block_queries(other.block_queries) {}
+          simd_scan(other.simd_scan), block_queries(other.block_queries),
+          block_min_batch(other.block_min_batch) {}
 
 std::shared_lock<WriterFirstMutex> IndexEHITree::read_lock() const {
     return std::shared_lock<WriterFirstMutex>(rw_mutex);
@@ -274,7 +275,8 @@ void IndexEHITree::search_preassigned(idx_t n, const float* x, idx_t k,
     }
     // As Faiss: assign holds min(nlist, nprobe) lists per query.
     size_t np = std::min(nlist, params ? params->nprobe : nprobe);
-    bool blockable = block_queries && simd_scan && n > 1 && !store_pairs &&
+    bool blockable = block_queries && simd_scan && n > 1 &&
+            n >= block_min_batch && !store_pairs &&
             !lists_have_duplicates && parallel_mode == 0 &&
             (params ? params->max_codes == 0 && !params->sel
                     : max_codes == 0) &&

@@ -58,11 +58,17 @@ struct IndexEHITree : faiss::IndexIVFFlat {
     /** Scan lists with faiss-ehi's kernels (SIMDListScanner) rather than
      * Faiss's. Not stored in files; false only to compare the two. */
     bool simd_scan = true;
-    /** k-NN batches scan each probed list once for all the queries of a
-     * block that probe it (search_preassigned_blocked), where the search
-     * allows it (no selector, store_pairs, max_codes or duplicates). Off
-     * by default: see benchs/RESULTS.md, "Scan kernels". Not stored. */
-    bool block_queries = false;
+    /** k-NN batches of at least block_min_batch queries scan each probed
+     * list once for all the queries of a block that probe it
+     * (search_preassigned_blocked), where the search allows it (no
+     * selector, store_pairs, max_codes or duplicates). The results are
+     * those of the query-by-query scan, ties included (SIMDListScanner
+     * breaks them by label). false: never. Not stored. */
+    bool block_queries = true;
+    /** The smallest batch that blocks: list-major order paid 1.35-1.84x
+     * at 1,024 queries and nothing at 16 (benchs/RESULTS.md, "Scan
+     * kernels"). Not stored. */
+    idx_t block_min_batch = 256;
 
     /// An index over a new tree quantizer (owned).
     IndexEHITree(int d, int B, int H,

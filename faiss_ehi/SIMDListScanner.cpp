@@ -213,19 +213,33 @@ SIMDListScanner::idx_t SIMDListScanner::label_of(const idx_t* ids,
 size_t SIMDListScanner::scan_codes(size_t n, const uint8_t* codes,
                                    const idx_t* ids, float* distances,
                                    idx_t* labels, size_t k) const {
+    /* A code enters the heap when it beats the heap's worst entry in the
+     * heap's own order: distance, then label (Faiss's cmp2). Faiss's
+     * scanners compare distances only, so among equal distances the
+     * first scanned wins; here the result is the k best pairs (distance,
+     * label) whatever the order in which the lists are scanned, which
+     * lets a search scan them list-major (blocked_scan) with the same
+     * results as query by query. */
     size_t nup = 0;
-    auto label = [&](size_t j) { return label_of(ids, j); };
     if (keep_max) {
         for_each_distance(n, codes, ids, [&](size_t j, float dis) {
-            if (dis > distances[0]) {
-                faiss::minheap_replace_top(k, distances, labels, dis, label(j));
+            if (dis < distances[0]) {
+                return;
+            }
+            idx_t label = label_of(ids, j);
+            if (dis > distances[0] || label > labels[0]) {
+                faiss::minheap_replace_top(k, distances, labels, dis, label);
                 nup++;
             }
         });
     } else {
         for_each_distance(n, codes, ids, [&](size_t j, float dis) {
-            if (dis < distances[0]) {
-                faiss::maxheap_replace_top(k, distances, labels, dis, label(j));
+            if (dis > distances[0]) {
+                return;
+            }
+            idx_t label = label_of(ids, j);
+            if (dis < distances[0] || label < labels[0]) {
+                faiss::maxheap_replace_top(k, distances, labels, dis, label);
                 nup++;
             }
         });
