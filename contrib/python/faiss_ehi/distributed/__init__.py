@@ -101,26 +101,20 @@ def _list_sizes(ivf):
                     dtype=np.int64)
 
 
-def _subtree_groups(ivf, level):
-    """Leaves grouped by their ancestor at depth `level` (1 = children of
-    the root). Leaf ids are the base-B digits of their path, most
-    significant first, so each group is a contiguous id range."""
-    B, H = faiss_ehi._C.tree_shape(faiss_ehi.tree_quantizer(ivf))
-    level = max(0, min(level, H))
-    width = B ** (H - level)
-    return [np.arange(g * width, (g + 1) * width) for g in range(B ** level)]
-
-
 def leaf_shard_map(index, n_shards, strategy="balanced", leaf_sizes=None,
                    tolerance=1.15):
     """The shard (0..n_shards-1) of every leaf of `index`'s tree.
 
     - ``"contiguous"``: the leaves in id order are cut into n_shards runs
       holding about equal documents;
-    - ``"balanced"``: whole subtrees go to one shard (largest first to the
-      emptiest shard), so a beam that stays inside a few subtrees touches
-      few shards. Subtrees one level down are used when the shards would
-      otherwise differ by more than `tolerance` times the mean.
+    - ``"balanced"``: whole subtrees (the children of the root) go to one
+      shard, largest first to the emptiest shard, so a beam that stays
+      inside a few subtrees touches few shards. When that leaves a shard
+      more than `tolerance` times the mean (too few or too uneven
+      subtrees), the leaves in id order are cut into runs as for
+      "contiguous", each cut moved to the nearest subtree boundary when
+      that keeps the shard within `tolerance`: at most n_shards - 1
+      subtrees are split then.
 
     `leaf_sizes` (documents per leaf) defaults to the index's list sizes;
     pass estimates (e.g. a routed sample's counts) for an empty index."""
@@ -134,37 +128,46 @@ def leaf_shard_map(index, n_shards, strategy="balanced", leaf_sizes=None,
     if sizes.shape != (ivf.nlist,):
         raise ValueError(f"leaf_sizes must have {ivf.nlist} entries, got "
                          f"shape {sizes.shape}")
+    if strategy not in ("balanced", "contiguous"):
+        raise ValueError(f"strategy must be 'balanced' or 'contiguous', got "
+                         f"{strategy!r}")
     # An empty leaf still gets a shard: later adds may fill it; a small
     # weight keeps empty leaves spread instead of piling on one shard.
     weights = sizes.astype(np.float64) + 1e-3
-    out = np.empty(ivf.nlist, dtype=np.int64)
-    if strategy == "contiguous":
-        cum = np.cumsum(weights) / weights.sum()
-        out[:] = np.minimum((cum * n_shards - 1e-9).astype(np.int64),
-                            n_shards - 1)
-        # Every shard must own something: cut evenly by leaf count when
-        # the document counts leave a shard empty.
-        if len(np.unique(out)) < n_shards:
-            out[:] = np.arange(ivf.nlist) * n_shards // ivf.nlist
-        return out
-    if strategy != "balanced":
-        raise ValueError(f"strategy must be 'balanced' or 'contiguous', got "
-                         f"{strategy!r}")
-    _, H = faiss_ehi._C.tree_shape(faiss_ehi.tree_quantizer(ivf))
-    for level in range(1, H + 1):
-        groups = _subtree_groups(ivf, level)
-        if len(groups) < n_shards:
-            continue
+    B, H = faiss_ehi._C.tree_shape(faiss_ehi.tree_quantizer(ivf))
+    width = B ** (H - 1)  # leaves per subtree under the root
+    if strategy == "balanced" and H > 1 and B >= n_shards:
+        groups = weights.reshape(B, width).sum(axis=1)
         loads = np.zeros(n_shards)
-        gw = np.array([weights[g].sum() for g in groups])
-        # Longest-processing-time first: ties go to the lower shard id,
+        owner = np.empty(B, dtype=np.int64)
+        # Longest-processing-time first; ties go to the lower shard id,
         # so the map is deterministic.
-        for gi in np.argsort(-gw, kind="stable"):
+        for g in np.argsort(-groups, kind="stable"):
             s = int(np.argmin(loads))
-            loads[s] += gw[gi]
-            out[groups[gi]] = s
-        if loads.max() <= tolerance * loads.mean() or level == H:
-            return out
+            loads[s] += groups[g]
+            owner[g] = s
+        if loads.max() <= tolerance * loads.mean():
+            return np.repeat(owner, width)
+    snap = width if (strategy == "balanced" and H > 1) else 1
+    cum = np.concatenate([[0.0], np.cumsum(weights)])
+    share = cum[-1] / n_shards
+    cuts = [0]
+    for i in range(1, n_shards):
+        target = i * share
+        j = int(np.clip(np.searchsorted(cum, target), 1, ivf.nlist - 1))
+        if abs(cum[j - 1] - target) < abs(cum[j] - target):
+            j -= 1  # the leaf boundary nearest the target
+        b = int(round(j / snap)) * snap
+        if snap > 1 and 0 < b < ivf.nlist and \
+                abs(cum[b] - target) <= (tolerance - 1) * share:
+            j = b
+        # Every shard owns at least one leaf.
+        j = min(max(j, cuts[-1] + 1), ivf.nlist - (n_shards - i))
+        cuts.append(j)
+    cuts.append(ivf.nlist)
+    out = np.empty(ivf.nlist, dtype=np.int64)
+    for s in range(n_shards):
+        out[cuts[s]:cuts[s + 1]] = s
     return out
 
 
@@ -519,7 +522,10 @@ class DistributedEHI:
       the manifest's, 1 for an index);
     - ``reload_lost``: when every replica of a shard is gone, load it on a
       live worker (default True); with False the shard is lost;
-    - ``poll``: seconds between checks of which workers are alive.
+    - ``poll``: seconds between checks of which workers are alive;
+    - ``batch_size``: queries per task (one task per batch and shard);
+    - ``gather_timeout``: seconds to fetch a finished task's result before
+      it is taken as lost with its worker and run again elsewhere.
 
     ``search(x, k, nprobe=None, params=None, allow_partial=False)`` returns
     (D, I) like the local index at the same beam, equal to it exactly;
@@ -530,12 +536,24 @@ class DistributedEHI:
 
     def __init__(self, client, source, replicas=None, n_shards=None,
                  strategy="balanced", reload_lost=True, poll=0.5,
-                 batch_size=2048):
+                 batch_size=2048, gather_timeout=5.0, _attach=None):
         self.client = client
+        self.gather_timeout = float(gather_timeout)
         self.reload_lost = bool(reload_lost)
         self.poll = float(poll)
         self.batch_size = faiss_ehi._check_int(batch_size, "batch_size", 1)
         self._token = uuid.uuid4().hex[:12]
+        self.manifest = None
+        if _attach is not None:
+            # Shards already placed by another client (see attach()).
+            self._token = _attach["token"]
+            self._init_from_manifest(_attach["manifest"])
+            self.replicas = _attach["replicas"]
+            self.placement = {int(s): list(ws) for s, ws in
+                              _attach["placement"].items()}
+            self._added = {s: [] for s in range(self.n_shards)}
+            self._reset_stats()
+            return
         if isinstance(source, faiss.Index):
             self._init_from_index(source, n_shards or 2, strategy)
             default_replicas = 1
@@ -545,14 +563,43 @@ class DistributedEHI:
             default_replicas = m.get("replicas", 1)
         self.replicas = faiss_ehi._check_int(
             default_replicas if replicas is None else replicas, "replicas", 1)
-        self.stats = {"touched": None, "retries": 0, "reloads": 0,
-                      "workers_lost": 0, "batches_done": 0}
+        self._reset_stats()
         self.placement = {s: [] for s in range(self.n_shards)}
         self._added = {s: [] for s in range(self.n_shards)}
         self._place()
 
     # ---------------------------------------------------------- set-up
+    def _reset_stats(self):
+        self.stats = {"touched": None, "retries": 0, "reloads": 0,
+                      "workers_lost": 0, "batches_done": 0}
+
+    def publish(self, name):
+        """Publish the placement on the scheduler under `name`, so that
+        other clients use the loaded shards (DistributedEHI.attach). Only
+        for shards read from a directory (the workers can re-read them)."""
+        if self.manifest is None:
+            raise ValueError("publish: only shards loaded from a shard "
+                             "directory can be published (an in-memory "
+                             "index's shards live in this client)")
+        self.client.datasets[name] = {
+            "token": self._token, "manifest": self.manifest,
+            "replicas": self.replicas,
+            "placement": {str(s): ws for s, ws in self.placement.items()}}
+
+    @classmethod
+    def attach(cls, client, name, **kw):
+        """The DistributedEHI that `serve` (or publish(name)) placed on the
+        cluster of `client`; nothing is loaded again."""
+        try:
+            state = client.get_dataset(name)
+        except KeyError:
+            raise KeyError(f"no DistributedEHI published as {name!r} on "
+                           f"{client.scheduler.address} (is `python3 -m "
+                           "faiss_ehi.distributed serve` running?)") from None
+        return cls(client, None, _attach=state, **kw)
+
     def _init_from_manifest(self, m):
+        self.manifest = m
         d = pathlib.Path(m["dir"])
         self.router = faiss_ehi.read_index(str(d / m["router"]))
         self.n_shards = int(m["n_shards"])
@@ -784,44 +831,50 @@ class DistributedEHI:
             return D, I, incomplete
         return D, I
 
-    def _submit(self, key, s, worker, xt, Dq, Iq, shard_of, k):
-        rows = self._tasks[key]
-        assign = np.where(shard_of[rows] == s, Iq[rows], -1)
-        return self.client.submit(
-            _scan_shard, self._key(s), xt[rows], assign, Dq[rows], k,
-            workers=[worker], allow_other_workers=False, pure=False)
-
     def _pick(self, s, busy):
         ws = self.placement[s]
         return min(ws, key=lambda w: (busy.get(w, 0), ws.index(w)))
 
     def _run(self, tasks, xt, Dq, Iq, shard_of, k, allow_partial):
         """Run the scan tasks to completion, moving a task whose worker died
-        to another replica (or a re-loaded copy)."""
+        to another replica (or a re-loaded copy). Returns {task key:
+        result}; with allow_partial, the tasks of lost shards are absent."""
         from distributed import wait
-        self._tasks = tasks
         busy, pending, results, lost = {}, {}, {}, set()
-        queue = list(tasks)
 
-        def launch(key):
-            s = key[1]
-            if s in lost:
-                return
-            if not self.placement[s]:
-                try:
-                    self._replace_lost(s, self._live())
-                except ShardLostError:
-                    if not allow_partial:
-                        raise
-                    lost.add(s)
-                    return
-            w = self._pick(s, busy)
-            busy[w] = busy.get(w, 0) + 1
-            pending[self._submit(key, s, w, xt, Dq, Iq, shard_of, k)] = \
-                (key, w)
+        def launch(keys):
+            by_worker = {}
+            for key in keys:
+                s = key[1]
+                if s in lost:
+                    continue
+                if not self.placement[s]:
+                    try:
+                        self._replace_lost(s, self._live())
+                    except ShardLostError:
+                        if not allow_partial:
+                            raise
+                        lost.add(s)
+                        continue
+                w = self._pick(s, busy)
+                busy[w] = busy.get(w, 0) + 1
+                by_worker.setdefault(w, []).append(key)
+            # One client.map per worker: Dask's per-call overhead (several
+            # ms) would otherwise dominate small batches.
+            for w, keys in by_worker.items():
+                args = []
+                for key in keys:
+                    rows, s = tasks[key], key[1]
+                    args.append((self._key(s), xt[rows],
+                                 np.where(shard_of[rows] == s, Iq[rows], -1),
+                                 Dq[rows], k))
+                futs = self.client.map(_scan_shard, *zip(*args),
+                                       workers=[w], allow_other_workers=False,
+                                       pure=False)
+                for f, key in zip(futs, keys):
+                    pending[f] = (key, w)
 
-        for key in queue:
-            launch(key)
+        launch(list(tasks))
         last_check = time.monotonic()
         while pending:
             try:
@@ -829,20 +882,41 @@ class DistributedEHI:
                                return_when="FIRST_COMPLETED")
             except TimeoutError:
                 done = []
-            retry = []
+            retry, ok = [], []
+            live = set(self._live()) if done else set()
             for f in done:
                 key, w = pending.pop(f)
                 busy[w] -= 1
-                if f.status == "finished":
-                    results[key] = f.result()
+                if f.status == "finished" and w in live:
+                    ok.append((f, key))
                     continue
-                exc = f.exception()
                 self.stats["retries"] += 1
-                if isinstance(exc, ShardNotLoadedError):
-                    # The worker restarted under the same address.
+                retry.append(key)
+                if f.status == "error" and isinstance(f.exception(),
+                                                      ShardNotLoadedError):
+                    # The worker restarted and lost its cache.
                     self.placement[key[1]] = [
                         x for x in self.placement[key[1]] if x != w]
-                retry.append(key)
+                elif f.status == "error" and w in live:
+                    raise f.exception()
+                # Otherwise its result died with the worker: run it again.
+                f.cancel()
+            if ok:
+                try:
+                    # A finished result still lives on its worker; if that
+                    # worker dies now, Dask would re-run the task on it,
+                    # i.e. never: give up after a while and run it again.
+                    vals = self.client.sync(
+                        self.client._gather, [f for f, _ in ok],
+                        callback_timeout=self.gather_timeout)
+                    for (_, key), v in zip(ok, vals):
+                        results[key] = v
+                except Exception:
+                    for f, key in ok:
+                        f.cancel()
+                        self.stats["retries"] += 1
+                        retry.append(key)
+                self.stats["batches_done"] = len({key[0] for key in results})
             if time.monotonic() - last_check >= self.poll or retry:
                 last_check = time.monotonic()
                 live = self._live()
@@ -855,10 +929,7 @@ class DistributedEHI:
                         busy[w] -= 1
                         self.stats["retries"] += 1
                         retry.append(key)
-            for key in retry:
-                launch(key)
-            self.stats["batches_done"] = len(
-                {key[0] for key in results})
+            launch(retry)
         return results
 
     # -------------------------------------------------------------- add
