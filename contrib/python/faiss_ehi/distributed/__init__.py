@@ -418,16 +418,16 @@ def _add_to_shard(key, x, ids, lists):
 
 
 def _worker_memory():
-    """Resident and peak resident memory of this worker process (bytes)."""
-    import resource
-    rss = 0
-    try:
-        with open("/proc/self/statm") as f:
-            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"rss": rss, "peak": peak, "pid": os.getpid()}
+    """Resident and peak resident memory (VmRSS, VmHWM) of this worker
+    process in bytes. VmHWM, not ru_maxrss: a spawned worker's ru_maxrss
+    keeps the peak of the process it was forked from (the client)."""
+    out = {"pid": os.getpid(), "rss": 0, "peak": 0}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key = "rss" if line.startswith("VmRSS") else "peak"
+                out[key] = int(line.split()[1]) * 1024
+    return out
 
 
 # ------------------------------------------------------------- the merge
