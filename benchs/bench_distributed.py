@@ -218,15 +218,21 @@ def bench_knn(ds, args, rows, tmp):
     single_qps = len(xq) / (time.time() - t0)
     faiss.omp_set_num_threads(os.cpu_count())
     sdir = os.path.join(tmp, ds["name"])
-    m = fd.shard(index, args.shards, sdir)
+    # coprobe: base vectors stand in for queries (the test queries are
+    # never looked at before the measurement).
+    probe = xb[np.random.RandomState(2).permutation(len(xb))[:20000]]
+    m = fd.shard(index, args.shards, sdir, strategy=args.strategy,
+                 sample=probe, nprobe=beam)
     log(f"{args.shards} shards, documents {m['counts']}")
+    ds["name"] += f" ({args.strategy})"
     rows.append(dict(data=ds["name"], workers="single", beam=beam,
                      recall_exact=recall(I0, gt), qps=single_qps,
                      touched_mean=args.shards, touched_p99=args.shards))
     for W in args.workers:
         rows.append(run_one(ds, index, sdir, W, beam, D0, I0, None))
         rows[-1]["recall_exact"] = recall(I0, gt)
-    if ds["name"] == "glove100" and 4 in args.workers:
+    if ds["name"].startswith("glove100") and 4 in args.workers and \
+            not args.no_kill:
         rows.append(run_one(ds, index, sdir, 4, beam, D0, I0, None,
                             kill=True))
 
@@ -306,11 +312,16 @@ def main():
     ap.add_argument("--data", default="fmnist,glove100,synthetic")
     ap.add_argument("--workers", default="1,2,4,8")
     ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--strategy", default="balanced",
+                    choices=["balanced", "contiguous", "coprobe"],
+                    help="leaf sets of the shards (fmnist, glove100)")
     ap.add_argument("--target", type=float, default=0.9)
     ap.add_argument("--train-n", type=int, default=60000)
     ap.add_argument("--synth-n", type=int, default=4000000)
     ap.add_argument("--synth-nq", type=int, default=10000)
     ap.add_argument("--synth-limit-mb", type=float, default=450)
+    ap.add_argument("--no-kill", action="store_true",
+                    help="skip the GloVe run with a worker killed")
     ap.add_argument("--out", help="write the markdown table here too")
     args = ap.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]

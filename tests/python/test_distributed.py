@@ -38,6 +38,15 @@ def _index(data, key="EHI8x2,Flat", metric=faiss.METRIC_L2, fill=True):
     return index
 
 
+def assert_same(dist, index, xq, nprobe):
+    """dist answers exactly as the single index at beam nprobe."""
+    D0, I0 = index.search(xq, K, params=faiss.SearchParametersIVF(
+        nprobe=nprobe))
+    D1, I1 = dist.search(xq, K, nprobe=nprobe)
+    np.testing.assert_array_equal(I1, I0)
+    np.testing.assert_array_equal(D1, D0)
+
+
 @pytest.fixture(scope="module")
 def dup_data(data):
     """The shared data with exact duplicates, so that top-k boundaries
@@ -124,11 +133,7 @@ def test_exact_on_three_workers(cluster, shard_dir, dup_data):
     dist = fd.DistributedEHI(client, out, batch_size=64)
     assert len({w for ws in dist.placement.values() for w in ws}) == 3
     for nprobe in (1, 3, 8, 64):
-        D0, I0 = index.search(dup_data.xq, K,
-                              params=faiss.SearchParametersIVF(nprobe=nprobe))
-        D1, I1 = dist.search(dup_data.xq, K, nprobe=nprobe)
-        np.testing.assert_array_equal(I1, I0)
-        np.testing.assert_array_equal(D1, D0)
+        assert_same(dist, index, dup_data.xq, nprobe)
         touched = dist.stats["touched"]
         assert touched.min() >= 1 and touched.max() <= 6
     assert dist.stats["touched"].mean() == 6  # nprobe 64: every leaf
@@ -152,11 +157,7 @@ def test_exact_other_codecs(cluster, data, key, metric):
     _, client = cluster
     index = _index(data, key, metric)
     dist = fd.DistributedEHI(client, index, n_shards=5)
-    D0, I0 = index.search(data.xq, K, params=faiss.SearchParametersIVF(
-        nprobe=6))
-    D1, I1 = dist.search(data.xq, K, nprobe=6)
-    np.testing.assert_array_equal(I1, I0)
-    np.testing.assert_array_equal(D1, D0)
+    assert_same(dist, index, data.xq, 6)
     dist.close()
 
 
@@ -172,11 +173,7 @@ def test_add_routes_to_owners(cluster, data, tmp_path):
     dist.add(data.xb[:2500])
     dist.add(data.xb[2500:])
     assert dist.ntotal == full.ntotal
-    D0, I0 = full.search(data.xq, K, params=faiss.SearchParametersIVF(
-        nprobe=5))
-    D1, I1 = dist.search(data.xq, K, nprobe=5)
-    np.testing.assert_array_equal(I1, I0)
-    np.testing.assert_array_equal(D1, D0)
+    assert_same(dist, full, data.xq, 5)
     dist.close()
 
 
@@ -282,3 +279,27 @@ def test_command_line(cluster, shard_dir, dup_data, tmp_path):
                           params=faiss.SearchParametersIVF(nprobe=4))
     np.testing.assert_array_equal(res["I"], I0)
     np.testing.assert_array_equal(res["D"], D0)
+
+
+def test_serve_publishes_for_attach(cluster, shard_dir, dup_data):
+    """`serve` without --queries keeps the shards loaded and published;
+    another client attaches to them without loading anything."""
+    _, client = cluster
+    index, out = shard_dir
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faiss_ehi.distributed", "serve",
+         "--scheduler", client.scheduler.address, "--shards", str(out),
+         "--name", "test-serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "published as" in line:
+                break
+        else:
+            pytest.fail(f"serve exited with {proc.wait()} before publishing")
+        dist = fd.DistributedEHI.attach(client, "test-serve")
+        assert_same(dist, index, dup_data.xq, 4)
+        with pytest.raises(KeyError, match="no DistributedEHI published"):
+            fd.DistributedEHI.attach(client, "nothing-here")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

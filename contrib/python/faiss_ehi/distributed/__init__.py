@@ -101,8 +101,52 @@ def _list_sizes(ivf):
                     dtype=np.int64)
 
 
+def _coprobe_groups(index, ivf, width, weights, n_shards, tolerance, sample,
+                    nprobe):
+    """Subtrees placed one at a time, heaviest first, on the shard that the
+    most sample queries probe together with it (placing it there costs
+    those queries no extra shard), among the shards it fits in within
+    `tolerance` times the mean; the emptiest shard when none fits."""
+    if sample is None or nprobe is None:
+        raise ValueError("strategy 'coprobe' needs a sample of queries (or "
+                         "documents) and the beam nprobe to route them at")
+    x = faiss_ehi._as_matrix(sample, "sample", index.d)
+    if isinstance(index, faiss.IndexPreTransform):
+        for i in range(index.chain.size()):
+            x = np.ascontiguousarray(index.chain.at(i).apply(x),
+                                     dtype=np.float32)
+    _, Iq = faiss_ehi.tree_quantizer(ivf).search(
+        x, min(faiss_ehi._check_int(nprobe, "nprobe", 1), ivf.nlist))
+    G = ivf.nlist // width
+    M = np.zeros((len(x), G), dtype=np.float32)  # query probes subtree
+    rows = np.repeat(np.arange(len(x)), Iq.shape[1])
+    ok = Iq.ravel() >= 0
+    M[rows[ok], Iq.ravel()[ok] // width] = 1
+    gw = weights.reshape(G, width).sum(axis=1)
+    cap = tolerance * gw.sum() / n_shards
+    S = np.zeros((len(x), n_shards), dtype=np.float32)  # query hits shard
+    loads = np.zeros(n_shards)
+    owner = np.empty(G, dtype=np.int64)
+    for left, g in enumerate(np.argsort(-gw, kind="stable")):
+        fits = loads + gw[g] <= cap
+        # No shard may stay empty: once the subtrees left are as many as
+        # the empty shards, each goes to one of them.
+        if (loads == 0).sum() >= G - left:
+            fits &= loads == 0
+        if fits.any():
+            affinity = np.where(fits, M[:, g] @ S, -1.0)
+            # Ties (e.g. empty shards): the emptiest, then the lowest id.
+            s = int(np.lexsort((np.arange(n_shards), loads, -affinity))[0])
+        else:
+            s = int(np.argmin(loads))
+        owner[g] = s
+        loads[s] += gw[g]
+        S[:, s] = np.maximum(S[:, s], M[:, g])
+    return np.repeat(owner, width)
+
+
 def leaf_shard_map(index, n_shards, strategy="balanced", leaf_sizes=None,
-                   tolerance=1.15):
+                   tolerance=1.15, sample=None, nprobe=None):
     """The shard (0..n_shards-1) of every leaf of `index`'s tree.
 
     - ``"contiguous"``: the leaves in id order are cut into n_shards runs
@@ -114,7 +158,12 @@ def leaf_shard_map(index, n_shards, strategy="balanced", leaf_sizes=None,
       subtrees), the leaves in id order are cut into runs as for
       "contiguous", each cut moved to the nearest subtree boundary when
       that keeps the shard within `tolerance`: at most n_shards - 1
-      subtrees are split then.
+      subtrees are split then;
+    - ``"coprobe"``: whole subtrees too, grouped by how often a beam of
+      `nprobe` leaves reaches them together for the rows of `sample`
+      (queries, or documents standing in for them), so that a query
+      touches fewer shards; each shard stays within `tolerance` times the
+      mean while subtrees can still be merged.
 
     `leaf_sizes` (documents per leaf) defaults to the index's list sizes;
     pass estimates (e.g. a routed sample's counts) for an empty index."""
@@ -128,14 +177,21 @@ def leaf_shard_map(index, n_shards, strategy="balanced", leaf_sizes=None,
     if sizes.shape != (ivf.nlist,):
         raise ValueError(f"leaf_sizes must have {ivf.nlist} entries, got "
                          f"shape {sizes.shape}")
-    if strategy not in ("balanced", "contiguous"):
-        raise ValueError(f"strategy must be 'balanced' or 'contiguous', got "
-                         f"{strategy!r}")
+    if strategy not in ("balanced", "contiguous", "coprobe"):
+        raise ValueError("strategy must be 'balanced', 'contiguous' or "
+                         f"'coprobe', got {strategy!r}")
     # An empty leaf still gets a shard: later adds may fill it; a small
     # weight keeps empty leaves spread instead of piling on one shard.
     weights = sizes.astype(np.float64) + 1e-3
     B, H = faiss_ehi._C.tree_shape(faiss_ehi.tree_quantizer(ivf))
     width = B ** (H - 1)  # leaves per subtree under the root
+    if strategy == "coprobe":
+        if H == 1 or B < n_shards:
+            raise ValueError(f"strategy 'coprobe' needs a tree of height >= 2"
+                             f" with at least n_shards = {n_shards} subtrees"
+                             f" (B = {B}, H = {H})")
+        return _coprobe_groups(index, ivf, width, weights, n_shards,
+                               tolerance, sample, nprobe)
     if strategy == "balanced" and H > 1 and B >= n_shards:
         groups = weights.reshape(B, width).sum(axis=1)
         loads = np.zeros(n_shards)
@@ -205,7 +261,7 @@ def _swap_lists(index, ivf, lists, write_to):
 
 
 def shard(index, n_shards, out_dir, replicas=1, strategy="balanced",
-          leaf_sizes=None, leaf_to_shard=None):
+          leaf_sizes=None, leaf_to_shard=None, sample=None, nprobe=None):
     """Cut a trained EHI index into `n_shards` leaf-owning shard files.
 
     Writes into `out_dir`: ``shard-NNN.fehi`` (the index with only the
@@ -216,7 +272,8 @@ def shard(index, n_shards, out_dir, replicas=1, strategy="balanced",
     count). Returns the manifest (a dict, with "dir" added).
 
     The leaves are split by leaf_shard_map(index, n_shards, strategy,
-    leaf_sizes) unless `leaf_to_shard` (one shard id per leaf) is given.
+    leaf_sizes, sample=sample, nprobe=nprobe) unless `leaf_to_shard` (one
+    shard id per leaf) is given.
     The index may be empty (documents are then added through
     DistributedEHI.add); pass `leaf_sizes` estimates to balance it."""
     ivf, _ = _ivf_parts(index)
@@ -225,7 +282,8 @@ def shard(index, n_shards, out_dir, replicas=1, strategy="balanced",
                          "which shard owns what)")
     replicas = faiss_ehi._check_int(replicas, "replicas", 1)
     if leaf_to_shard is None:
-        leaf_to_shard = leaf_shard_map(index, n_shards, strategy, leaf_sizes)
+        leaf_to_shard = leaf_shard_map(index, n_shards, strategy, leaf_sizes,
+                                       sample=sample, nprobe=nprobe)
     leaf_to_shard = np.asarray(leaf_to_shard, dtype=np.int64)
     n_shards = faiss_ehi._check_int(n_shards, "n_shards", 1)
     if leaf_to_shard.shape != (ivf.nlist,) or leaf_to_shard.min() < 0 or \
@@ -581,10 +639,12 @@ class DistributedEHI:
             raise ValueError("publish: only shards loaded from a shard "
                              "directory can be published (an in-memory "
                              "index's shards live in this client)")
-        self.client.datasets[name] = {
-            "token": self._token, "manifest": self.manifest,
-            "replicas": self.replicas,
-            "placement": {str(s): ws for s, ws in self.placement.items()}}
+        state = {"token": self._token, "manifest": self.manifest,
+                 "replicas": self.replicas,
+                 "placement": {str(s): ws for s, ws in
+                               self.placement.items()}}
+        # override: serve publishes again after re-loading a lost shard.
+        self.client.publish_dataset(state, name=name, override=True)
 
     @classmethod
     def attach(cls, client, name, **kw):
