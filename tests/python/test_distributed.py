@@ -115,6 +115,20 @@ def test_contiguous_map_and_errors(data):
     # 8 subtrees on 2 shards: whole subtrees, 4 each when about equal.
     owner = fd.leaf_shard_map(index, 2, tolerance=1.5)
     assert all(len(set(owner[g * 8:(g + 1) * 8])) == 1 for g in range(8))
+    # coprobe: whole subtrees, every shard used, and no more shards
+    # touched on average than the balanced map at that beam.
+    owner = fd.leaf_shard_map(index, 4, "coprobe", sample=data.xb[:2000],
+                              nprobe=6)
+    assert all(len(set(owner[g * 8:(g + 1) * 8])) == 1 for g in range(8))
+    assert set(owner) == {0, 1, 2, 3}
+    _, leaves = faiss_ehi.tree_quantizer(index).search(data.xq, 6)
+    balanced = fd.leaf_shard_map(index, 4)
+
+    def touched(m):
+        return np.mean([len(set(r)) for r in m[leaves]])
+    assert touched(owner) <= touched(balanced) + 0.25
+    with pytest.raises(ValueError, match="needs a sample"):
+        fd.leaf_shard_map(index, 4, "coprobe")
     with pytest.raises(ValueError, match="strategy"):
         fd.leaf_shard_map(index, 4, "random")
     with pytest.raises(ValueError, match="exceeds the 64 leaves"):

@@ -744,29 +744,45 @@ class DistributedEHI:
             raise ShardLostError(
                 f"shard {s} ({self._describe(s)}): every replica is lost "
                 f"and {why}")
-        # The live worker holding the fewest shards takes it.
+        # The live worker holding the fewest shards takes it; if that one
+        # dies too (the scheduler's list lags a death by a moment), the
+        # next.
         held = {w: 0 for w in live}
         for ws in self.placement.values():
             for w in ws:
                 if w in held:
                     held[w] += 1
-        w = min(sorted(live), key=lambda a: held[a])
-        try:
-            self._load_on(s, w).result()
-            # Documents added since the shard was cut live only in the
-            # workers' memory: replay them onto the new copy.
-            for xt, ids, lists in self._added[s]:
-                self.client.submit(
-                    _add_to_shard, self._key(s), xt, ids, lists,
-                    workers=[w], allow_other_workers=False,
-                    pure=False).result()
-        except Exception as e:
-            raise ShardLostError(
-                f"shard {s} ({self._describe(s)}): every replica is lost "
-                f"and re-loading it on {w} failed: {e}") from e
-        self.placement[s].append(w)
-        self.stats["reloads"] += 1
-        return w
+        errors = []
+        for w in sorted(live, key=lambda a: (held[a], a)):
+            try:
+                self._await(self._load_on(s, w), w)
+                # Documents added since the shard was cut live only in the
+                # workers' memory: replay them onto the new copy.
+                for xt, ids, lists in self._added[s]:
+                    self._await(self.client.submit(
+                        _add_to_shard, self._key(s), xt, ids, lists,
+                        workers=[w], allow_other_workers=False,
+                        pure=False), w)
+            except Exception as e:
+                errors.append(f"{w}: {e}")
+                continue
+            self.placement[s].append(w)
+            self.stats["reloads"] += 1
+            return w
+        raise ShardLostError(
+            f"shard {s} ({self._describe(s)}): every replica is lost and "
+            f"re-loading it failed ({'; '.join(errors)})")
+
+    def _await(self, fut, worker):
+        """fut's result; RuntimeError if `worker`, which must run it, is
+        gone (Dask would otherwise wait for it forever)."""
+        while True:
+            try:
+                return fut.result(timeout=self.poll)
+            except TimeoutError:
+                if worker not in self._live():
+                    fut.cancel()
+                    raise RuntimeError(f"worker {worker} is gone") from None
 
     def _describe(self, s):
         src = self.sources[s]
