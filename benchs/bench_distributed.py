@@ -224,7 +224,7 @@ def bench_knn(ds, args, rows, tmp):
     m = fd.shard(index, args.shards, sdir, strategy=args.strategy,
                  sample=probe, nprobe=beam)
     log(f"{args.shards} shards, documents {m['counts']}")
-    ds["name"] += f" ({args.strategy})"
+    ds["name"] += f" {ds['key'].split(',')[0]} ({args.strategy})"
     rows.append(dict(data=ds["name"], workers="single", beam=beam,
                      recall_exact=recall(I0, gt), qps=single_qps,
                      touched_mean=args.shards, touched_p99=args.shards))
@@ -320,6 +320,8 @@ def main():
     ap.add_argument("--synth-n", type=int, default=4000000)
     ap.add_argument("--synth-nq", type=int, default=10000)
     ap.add_argument("--synth-limit-mb", type=float, default=450)
+    ap.add_argument("--glove-key", default="EHI32x2,Flat",
+                    help="factory key of the GloVe index")
     ap.add_argument("--no-kill", action="store_true",
                     help="skip the GloVe run with a worker killed")
     ap.add_argument("--out", help="write the markdown table here too")
@@ -335,7 +337,9 @@ def main():
             if name == "fmnist":
                 bench_knn(load_fmnist(), args, rows, tmp)
             elif name == "glove100":
-                bench_knn(load_glove(), args, rows, tmp)
+                ds = load_glove()
+                ds["key"] = args.glove_key
+                bench_knn(ds, args, rows, tmp)
             elif name == "synthetic":
                 bench_synthetic(args, rows, tmp)
             else:
