@@ -81,8 +81,10 @@ def _cmd_serve(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m faiss_ehi.distributed",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python3 -m faiss_ehi.distributed",
+        description="Cut a faiss_ehi index into leaf-owning shards (shard) "
+                    "and serve them from a Dask cluster (serve).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("shard", help="cut an index file into shard files")
     p.add_argument("index", help="a faiss_ehi index file (trained)")
