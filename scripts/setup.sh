@@ -24,6 +24,8 @@ PACKAGES=(
   libtorch-dev
   dataset-fashion-mnist zlib1g-dev nlohmann-json3-dev
   python3-faiss python3-numpy python3-pytest python3-dev swig
+  # faiss_ehi.distributed (Dask serving) and its tests
+  python3-distributed
   gnuplot-nox pkgconf
   # the test command's sanitizer and fuzz builds (scripts/sanitizer_smoke.sh)
   clang libclang-rt-14-dev libomp-dev

@@ -271,6 +271,23 @@ PyObject* py_is_tree_quantizer(PyObject*, PyObject* arg) {
                            nullptr);
 }
 
+// (B, H) of a tree quantizer: faiss_ehi.distributed groups the leaves of
+// one subtree into the same shard, and leaf ids only say which subtree they
+// belong to once B and H are known (nlist = B^H alone is ambiguous).
+PyObject* py_tree_shape(PyObject*, PyObject* arg) {
+    faiss::Index* index = unwrap_index(arg, "tree_shape");
+    if (!index) {
+        return nullptr;
+    }
+    auto* tq = dynamic_cast<faiss_ehi::EHITreeQuantizer*>(index);
+    if (!tq) {
+        PyErr_SetString(PyExc_TypeError,
+                        "tree_shape: the index is not an EHI tree quantizer");
+        return nullptr;
+    }
+    return Py_BuildValue("(ii)", tq->tree.B, tq->tree.H);
+}
+
 PyObject* py_write_index(PyObject*, PyObject* args) {
     PyObject* pyindex = nullptr;
     const char* fname = nullptr;
@@ -740,6 +757,8 @@ PyMethodDef methods[] = {
          "is_ehi(index) -> bool: the index holds an EHI tree or encoder head"},
         {"is_tree_quantizer", py_is_tree_quantizer, METH_O,
          "is_tree_quantizer(index) -> bool"},
+        {"tree_shape", py_tree_shape, METH_O,
+         "tree_shape(tree quantizer) -> (B, H)"},
         {"write_index", py_write_index, METH_VARARGS,
          "write_index(index, fname): faiss_ehi format"},
         {"write_index_writer", py_write_index_writer, METH_VARARGS,
