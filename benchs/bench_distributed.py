@@ -313,7 +313,7 @@ def main():
     ap.add_argument("--workers", default="1,2,4,8")
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--strategy", default="balanced",
-                    choices=["balanced", "contiguous", "coprobe"],
+                    choices=list(fd.STRATEGIES),
                     help="leaf sets of the shards (fmnist, glove100)")
     ap.add_argument("--target", type=float, default=0.9)
     ap.add_argument("--train-n", type=int, default=60000)
