@@ -696,9 +696,14 @@ def _worker_memory():
 
 # ------------------------------------------------------------- the merge
 
-def _merge(k, keep_max, parts, nq):
+def _merge(k, keep_max, parts, nq, ties_by_label=False):
     """Top-k per query from the shards' candidates, exactly as one index
     scanning all the lists in probe order would return them.
+
+    With `ties_by_label` (the index's SIMDListScanner, see
+    faiss_ehi._C.ties_by_label) the single index keeps the k best
+    (distance, id) pairs whatever the scan order, and so does the merge.
+    Otherwise (Faiss's scanners):
 
     Faiss's heap admits an entry only if strictly better than its worst,
     and evicts the worst by (distance, id); the final list is sorted by
@@ -716,13 +721,15 @@ def _merge(k, keep_max, parts, nq):
     sign = -1 if keep_max else 1
     Dk = np.where(I >= 0, sign * D.astype(np.float64), np.inf)
     Ik = sign * I
-    order = np.lexsort((P, Dk), axis=1)
+    # Among equal distances: the id order when the scanner breaks ties by
+    # label, the scan order otherwise.
+    order = np.lexsort((Ik if ties_by_label else P, Dk), axis=1)
     Ds = np.take_along_axis(Dk, order, 1)
     Is = np.take_along_axis(I, order, 1)
     C = Ds.shape[1]
     outD = np.full((nq, k), -_FLT_MAX if keep_max else _FLT_MAX, np.float32)
     outI = np.full((nq, k), -1, dtype=np.int64)
-    if C > k:
+    if C > k and not ties_by_label:
         slow = np.isfinite(Ds[:, k]) & (Ds[:, k - 1] == Ds[:, k])
     else:
         slow = np.zeros(nq, bool)
@@ -897,6 +904,7 @@ class DistributedEHI:
         self.nlist = self.ivf.nlist
         self.nprobe = self.ivf.nprobe
         self.metric_type = self.router.metric_type
+        self.ties_by_label = bool(faiss_ehi._C.ties_by_label(self.ivf))
         if self.leaf_to_shard.shape != (self.nlist,):
             raise ValueError(f"leaf_to_shard has {self.leaf_to_shard.size} "
                              f"entries, the tree has {self.nlist} leaves")
@@ -1108,7 +1116,8 @@ class DistributedEHI:
                 full[0][rows - b0], full[1][rows - b0], full[2][rows - b0] = \
                     Ds, Is, Ps
                 parts.append(full)
-            D[b0:b1], I[b0:b1] = _merge(k, keep_max, parts, b1 - b0)
+            D[b0:b1], I[b0:b1] = _merge(k, keep_max, parts, b1 - b0,
+                                        self.ties_by_label)
         if allow_partial:
             return D, I, incomplete
         return D, I
