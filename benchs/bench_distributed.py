@@ -221,6 +221,27 @@ def bench_knn(ds, args, rows, tmp):
     # coprobe: base vectors stand in for queries (the test queries are
     # never looked at before the measurement).
     probe = xb[np.random.RandomState(2).permutation(len(xb))[:20000]]
+    if args.placement_only:
+        # Shards touched from the routing alone (no cluster): every
+        # strategy on the same test-query routing.
+        _, leaves = faiss_ehi.tree_quantizer(
+            faiss.extract_index_ivf(index)).search(xq, beam)
+        sizes = np.array([index.invlists.list_size(l)
+                          for l in range(index.nlist)])
+        for st in fd.STRATEGIES:
+            t0 = time.time()
+            owner = fd.leaf_shard_map(index, args.shards, st, sample=probe,
+                                      nprobe=beam)
+            t = fd.shards_touched(leaves, owner, args.shards)
+            load = np.bincount(owner, weights=sizes, minlength=args.shards)
+            rows.append(dict(data=f"{ds['name']} {ds['key'].split(',')[0]}",
+                             strategy=st, beam=beam,
+                             recall_exact=recall(I0, gt),
+                             mean=t.mean(), p99=np.percentile(t, 99),
+                             balance=load.max() / load.mean(),
+                             seconds=time.time() - t0))
+            log(rows[-1])
+        return
     m = fd.shard(index, args.shards, sdir, strategy=args.strategy,
                  sample=probe, nprobe=beam)
     log(f"{args.shards} shards, documents {m['counts']}")
@@ -313,7 +334,7 @@ def main():
     ap.add_argument("--workers", default="1,2,4,8")
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--strategy", default="balanced",
-                    choices=["balanced", "contiguous", "coprobe"],
+                    choices=list(fd.STRATEGIES),
                     help="leaf sets of the shards (fmnist, glove100)")
     ap.add_argument("--target", type=float, default=0.9)
     ap.add_argument("--train-n", type=int, default=60000)
@@ -324,6 +345,10 @@ def main():
                     help="factory key of the GloVe index")
     ap.add_argument("--no-kill", action="store_true",
                     help="skip the GloVe run with a worker killed")
+    ap.add_argument("--placement-only", action="store_true",
+                    help="fmnist/glove100: shards touched per query and "
+                         "documents per shard (max / mean) of every "
+                         "strategy, from the routing alone (no cluster)")
     ap.add_argument("--out", help="write the markdown table here too")
     args = ap.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
@@ -344,7 +369,16 @@ def main():
                 bench_synthetic(args, rows, tmp)
             else:
                 sys.exit(f"--data: unknown data set {name!r}")
-    t = table(rows)
+    if args.placement_only:
+        t = "\n".join(
+            ["| data | strategy | beam | recall@10 vs exact | shards touched "
+             "mean / p99 | documents per shard max / mean | placement s |",
+             "|---|---|---|---|---|---|---|"] +
+            [f"| {r['data']} | {r['strategy']} | {r['beam']} | "
+             f"{r['recall_exact']:.4f} | {r['mean']:.2f} / {r['p99']:.0f} | "
+             f"{r['balance']:.3f} | {r['seconds']:.1f} |" for r in rows])
+    else:
+        t = table(rows)
     print(t)
     if args.out:
         with open(args.out, "w") as f:

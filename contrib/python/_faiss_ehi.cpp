@@ -53,6 +53,9 @@
 #include <faiss_ehi/thread_scope.h>
 #include <faiss_ehi/faiss_ehi.h>
 #include <faiss_ehi/index_walk.h>
+#include <faiss_ehi/IndexEHITree.h>
+#include <faiss_ehi/IndexEHITreeSQ.h>
+#include <faiss_ehi/SIMDListScanner.h>
 
 #ifdef FAISS_EHI_PY_WITH_TORCH
 #include <faiss_ehi/trainer/JointTrainer.h>
@@ -286,6 +289,26 @@ PyObject* py_tree_shape(PyObject*, PyObject* arg) {
         return nullptr;
     }
     return Py_BuildValue("(ii)", tq->tree.B, tq->tree.H);
+}
+
+// Whether `index`'s list scanner breaks distance ties by label (the
+// SIMDListScanner: the k best (distance, label) pairs whatever the scan
+// order) rather than by scan order (Faiss's scanners, the DedupScanner):
+// faiss_ehi.distributed merges the shards' candidates the same way the
+// single index would, so it has to know which rule that index follows.
+PyObject* py_ties_by_label(PyObject*, PyObject* arg) {
+    faiss::Index* index = unwrap_index(arg, "ties_by_label");
+    if (!index) {
+        return nullptr;
+    }
+    bool r = false;
+    if (auto* f = dynamic_cast<faiss_ehi::IndexEHITree*>(index)) {
+        r = f->simd_scan && !f->lists_have_duplicates &&
+                faiss_ehi::SIMDListScanner::supports(*f);
+    } else if (auto* q = dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(index)) {
+        r = q->simd_scan && faiss_ehi::SIMDListScanner::supports(*q);
+    }
+    return PyBool_FromLong(r);
 }
 
 PyObject* py_write_index(PyObject*, PyObject* args) {
@@ -759,6 +782,9 @@ PyMethodDef methods[] = {
          "is_tree_quantizer(index) -> bool"},
         {"tree_shape", py_tree_shape, METH_O,
          "tree_shape(tree quantizer) -> (B, H)"},
+        {"ties_by_label", py_ties_by_label, METH_O,
+         "ties_by_label(IVF index) -> bool: its scanner breaks distance "
+         "ties by label"},
         {"write_index", py_write_index, METH_VARARGS,
          "write_index(index, fname): faiss_ehi format"},
         {"write_index_writer", py_write_index_writer, METH_VARARGS,

@@ -139,6 +139,52 @@ def test_contiguous_map_and_errors(data):
         fd.load_manifest("/nonexistent")
 
 
+def test_coprobe_leaves_map(data):
+    """Leaf-level co-probe placement: every leaf on one shard, every shard
+    used, documents within the tolerance, and no more shards touched than
+    the subtree strategies at that beam (queries unseen by the map)."""
+    index = _index(data)
+    sizes = np.array([index.invlists.list_size(l)
+                      for l in range(index.nlist)])
+    owner = fd.leaf_shard_map(index, 4, "coprobe_leaves",
+                              sample=data.xb[:2000], nprobe=6)
+    assert owner.shape == (index.nlist,) and set(owner) == {0, 1, 2, 3}
+    load = np.bincount(owner, weights=sizes, minlength=4)
+    assert load.max() <= 1.05 * sizes.sum() / 4 + 1
+    _, leaves = faiss_ehi.tree_quantizer(index).search(data.xq, 6)
+    t_leaves = fd.shards_touched(leaves, owner, 4)
+    assert t_leaves.shape == (len(data.xq),) and t_leaves.min() >= 1
+    # Against "coprobe" with slack: on these few, even subtrees, whole
+    # subtrees at 1.15 x the mean can do as well as leaves at 1.05 x.
+    for other, slack in (("balanced", 0), ("coprobe", 0.25)):
+        o = fd.leaf_shard_map(index, 4, other, sample=data.xb[:2000],
+                              nprobe=6)
+        assert t_leaves.mean() <= \
+            fd.shards_touched(leaves, o, 4).mean() + slack
+    # the helper counts distinct owners per row, ignoring -1 padding
+    np.testing.assert_array_equal(
+        fd.shards_touched([[0, 1, -1], [2, 2, 2]], [0, 1, 1], 2), [2, 1])
+    with pytest.raises(ValueError, match="needs a sample"):
+        fd.leaf_shard_map(index, 4, "coprobe_leaves")
+
+
+def test_exact_coprobe_leaves(cluster, dup_data, tmp_path):
+    """Placement changes only which shard scans a leaf: 6 coprobe_leaves
+    shards answer exactly as the single index, ties included."""
+    _, client = cluster
+    index = _index(dup_data)
+    m = fd.shard(index, 6, tmp_path, strategy="coprobe_leaves",
+                 sample=dup_data.xb[::3], nprobe=4)
+    assert m["strategy"] == "coprobe_leaves"
+    counts = np.array(m["counts"])
+    assert sum(counts) == index.ntotal and (counts > 0).all()
+    assert counts.max() <= 1.05 * index.ntotal / 6 + 1
+    dist = fd.DistributedEHI(client, tmp_path, batch_size=64)
+    for nprobe in (1, 4, 64):
+        assert_same(dist, index, dup_data.xq, nprobe)
+    dist.close()
+
+
 def test_exact_on_three_workers(cluster, shard_dir, dup_data):
     """3 worker processes, 6 shards: ids and distances equal the single
     index's at every beam, ties included."""
@@ -280,6 +326,18 @@ def test_command_line(cluster, shard_dir, dup_data, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "3 shards" in r.stdout
+    np.save(tmp_path / "sample.npy", dup_data.xb[::4])
+    r = subprocess.run(run + ["shard", str(path), str(tmp_path / "c"),
+                              "--n-shards", "3", "--strategy",
+                              "coprobe_leaves", "--sample",
+                              str(tmp_path / "sample.npy"), "--nprobe", "4"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert fd.load_manifest(tmp_path / "c")["strategy"] == "coprobe_leaves"
+    r = subprocess.run(run + ["shard", str(path), str(tmp_path / "e"),
+                              "--n-shards", "3", "--strategy", "coprobe"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "needs --sample" in r.stderr
     np.save(tmp_path / "q.npy", dup_data.xq)
     r = subprocess.run(run + ["serve", "--scheduler",
                               client.scheduler.address, "--shards",

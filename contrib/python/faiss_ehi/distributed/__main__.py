@@ -31,8 +31,19 @@ def _cmd_shard(args):
     import faiss_ehi
     from faiss_ehi import distributed as fd
     index = faiss_ehi.read_index(args.index)
+    sample = None
+    if args.strategy in ("coprobe", "coprobe_leaves"):
+        # The co-probe strategies place leaves by how a sample's beams
+        # spread; they must not be fitted on the queries they will be
+        # measured on, so the sample is the user's choice of file.
+        if not args.sample or not args.nprobe:
+            raise SystemExit(f"--strategy {args.strategy} needs --sample "
+                             "(documents or held-out queries, .npy or "
+                             ".fvecs) and --nprobe (the serving beam)")
+        sample = _read_queries(args.sample)
     m = fd.shard(index, args.n_shards, args.dir, replicas=args.replicas,
-                 strategy=args.strategy)
+                 strategy=args.strategy, sample=sample, nprobe=args.nprobe,
+                 tolerance=args.tolerance)
     print(f"{m['n_shards']} shards of {args.index} ({m['ntotal']} vectors, "
           f"{m['nlist']} leaves) in {m['dir']}: documents per shard "
           f"{m['counts']}")
@@ -92,8 +103,20 @@ def main(argv=None):
     p.add_argument("--n-shards", type=int, required=True)
     p.add_argument("--replicas", type=int, default=1,
                    help="default copies per shard recorded in the manifest")
-    p.add_argument("--strategy", choices=["balanced", "contiguous"],
-                   default="balanced")
+    p.add_argument("--strategy", default="balanced",
+                   choices=["balanced", "contiguous", "coprobe",
+                            "coprobe_leaves"],
+                   help="leaf placement (see leaf_shard_map); the coprobe "
+                        "ones need --sample and --nprobe")
+    p.add_argument("--sample", help=".npy or .fvecs rows routed to "
+                   "estimate which leaves are probed together (documents or "
+                   "held-out queries, never the test queries)")
+    p.add_argument("--nprobe", type=int, default=None,
+                   help="the beam the sample is routed at (the serving "
+                        "beam)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="most documents per shard, times the mean "
+                        "(default 1.15; 1.05 for coprobe_leaves)")
     p = sub.add_parser("serve", help="serve a shard directory from a Dask "
                        "cluster")
     p.add_argument("--scheduler", required=True,
