@@ -396,10 +396,18 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
     eflat->block_queries = true;
     auto p_block = sweep(eflat, flat.get(), t,
                          ekey + ",Flat new scan + blocking");
-    auto p_sq8 = sweep(faiss::ivflib::extract_index_ivf(sq8.get()), sq8.get(),
-                       t, ekey + ",SQ8 new scan");
-    auto p_fp16 = sweep(faiss::ivflib::extract_index_ivf(fp16.get()),
-                        fp16.get(), t, ekey + ",SQfp16 new scan");
+    auto* esq8 = dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(
+            faiss::ivflib::extract_index_ivf(sq8.get()));
+    auto* efp16 = dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(
+            faiss::ivflib::extract_index_ivf(fp16.get()));
+    FAISS_THROW_IF_NOT_MSG(esq8 && efp16, "bench_scan: EHI SQ index expected");
+    esq8->block_queries = efp16->block_queries = false;
+    auto p_sq8 = sweep(esq8, sq8.get(), t, ekey + ",SQ8 new scan");
+    auto p_fp16 = sweep(efp16, fp16.get(), t, ekey + ",SQfp16 new scan");
+    esq8->block_queries = efp16->block_queries = true;
+    auto p_sq8_block = sweep(esq8, sq8.get(), t, ekey + ",SQ8 + blocking");
+    auto p_fp16_block =
+            sweep(efp16, fp16.get(), t, ekey + ",SQfp16 + blocking");
 
     const Point* ref = at_recall(p_ivf, 0.9);
     printf("\nQPS at recall@10 >= 0.9 (%s, 1 thread)\n", t.name.c_str());
@@ -425,6 +433,8 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
         p_block);
     row(ekey + ",SQ8, new scan", p_sq8);
     row(ekey + ",SQfp16, new scan", p_fp16);
+    row(ekey + ",SQ8, new scan + blocking (default)", p_sq8_block);
+    row(ekey + ",SQfp16, new scan + blocking (default)", p_fp16_block);
 
     // SQ recall at the visited count (nprobe) where Flat reaches 0.9
     const Point* fp = at_recall(p_new, 0.9);

@@ -275,12 +275,8 @@ void IndexEHITree::search_preassigned(idx_t n, const float* x, idx_t k,
     }
     // As Faiss: assign holds min(nlist, nprobe) lists per query.
     size_t np = std::min(nlist, params ? params->nprobe : nprobe);
-    bool blockable = block_queries && simd_scan && n > 1 &&
-            n >= block_min_batch && !store_pairs &&
-            !lists_have_duplicates && parallel_mode == 0 &&
-            (params ? params->max_codes == 0 && !params->sel
-                    : max_codes == 0) &&
-            SIMDListScanner::supports(*this);
+    bool blockable = block_queries && simd_scan && !lists_have_duplicates &&
+            blocking_applies(*this, n, block_min_batch, store_pairs, params);
     if (blockable) {
         search_preassigned_blocked(*this, n, x, k, np, assign, centroid_dis,
                                    distances, labels, stats);

@@ -3,9 +3,11 @@
  */
 #include <faiss_ehi/IndexEHITreeSQ.h>
 
+#include <algorithm>
 #include <typeinfo>
 
 #include <faiss_ehi/SIMDListScanner.h>
+#include <faiss_ehi/blocked_scan.h>
 
 namespace faiss_ehi {
 
@@ -20,6 +22,24 @@ faiss::InvertedListScanner* IndexEHITreeSQ::get_InvertedListScanner(
     return s ? s
              : faiss::IndexIVFScalarQuantizer::get_InvertedListScanner(
                        store_pairs, sel);
+}
+
+void IndexEHITreeSQ::search_preassigned(
+        idx_t n, const float* x, idx_t k, const idx_t* assign,
+        const float* centroid_dis, float* distances, idx_t* labels,
+        bool store_pairs, const faiss::IVFSearchParameters* params,
+        faiss::IndexIVFStats* stats) const {
+    if (block_queries && simd_scan &&
+        blocking_applies(*this, n, block_min_batch, store_pairs, params)) {
+        // As Faiss: assign holds min(nlist, nprobe) lists per query.
+        const size_t np = std::min(nlist, params ? params->nprobe : nprobe);
+        search_preassigned_blocked(*this, n, x, k, np, assign, centroid_dis,
+                                   distances, labels, stats);
+        return;
+    }
+    faiss::IndexIVFScalarQuantizer::search_preassigned(
+            n, x, k, assign, centroid_dis, distances, labels, store_pairs,
+            params, stats);
 }
 
 void promote_to_ehi_sq(faiss::Index** slot) {

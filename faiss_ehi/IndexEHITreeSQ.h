@@ -19,6 +19,10 @@ struct IndexEHITreeSQ : faiss::IndexIVFScalarQuantizer {
     /** Scan lists with faiss-ehi's kernels rather than Faiss's. Not stored
      * in files; false only to compare the two. */
     bool simd_scan = true;
+    /// As IndexEHITree: list-major scans for k-NN batches of at least
+    /// block_min_batch queries (search_preassigned_blocked). Not stored.
+    bool block_queries = true;
+    idx_t block_min_batch = 256;
 
     IndexEHITreeSQ() = default;
     /** Takes over the state of `ivf` (lists, quantizer, codec, direct
@@ -29,6 +33,13 @@ struct IndexEHITreeSQ : faiss::IndexIVFScalarQuantizer {
     faiss::InvertedListScanner* get_InvertedListScanner(
             bool store_pairs = false,
             const faiss::IDSelector* sel = nullptr) const override;
+
+    /// Faiss's, or list-major where blocking applies (see block_queries).
+    void search_preassigned(idx_t n, const float* x, idx_t k,
+                            const idx_t* assign, const float* centroid_dis,
+                            float* distances, idx_t* labels, bool store_pairs,
+                            const faiss::IVFSearchParameters* params = nullptr,
+                            faiss::IndexIVFStats* stats = nullptr) const override;
 };
 
 /** Replaces the IndexIVFScalarQuantizer at `*slot` (exactly that class) by

@@ -115,4 +115,13 @@ void search_preassigned_blocked(const faiss::IndexIVF& index,
     st->ndis += ndis;
 }
 
+bool blocking_applies(const faiss::IndexIVF& index, faiss::Index::idx_t n,
+                      faiss::Index::idx_t min_batch, bool store_pairs,
+                      const faiss::IVFSearchParameters* params) {
+    const size_t max_codes = params ? params->max_codes : index.max_codes;
+    return n > 1 && n >= min_batch && !store_pairs &&
+            index.parallel_mode == 0 && max_codes == 0 &&
+            !(params && params->sel) && SIMDListScanner::supports(index);
+}
+
 } // namespace faiss_ehi

@@ -13,10 +13,11 @@ namespace faiss_ehi {
  * probed by several queries of the block is then read from memory once
  * instead of once per query.
  *
- * Results equal IndexIVF::search_preassigned's (ties may come back in
- * another order). Requires SIMDListScanner::supports(index); no selector,
- * no store_pairs, no max_codes, parallel_mode 0 and each id stored once
- * (the caller checks; IndexEHITree::block_queries does). Updates `stats`,
+ * Results equal IndexIVF::search_preassigned's with SIMDListScanner,
+ * ties included (it breaks them by label). Requires
+ * SIMDListScanner::supports(index); no selector, no store_pairs, no
+ * max_codes, parallel_mode 0 and each id stored once (the caller checks,
+ * with blocking_applies). Updates `stats`,
  * or faiss::indexIVF_stats if null, as Faiss does. Runs its query blocks
  * on OpenMP threads unless called inside a parallel region. */
 void search_preassigned_blocked(const faiss::IndexIVF& index,
@@ -26,5 +27,14 @@ void search_preassigned_blocked(const faiss::IndexIVF& index,
                                 const float* centroid_dis, float* distances,
                                 faiss::Index::idx_t* labels,
                                 faiss::IndexIVFStats* stats);
+
+/** Whether a search_preassigned call of `index` over n queries may go
+ * list-major (search_preassigned_blocked): at least `min_batch` (and 2)
+ * queries, codes SIMDListScanner reads, and none of what the blocked
+ * scan leaves out (store_pairs, a selector, max_codes, parallel_mode).
+ * The index adds its own conditions (its switch, stored duplicates). */
+bool blocking_applies(const faiss::IndexIVF& index, faiss::Index::idx_t n,
+                      faiss::Index::idx_t min_batch, bool store_pairs,
+                      const faiss::IVFSearchParameters* params);
 
 } // namespace faiss_ehi

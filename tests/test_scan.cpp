@@ -423,6 +423,41 @@ TEST(ScanBlocked, EqualsQueryMajor) {
     }
 }
 
+// SQ8 and fp16 lists block too, with the query-by-query results (the
+// residual codecs included: each query's coarse distance per list).
+TEST(ScanBlocked, ScalarQuantizedEqualsQueryMajor) {
+    KMeansTrainerScope kmeans;
+    const int d = 20;
+    auto xb = clustered_data(4000, d, 25, 31, 1);
+    auto xq = clustered_data(300, d, 25, 31, 2);
+    for (const char* key : {"EHI16x1,SQ8", "EHI16x1,SQfp16"}) {
+        for (faiss::MetricType metric :
+             {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            std::unique_ptr<faiss::Index> idx(
+                    faiss_ehi::index_factory(d, key, metric));
+            idx->train(4000, xb.data());
+            idx->add(4000, xb.data());
+            auto* sq = dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(idx.get());
+            ASSERT_NE(sq, nullptr);
+            sq->nprobe = 4;
+            sq->block_queries = false;
+            faiss::indexIVF_stats.reset();
+            Result a = search(*sq, xq, 10);
+            const size_t ndis_a = faiss::indexIVF_stats.ndis;
+            sq->block_queries = true;
+            faiss::indexIVF_stats.reset();
+            Result b = search(*sq, xq, 10);
+            std::string what = std::string(key) +
+                    (metric == faiss::METRIC_L2 ? " L2" : " IP");
+            expect_same_results(b, a, what);
+            EXPECT_EQ(faiss::indexIVF_stats.ndis, ndis_a) << what;
+            // below block_min_batch: the plain path, the same results
+            sq->block_min_batch = 1000;
+            expect_same_results(search(*sq, xq, 10), a, what + " small");
+        }
+    }
+}
+
 // Small integer coordinates: many distances tie, between vectors of
 // different lists. List-major and query-major scans meet the lists in
 // different orders and must still return the same ids (ties go by label).

@@ -185,6 +185,29 @@ def test_exact_coprobe_leaves(cluster, dup_data, tmp_path):
     dist.close()
 
 
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2,
+                                    faiss.METRIC_INNER_PRODUCT])
+def test_exact_with_ties_across_leaves(cluster, tmp_path, metric):
+    """Small integer coordinates: many distinct vectors at equal distance
+    from a query, in different leaves and so in different shards. The
+    merge must pick among them as the single index does (by id), not by
+    the order in which the shards answer."""
+    _, client = cluster
+    rng = np.random.default_rng(5)
+    xb = rng.integers(0, 4, size=(3000, 6)).astype(np.float32)
+    xq = rng.integers(0, 4, size=(200, 6)).astype(np.float32)
+    index = faiss_ehi.index_factory(6, "EHI8x2,Flat", metric)
+    index.train(xb)
+    index.add(xb)
+    D0, _ = index.search(xq, K, params=faiss.SearchParametersIVF(nprobe=8))
+    assert (D0[:, :-1] == D0[:, 1:]).sum() > 500  # the data do tie
+    fd.shard(index, 6, tmp_path, strategy="contiguous")
+    dist = fd.DistributedEHI(client, tmp_path, batch_size=64)
+    for nprobe in (2, 8, 64):
+        assert_same(dist, index, xq, nprobe)
+    dist.close()
+
+
 def test_exact_on_three_workers(cluster, shard_dir, dup_data):
     """3 worker processes, 6 shards: ids and distances equal the single
     index's at every beam, ties included."""
