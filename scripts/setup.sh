@@ -27,6 +27,9 @@ PACKAGES=(
   # faiss_ehi.distributed (Dask serving) and its tests
   python3-distributed
   gnuplot-nox pkgconf
+  # the Debian packages and their check (scripts/deb_check.sh: cpack's
+  # dpkg-shlibdeps)
+  dpkg-dev
   # the test command's sanitizer and fuzz builds (scripts/sanitizer_smoke.sh)
   clang libclang-rt-14-dev libomp-dev
 )
