@@ -399,6 +399,9 @@ void rows_generic(const float* q, const float* x, size_t n, size_t d,
     }
 }
 
+// rows_avx2 and rows_avx512 repeat one loop on purpose: One is inlined
+// only into a function compiled for its level (a shared always_inline
+// helper without the attribute left it a call, and lost the gain).
 template <float (*One)(const float*, const float*, size_t)>
 EHI_AVX2 void rows_avx2(const float* q, const float* x, size_t n, size_t d,
                         float* out) {
