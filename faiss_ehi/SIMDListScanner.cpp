@@ -118,6 +118,20 @@ SIMDListScanner::SIMDListScanner(const faiss::IndexIVF& index, Codec codec,
 void SIMDListScanner::set_query(const float* query_vector) {
     query_ = query_vector;
     q_ = query_vector;
+    prepare_sq8();
+}
+
+void SIMDListScanner::prepare_sq8() {
+    if (codec_ != Codec::SQ8) {
+        return;
+    }
+    sq8_query_.resize(d_);
+    if (keep_max) {
+        sq8_qoff_ = sq8_prepare_ip(q_, scale_.data(), offset_.data(), d_,
+                                   sq8_query_.data());
+    } else {
+        sq8_prepare_l2(q_, offset_.data(), d_, sq8_query_.data());
+    }
 }
 
 void SIMDListScanner::set_list(idx_t list_no, float coarse_dis) {
@@ -133,6 +147,7 @@ void SIMDListScanner::set_list(idx_t list_no, float coarse_dis) {
     } else {
         index_.quantizer->compute_residual(query_, residual_.data(), list_no);
         q_ = residual_.data();
+        prepare_sq8();
     }
 }
 
@@ -146,7 +161,8 @@ auto SIMDListScanner::with_distance(Use&& use) const {
     const size_t d = d_;
     const float bias = bias_;
     const float* s = scale_.data();
-    const float* o = offset_.data();
+    const float* qp = sq8_query_.data();
+    const float qoff = sq8_qoff_;
     switch (codec_) {
         case Codec::FLAT: {
             auto f = keep_max ? k.ip_f32 : k.l2_f32;
@@ -155,9 +171,13 @@ auto SIMDListScanner::with_distance(Use&& use) const {
             });
         }
         case Codec::SQ8: {
-            auto f = keep_max ? k.ip_sq8 : k.l2_sq8;
-            return use(
-                    [=](const uint8_t* c) { return bias + f(q, c, s, o, d); });
+            if (keep_max) {
+                auto f = k.ip_sq8;
+                const float b = bias + qoff;
+                return use([=](const uint8_t* c) { return b + f(qp, c, d); });
+            }
+            auto f = k.l2_sq8;
+            return use([=](const uint8_t* c) { return f(qp, c, s, d); });
         }
         default: {
             auto f = keep_max ? k.ip_fp16 : k.l2_fp16;

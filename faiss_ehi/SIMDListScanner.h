@@ -61,6 +61,8 @@ struct SIMDListScanner : faiss::InvertedListScanner {
     template <class Visit>
     void for_each_distance(size_t n, const uint8_t* codes, const idx_t* ids,
                            Visit&& visit) const;
+    /// sq8_query_ / sq8_qoff_ from q_ (SQ8 only; see scan_kernels.h).
+    void prepare_sq8();
     /// The label of entry j: its id, or (list, offset) with store_pairs.
     idx_t label_of(const idx_t* ids, size_t j) const;
 
@@ -74,6 +76,8 @@ struct SIMDListScanner : faiss::InvertedListScanner {
     const float* q_ = nullptr;          ///< query_ or its residual
     std::vector<float> residual_;       ///< query - list centroid (L2)
     float bias_ = 0; ///< added to every distance (IP by residual)
+    std::vector<float> sq8_query_; ///< q_ - offset (L2) or q_ * scale (IP)
+    float sq8_qoff_ = 0;           ///< <q_, offset> (IP), added to distances
 };
 
 } // namespace faiss_ehi

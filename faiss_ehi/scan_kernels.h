@@ -19,17 +19,21 @@ enum class ScanLevel : int {
  * inner loop of an inverted-list scan. All take the dimension d and read
  * unaligned data; d may be any value >= 0.
  *
- * SQ8 codes are decoded as x[i] = offset[i] + scale[i] * code[i], with
+ * SQ8 codes decode as x[i] = offset[i] + scale[i] * code[i], with
  * scale = vdiff / 255 and offset = vmin + 0.5 * scale (the layout of
- * Faiss's QT_8bit: one byte per dimension). fp16 codes are IEEE halves. */
+ * Faiss's QT_8bit: one byte per dimension). Their kernels take the query
+ * prepared once per query (sq8_prepare_l2 / sq8_prepare_ip), so that one
+ * FMA per component both decodes and compares. fp16 codes are IEEE
+ * halves. */
 struct ScanKernels {
     ScanLevel level;
     float (*l2_f32)(const float* q, const float* x, size_t d);
     float (*ip_f32)(const float* q, const float* x, size_t d);
-    float (*l2_sq8)(const float* q, const uint8_t* code, const float* scale,
-                    const float* offset, size_t d);
-    float (*ip_sq8)(const float* q, const uint8_t* code, const float* scale,
-                    const float* offset, size_t d);
+    /// sum_i (qo[i] - scale[i] * code[i])^2, qo = q - offset: ||q - x||^2.
+    float (*l2_sq8)(const float* qo, const uint8_t* code, const float* scale,
+                    size_t d);
+    /// sum_i qs[i] * code[i], qs = q * scale: <q, x> - <q, offset>.
+    float (*ip_sq8)(const float* qs, const uint8_t* code, size_t d);
     float (*l2_fp16)(const float* q, const uint16_t* code, size_t d);
     float (*ip_fp16)(const float* q, const uint16_t* code, size_t d);
     /// l2_f32 / ip_f32 of n consecutive rows x[j * d .. j * d + d) into
@@ -39,6 +43,14 @@ struct ScanKernels {
     void (*ip_f32_rows)(const float* q, const float* x, size_t n, size_t d,
                         float* out);
 };
+
+/// qo = q - offset: the query as l2_sq8 takes it.
+void sq8_prepare_l2(const float* q, const float* offset, size_t d, float* qo);
+
+/// qs = q * scale, and the return value <q, offset>, which the caller adds
+/// to ip_sq8's result.
+float sq8_prepare_ip(const float* q, const float* scale, const float* offset,
+                     size_t d, float* qs);
 
 /// The best level this CPU runs (read once, from cpuid).
 ScanLevel best_scan_level();

@@ -76,6 +76,7 @@ TEST(ScanKernels, EveryLevelEqualsGeneric) {
             const uint16_t* hs = c16.data() + (d * 3) % pad;
             // magnitudes, for a tolerance independent of cancellation
             double m2 = 0, mi = 0, m8 = 0, m8i = 0, mh = 0, mhi = 0;
+            double ip8 = 0;
             for (size_t i = 0; i < d; i++) {
                 double x8 = of[i] + sc[i] * double(cs[i]);
                 double xh = faiss::decode_fp16(hs[i]);
@@ -83,6 +84,7 @@ TEST(ScanKernels, EveryLevelEqualsGeneric) {
                 mi += std::fabs(qs[i] * double(xs[i]));
                 m8 += (qs[i] - x8) * (qs[i] - x8);
                 m8i += std::fabs(qs[i] * x8);
+                ip8 += qs[i] * x8;
                 mh += (qs[i] - xh) * (qs[i] - xh);
                 mhi += std::fabs(qs[i] * xh);
             }
@@ -92,11 +94,15 @@ TEST(ScanKernels, EveryLevelEqualsGeneric) {
                     << at;
             ASSERT_NEAR(k.ip_f32(qs, xs, d), g.ip_f32(qs, xs, d), tol(mi))
                     << at;
-            ASSERT_NEAR(k.l2_sq8(qs, cs, sc, of, d),
-                        g.l2_sq8(qs, cs, sc, of, d), tol(m8))
+            // SQ8 kernels take the query prepared (scan_kernels.h)
+            std::vector<float> qo(d), qsc(d);
+            faiss_ehi::sq8_prepare_l2(qs, of, d, qo.data());
+            float qoff = faiss_ehi::sq8_prepare_ip(qs, sc, of, d, qsc.data());
+            ASSERT_NEAR(k.l2_sq8(qo.data(), cs, sc, d),
+                        g.l2_sq8(qo.data(), cs, sc, d), tol(m8))
                     << at;
-            ASSERT_NEAR(k.ip_sq8(qs, cs, sc, of, d),
-                        g.ip_sq8(qs, cs, sc, of, d), tol(m8i))
+            ASSERT_NEAR(k.ip_sq8(qsc.data(), cs, d),
+                        g.ip_sq8(qsc.data(), cs, d), tol(m8i))
                     << at;
             ASSERT_NEAR(k.l2_fp16(qs, hs, d), g.l2_fp16(qs, hs, d), tol(mh))
                     << at;
@@ -104,7 +110,9 @@ TEST(ScanKernels, EveryLevelEqualsGeneric) {
                     << at;
             // and generic against double precision
             ASSERT_NEAR(g.l2_f32(qs, xs, d), m2, tol(m2)) << at;
-            ASSERT_NEAR(g.l2_sq8(qs, cs, sc, of, d), m8, tol(m8)) << at;
+            ASSERT_NEAR(g.l2_sq8(qo.data(), cs, sc, d), m8, tol(m8)) << at;
+            ASSERT_NEAR(qoff + g.ip_sq8(qsc.data(), cs, d), ip8, tol(m8i))
+                    << at;
             ASSERT_NEAR(g.l2_fp16(qs, hs, d), mh, tol(mh)) << at;
             checked++;
         }
