@@ -230,99 +230,41 @@ SIMDListScanner::idx_t SIMDListScanner::label_of(const idx_t* ids,
     return store_pairs ? idx_t(faiss::lo_build(list_no, j)) : ids[j];
 }
 
-/* A code enters the heap when it beats the heap's worst entry in the
- * heap's own order: distance, then label (Faiss's cmp2). Faiss's scanners
- * compare distances only, so among equal distances the first scanned
- * wins; here the result is the k best pairs (distance, label) whatever
- * the order in which the lists are scanned, which lets a search scan them
- * list-major (blocked_scan) with the same results as query by query. */
-inline bool SIMDListScanner::offer(float dis, idx_t label, float* distances,
-                                   idx_t* labels, size_t k) const {
-    if (keep_max) {
-        if (dis > distances[0] ||
-            (dis == distances[0] && label > labels[0])) {
-            faiss::minheap_replace_top(k, distances, labels, dis, label);
-            return true;
-        }
-    } else if (dis < distances[0] ||
-               (dis == distances[0] && label < labels[0])) {
-        faiss::maxheap_replace_top(k, distances, labels, dis, label);
-        return true;
-    }
-    return false;
-}
-
 size_t SIMDListScanner::scan_codes(size_t n, const uint8_t* codes,
                                    const idx_t* ids, float* distances,
                                    idx_t* labels, size_t k) const {
+    /* A code enters the heap when it beats the heap's worst entry in the
+     * heap's own order: distance, then label (Faiss's cmp2). Faiss's
+     * scanners compare distances only, so among equal distances the
+     * first scanned wins; here the result is the k best pairs (distance,
+     * label) whatever the order in which the lists are scanned, which
+     * lets a search scan them list-major (blocked_scan) with the same
+     * results as query by query. */
     size_t nup = 0;
-    for_each_distance(n, codes, ids, [&](size_t j, float dis) {
-        // the label is only made for codes that may enter
-        if (keep_max ? dis >= distances[0] : dis <= distances[0]) {
-            nup += offer(dis, label_of(ids, j), distances, labels, k);
-        }
-    });
+    if (keep_max) {
+        for_each_distance(n, codes, ids, [&](size_t j, float dis) {
+            if (dis < distances[0]) {
+                return;
+            }
+            idx_t label = label_of(ids, j);
+            if (dis > distances[0] || label > labels[0]) {
+                faiss::minheap_replace_top(k, distances, labels, dis, label);
+                nup++;
+            }
+        });
+    } else {
+        for_each_distance(n, codes, ids, [&](size_t j, float dis) {
+            if (dis > distances[0]) {
+                return;
+            }
+            idx_t label = label_of(ids, j);
+            if (dis < distances[0] || label < labels[0]) {
+                faiss::maxheap_replace_top(k, distances, labels, dis, label);
+                nup++;
+            }
+        });
+    }
     return nup;
-}
-
-void SIMDListScanner::scan_codes_joint(const SIMDListScanner* const* sc,
-                                       size_t nq, size_t n,
-                                       const uint8_t* codes, const idx_t* ids,
-                                       float* const* distances,
-                                       idx_t* const* labels, size_t k) {
-    if (nq == 0) {
-        return;
-    }
-    const SIMDListScanner& s0 = *sc[0];
-    for (size_t j = 0; j < nq; j++) {
-        FAISS_THROW_IF_NOT_MSG(&sc[j]->index_ == &s0.index_ && !sc[j]->sel &&
-                                       !sc[j]->store_pairs,
-                               "scan_codes_joint: scanners of one index, "
-                               "without selector or store_pairs");
-    }
-    if (s0.codec_ == Codec::FLAT) {
-        for (size_t j = 0; j < nq; j++) {
-            sc[j]->scan_codes(n, codes, ids, distances[j], labels[j], k);
-        }
-        return;
-    }
-    const ScanKernels& kern = s0.kernels_;
-    const size_t d = s0.d_, cs = s0.code_size;
-    for (size_t j0 = 0; j0 < nq; j0 += kJointQueries) {
-        const size_t m = std::min(kJointQueries, nq - j0);
-        const float* q[kJointQueries];
-        float bias[kJointQueries];
-        for (size_t j = 0; j < m; j++) {
-            const SIMDListScanner& s = *sc[j0 + j];
-            const bool sq8 = s.codec_ == Codec::SQ8;
-            q[j] = sq8 ? s.sq8_query_.data() : s.q_;
-            bias[j] = s.keep_max ? s.bias_ + (sq8 ? s.sq8_qoff_ : 0) : 0;
-        }
-        float dis[kJointQueries];
-        for (size_t i = 0; i < n; i++) {
-            const uint8_t* c = codes + i * cs;
-            if (s0.codec_ == Codec::SQ8) {
-                if (s0.keep_max) {
-                    kern.ip_sq8_joint(q, m, c, d, dis);
-                } else {
-                    kern.l2_sq8_joint(q, m, c, s0.scale_.data(), d, dis);
-                }
-            } else {
-                auto h = reinterpret_cast<const uint16_t*>(c);
-                if (s0.keep_max) {
-                    kern.ip_fp16_joint(q, m, h, d, dis);
-                } else {
-                    kern.l2_fp16_joint(q, m, h, d, dis);
-                }
-            }
-            for (size_t j = 0; j < m; j++) {
-                // as with_distance: bias + kernel value (IP only)
-                float v = s0.keep_max ? bias[j] + dis[j] : dis[j];
-                sc[j0 + j]->offer(v, ids[i], distances[j0 + j],
-                                  labels[j0 + j], k);
-            }
-        }
-    }
 }
 
 void SIMDListScanner::scan_codes_range(size_t n, const uint8_t* codes,

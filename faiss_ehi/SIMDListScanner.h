@@ -50,19 +50,6 @@ struct SIMDListScanner : faiss::InvertedListScanner {
         return codec_;
     }
 
-    /** scan_codes of the same n codes for several scanners at once, each
-     * into its own heap (distances[j], labels[j], k entries): what
-     * list-major scans (blocked_scan) do when several queries probe one
-     * list. For SQ8 and fp16 lists each code is widened to floats once
-     * for up to kJointQueries queries; flat lists are scanned query by
-     * query. The scanners must come from the same index, have their
-     * query and list set, and have no selector nor store_pairs. Results
-     * equal scan_codes' for each scanner, bit for bit. */
-    static void scan_codes_joint(const SIMDListScanner* const* scanners,
-                                 size_t nq, size_t n, const uint8_t* codes,
-                                 const idx_t* ids, float* const* distances,
-                                 idx_t* const* labels, size_t k);
-
   private:
     SIMDListScanner(const faiss::IndexIVF& index, Codec codec, bool by_residual,
                     bool store_pairs, const faiss::IDSelector* sel,
@@ -76,10 +63,6 @@ struct SIMDListScanner : faiss::InvertedListScanner {
                            Visit&& visit) const;
     /// sq8_query_ / sq8_qoff_ from q_ (SQ8 only; see scan_kernels.h).
     void prepare_sq8();
-    /// Offers (dis, label) to a k-entry heap in the heap's own order
-    /// (see scan_codes); true if it entered.
-    bool offer(float dis, idx_t label, float* distances, idx_t* labels,
-               size_t k) const;
     /// The label of entry j: its id, or (list, offset) with store_pairs.
     idx_t label_of(const idx_t* ids, size_t j) const;
 

@@ -73,9 +73,6 @@ void search_preassigned_blocked(const faiss::IndexIVF& index,
             }
         }
         std::sort(probes.begin(), probes.end());
-        std::vector<const SIMDListScanner*> group_sc;
-        std::vector<float*> group_d;
-        std::vector<idx_t*> group_l;
         for (size_t g0 = 0; g0 < probes.size();) {
             const idx_t l = std::get<0>(probes[g0]);
             size_t g1 = g0;
@@ -91,23 +88,14 @@ void search_preassigned_blocked(const faiss::IndexIVF& index,
                     idx_t q = std::get<1>(probes[g]);
                     sc[q - q0]->set_list(l, std::get<2>(probes[g]));
                 }
-                // the group's scanners and heaps, for scan_codes_joint
-                // (compressed codes are widened once for several queries)
-                group_sc.clear();
-                group_d.clear();
-                group_l.clear();
-                for (size_t g = g0; g < g1; g++) {
-                    idx_t q = std::get<1>(probes[g]);
-                    group_sc.push_back(sc[q - q0].get());
-                    group_d.push_back(distances + q * k);
-                    group_l.push_back(labels + q * k);
-                }
                 for (size_t v0 = 0; v0 < ls; v0 += chunk) {
                     const size_t nv = std::min(chunk, ls - v0);
-                    SIMDListScanner::scan_codes_joint(
-                            group_sc.data(), group_sc.size(), nv,
-                            codes.get() + v0 * cs, ids.get() + v0,
-                            group_d.data(), group_l.data(), k);
+                    for (size_t g = g0; g < g1; g++) {
+                        idx_t q = std::get<1>(probes[g]);
+                        sc[q - q0]->scan_codes(
+                                nv, codes.get() + v0 * cs, ids.get() + v0,
+                                distances + q * k, labels + q * k, k);
+                    }
                 }
                 ndis += ls * (g1 - g0);
             }

@@ -81,34 +81,6 @@ float ip_fp16_generic(const float* q, const uint16_t* c, size_t d) {
     return acc;
 }
 
-void l2_sq8_joint_generic(const float* const* qo, size_t nq, const uint8_t* c,
-                          const float* scale, size_t d, float* out) {
-    for (size_t j = 0; j < nq; j++) {
-        out[j] = l2_sq8_generic(qo[j], c, scale, d);
-    }
-}
-
-void ip_sq8_joint_generic(const float* const* qs, size_t nq, const uint8_t* c,
-                          size_t d, float* out) {
-    for (size_t j = 0; j < nq; j++) {
-        out[j] = ip_sq8_generic(qs[j], c, d);
-    }
-}
-
-void l2_fp16_joint_generic(const float* const* q, size_t nq,
-                           const uint16_t* c, size_t d, float* out) {
-    for (size_t j = 0; j < nq; j++) {
-        out[j] = l2_fp16_generic(q[j], c, d);
-    }
-}
-
-void ip_fp16_joint_generic(const float* const* q, size_t nq,
-                           const uint16_t* c, size_t d, float* out) {
-    for (size_t j = 0; j < nq; j++) {
-        out[j] = ip_fp16_generic(q[j], c, d);
-    }
-}
-
 // ------------------------------------------------------------ AVX2 + FMA
 
 EHI_AVX2 inline float hsum256(__m256 v) {
@@ -185,172 +157,129 @@ EHI_AVX2 float ip_f32_avx2(const float* q, const float* x, size_t d) {
     return hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
-/* The compressed codecs (SQ8 with the query prepared, fp16) share one
- * kernel per level, with the codec as a policy: widen() gives a group of
- * the row's values as floats, step() folds them into one query's
- * accumulator. The kernel scores one row against Q queries at once, each
- * group widened once for all of them (list-major scans, where several
- * queries probe the same list); each query's arithmetic is that of Q = 1,
- * so a row scores the same alone or in a group, bit for bit.
- *
- * SQ8 takes the offset folded into the query (qo = q - offset) and, for
+/// Eight SQ8 codes as floats (0..255).
+EHI_AVX2 inline __m256 codes8_sq8(const uint8_t* c) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c))));
+}
+
+/* SQ8 with the offset folded into the query (qo = q - offset) and, for
  * inner products, the scale too (qs = q * scale): one FMA per component
  * decodes and compares, instead of a decode FMA, a subtraction and the
- * accumulating FMA. Four accumulators per query, as for floats. */
-struct Sq8L2x8 {
-    const uint8_t* c;
-    const float* scale;
-    EHI_AVX2 __m256 widen(size_t i) const {
-        return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + i))));
-    }
-    EHI_AVX2 __m256 step(__m256 a, __m256 v, const float* q, size_t i) const {
-        __m256 t = _mm256_fnmadd_ps(v, _mm256_loadu_ps(scale + i),
-                                    _mm256_loadu_ps(q + i));
-        return _mm256_fmadd_ps(t, t, a);
-    }
-    EHI_AVX2 float tail(float acc, const float* q, size_t i) const {
-        float t = q[i] - scale[i] * float(c[i]);
-        return acc + t * t;
-    }
-};
-
-struct Sq8IPx8 {
-    const uint8_t* c;
-    EHI_AVX2 __m256 widen(size_t i) const {
-        return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + i))));
-    }
-    EHI_AVX2 __m256 step(__m256 a, __m256 v, const float* q, size_t i) const {
-        return _mm256_fmadd_ps(_mm256_loadu_ps(q + i), v, a);
-    }
-    EHI_AVX2 float tail(float acc, const float* q, size_t i) const {
-        return acc + q[i] * float(c[i]);
-    }
-};
-
-struct Fp16L2x8 {
-    const uint16_t* c;
-    EHI_AVX2 __m256 widen(size_t i) const {
-        return _mm256_cvtph_ps(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i)));
-    }
-    EHI_AVX2 __m256 step(__m256 a, __m256 v, const float* q, size_t i) const {
-        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(q + i), v);
-        return _mm256_fmadd_ps(t, t, a);
-    }
-    EHI_AVX2 float tail(float acc, const float* q, size_t i) const {
-        float t = q[i] - _cvtsh_ss(c[i]);
-        return acc + t * t;
-    }
-};
-
-struct Fp16IPx8 {
-    const uint16_t* c;
-    EHI_AVX2 __m256 widen(size_t i) const {
-        return _mm256_cvtph_ps(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i)));
-    }
-    EHI_AVX2 __m256 step(__m256 a, __m256 v, const float* q, size_t i) const {
-        return _mm256_fmadd_ps(_mm256_loadu_ps(q + i), v, a);
-    }
-    EHI_AVX2 float tail(float acc, const float* q, size_t i) const {
-        return acc + q[i] * _cvtsh_ss(c[i]);
-    }
-};
-
-template <int Q, class P>
-EHI_AVX2 inline void joint_avx2(const float* const* q, const P& p, size_t d,
-                                float* out) {
-    __m256 a[Q][4];
-    for (int j = 0; j < Q; j++) {
-        for (int u = 0; u < 4; u++) {
-            a[j][u] = _mm256_setzero_ps();
-        }
-    }
-    size_t i = 0;
-    for (; i + 32 <= d; i += 32) {
-        for (int u = 0; u < 4; u++) {
-            __m256 v = p.widen(i + 8 * u);
-            for (int j = 0; j < Q; j++) {
-                a[j][u] = p.step(a[j][u], v, q[j], i + 8 * u);
-            }
-        }
-    }
-    for (; i + 8 <= d; i += 8) {
-        __m256 v = p.widen(i);
-        for (int j = 0; j < Q; j++) {
-            a[j][0] = p.step(a[j][0], v, q[j], i);
-        }
-    }
-    for (int j = 0; j < Q; j++) {
-        float acc = hsum256(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]),
-                                          _mm256_add_ps(a[j][2], a[j][3])));
-        for (size_t t = i; t < d; t++) {
-            acc = p.tail(acc, q[j], t);
-        }
-        out[j] = acc;
-    }
-}
-
-/// nq <= kJointQueries queries, two at a time: 16 registers hold two
-/// queries' accumulators, not four.
-template <class P>
-EHI_AVX2 void joint_avx2_n(const float* const* q, size_t nq, const P& p,
-                           size_t d, float* out) {
-    for (size_t j = 0; j < nq; j += 2) {
-        if (nq - j >= 2) {
-            joint_avx2<2>(q + j, p, d, out + j);
-        } else {
-            joint_avx2<1>(q + j, p, d, out + j);
-        }
-    }
-}
-
+ * accumulating FMA. Four accumulators, as for floats. */
 EHI_AVX2 float l2_sq8_avx2(const float* qo, const uint8_t* c, const float* scale,
                            size_t d) {
-    float r;
-    joint_avx2<1>(&qo, Sq8L2x8{c, scale}, d, &r);
-    return r;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m256 t0 = _mm256_fnmadd_ps(codes8_sq8(c + i), _mm256_loadu_ps(scale + i),
+                                     _mm256_loadu_ps(qo + i));
+        __m256 t1 = _mm256_fnmadd_ps(codes8_sq8(c + i + 8),
+                                     _mm256_loadu_ps(scale + i + 8),
+                                     _mm256_loadu_ps(qo + i + 8));
+        __m256 t2 = _mm256_fnmadd_ps(codes8_sq8(c + i + 16),
+                                     _mm256_loadu_ps(scale + i + 16),
+                                     _mm256_loadu_ps(qo + i + 16));
+        __m256 t3 = _mm256_fnmadd_ps(codes8_sq8(c + i + 24),
+                                     _mm256_loadu_ps(scale + i + 24),
+                                     _mm256_loadu_ps(qo + i + 24));
+        a0 = _mm256_fmadd_ps(t0, t0, a0);
+        a1 = _mm256_fmadd_ps(t1, t1, a1);
+        a2 = _mm256_fmadd_ps(t2, t2, a2);
+        a3 = _mm256_fmadd_ps(t3, t3, a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 t = _mm256_fnmadd_ps(codes8_sq8(c + i), _mm256_loadu_ps(scale + i),
+                                    _mm256_loadu_ps(qo + i));
+        a0 = _mm256_fmadd_ps(t, t, a0);
+    }
+    float acc = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1),
+                                      _mm256_add_ps(a2, a3)));
+    for (; i < d; i++) {
+        float t = qo[i] - scale[i] * float(c[i]);
+        acc += t * t;
+    }
+    return acc;
 }
 
 EHI_AVX2 float ip_sq8_avx2(const float* qs, const uint8_t* c, size_t d) {
-    float r;
-    joint_avx2<1>(&qs, Sq8IPx8{c}, d, &r);
-    return r;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), codes8_sq8(c + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), codes8_sq8(c + i + 8),
+                             a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 16),
+                             codes8_sq8(c + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 24),
+                             codes8_sq8(c + i + 24), a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), codes8_sq8(c + i), a0);
+    }
+    float acc = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1),
+                                      _mm256_add_ps(a2, a3)));
+    for (; i < d; i++) {
+        acc += qs[i] * float(c[i]);
+    }
+    return acc;
+}
+
+EHI_AVX2 inline __m256 decode8_fp16(const uint16_t* c) {
+    return _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
 }
 
 EHI_AVX2 float l2_fp16_avx2(const float* q, const uint16_t* c, size_t d) {
-    float r;
-    joint_avx2<1>(&q, Fp16L2x8{c}, d, &r);
-    return r;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i));
+        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8),
+                                  decode8_fp16(c + i + 8));
+        __m256 t2 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 16),
+                                  decode8_fp16(c + i + 16));
+        __m256 t3 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 24),
+                                  decode8_fp16(c + i + 24));
+        a0 = _mm256_fmadd_ps(t0, t0, a0);
+        a1 = _mm256_fmadd_ps(t1, t1, a1);
+        a2 = _mm256_fmadd_ps(t2, t2, a2);
+        a3 = _mm256_fmadd_ps(t3, t3, a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i));
+        a0 = _mm256_fmadd_ps(t, t, a0);
+    }
+    float acc = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1),
+                                      _mm256_add_ps(a2, a3)));
+    for (; i < d; i++) {
+        float t = q[i] - _cvtsh_ss(c[i]);
+        acc += t * t;
+    }
+    return acc;
 }
 
 EHI_AVX2 float ip_fp16_avx2(const float* q, const uint16_t* c, size_t d) {
-    float r;
-    joint_avx2<1>(&q, Fp16IPx8{c}, d, &r);
-    return r;
-}
-
-EHI_AVX2 void l2_sq8_joint_avx2(const float* const* qo, size_t nq,
-                                const uint8_t* c, const float* scale, size_t d,
-                                float* out) {
-    joint_avx2_n(qo, nq, Sq8L2x8{c, scale}, d, out);
-}
-
-EHI_AVX2 void ip_sq8_joint_avx2(const float* const* qs, size_t nq,
-                                const uint8_t* c, size_t d, float* out) {
-    joint_avx2_n(qs, nq, Sq8IPx8{c}, d, out);
-}
-
-EHI_AVX2 void l2_fp16_joint_avx2(const float* const* q, size_t nq,
-                                 const uint16_t* c, size_t d, float* out) {
-    joint_avx2_n(q, nq, Fp16L2x8{c}, d, out);
-}
-
-EHI_AVX2 void ip_fp16_joint_avx2(const float* const* q, size_t nq,
-                                 const uint16_t* c, size_t d, float* out) {
-    joint_avx2_n(q, nq, Fp16IPx8{c}, d, out);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
+                             decode8_fp16(c + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16),
+                             decode8_fp16(c + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24),
+                             decode8_fp16(c + i + 24), a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), decode8_fp16(c + i), a0);
+    }
+    float acc = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1),
+                                      _mm256_add_ps(a2, a3)));
+    for (; i < d; i++) {
+        acc += q[i] * _cvtsh_ss(c[i]);
+    }
+    return acc;
 }
 
 // ---------------------------------------------------------------- AVX-512
@@ -403,195 +332,135 @@ EHI_AVX512 float ip_f32_avx512(const float* q, const float* x, size_t d) {
     return hsum512(_mm512_add_ps(a0, a1));
 }
 
-/* The compressed codecs as policies of one joint kernel, as for AVX2
- * (above). Whole 16-lane groups are loaded unmasked and only the tail is
- * masked: a masked byte or half load in every iteration ran these
+/* The SQ8 and fp16 kernels load whole 16-lane groups unmasked and mask
+ * only the tail: a masked byte or half load in every iteration ran these
  * kernels 4-6 times slower (measured on an AMD EPYC with AVX-512). */
-struct Sq8L2x16 {
-    const uint8_t* c;
-    const float* scale;
-    EHI_AVX512 __m512 widen(size_t i) const {
-        return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i))));
-    }
-    EHI_AVX512 __m512 widen(__mmask16 m, size_t i) const {
-        return _mm512_cvtepi32_ps(
-                _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
-    }
-    EHI_AVX512 __m512 step(__m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        __m512 t = _mm512_fnmadd_ps(v, _mm512_loadu_ps(scale + i),
-                                    _mm512_loadu_ps(q + i));
-        return _mm512_fmadd_ps(t, t, a);
-    }
-    EHI_AVX512 __m512 step(__mmask16 m, __m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        __m512 t = _mm512_fnmadd_ps(v, _mm512_maskz_loadu_ps(m, scale + i),
-                                    _mm512_maskz_loadu_ps(m, q + i));
-        return _mm512_fmadd_ps(t, t, a);
-    }
-};
-
-struct Sq8IPx16 {
-    const uint8_t* c;
-    EHI_AVX512 __m512 widen(size_t i) const {
-        return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i))));
-    }
-    EHI_AVX512 __m512 widen(__mmask16 m, size_t i) const {
-        return _mm512_cvtepi32_ps(
-                _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
-    }
-    EHI_AVX512 __m512 step(__m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        return _mm512_fmadd_ps(_mm512_loadu_ps(q + i), v, a);
-    }
-    EHI_AVX512 __m512 step(__mmask16 m, __m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        return _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), v, a);
-    }
-};
-
-struct Fp16L2x16 {
-    const uint16_t* c;
-    EHI_AVX512 __m512 widen(size_t i) const {
-        return _mm512_cvtph_ps(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i)));
-    }
-    EHI_AVX512 __m512 widen(__mmask16 m, size_t i) const {
-        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c + i));
-    }
-    EHI_AVX512 __m512 step(__m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        __m512 t = _mm512_sub_ps(_mm512_loadu_ps(q + i), v);
-        return _mm512_fmadd_ps(t, t, a);
-    }
-    EHI_AVX512 __m512 step(__mmask16 m, __m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i), v);
-        return _mm512_fmadd_ps(t, t, a);
-    }
-};
-
-struct Fp16IPx16 {
-    const uint16_t* c;
-    EHI_AVX512 __m512 widen(size_t i) const {
-        return _mm512_cvtph_ps(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i)));
-    }
-    EHI_AVX512 __m512 widen(__mmask16 m, size_t i) const {
-        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c + i));
-    }
-    EHI_AVX512 __m512 step(__m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        return _mm512_fmadd_ps(_mm512_loadu_ps(q + i), v, a);
-    }
-    EHI_AVX512 __m512 step(__mmask16 m, __m512 a, __m512 v, const float* q,
-                           size_t i) const {
-        return _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), v, a);
-    }
-};
-
-template <int Q, class P>
-EHI_AVX512 inline void joint_avx512(const float* const* q, const P& p,
-                                    size_t d, float* out) {
-    __m512 a[Q][4];
-    for (int j = 0; j < Q; j++) {
-        for (int u = 0; u < 4; u++) {
-            a[j][u] = _mm512_setzero_ps();
-        }
-    }
-    size_t i = 0;
-    for (; i + 64 <= d; i += 64) {
-        for (int u = 0; u < 4; u++) {
-            __m512 v = p.widen(i + 16 * u);
-            for (int j = 0; j < Q; j++) {
-                a[j][u] = p.step(a[j][u], v, q[j], i + 16 * u);
-            }
-        }
-    }
-    for (; i + 16 <= d; i += 16) {
-        __m512 v = p.widen(i);
-        for (int j = 0; j < Q; j++) {
-            a[j][1] = p.step(a[j][1], v, q[j], i);
-        }
-    }
-    if (i < d) {
-        __mmask16 m = mask16(d - i);
-        __m512 v = p.widen(m, i);
-        for (int j = 0; j < Q; j++) {
-            a[j][2] = p.step(m, a[j][2], v, q[j], i);
-        }
-    }
-    for (int j = 0; j < Q; j++) {
-        out[j] = hsum512(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]),
-                                       _mm512_add_ps(a[j][2], a[j][3])));
-    }
+EHI_AVX512 inline __m512 codes16_sq8(const uint8_t* c) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c))));
 }
 
-/// nq <= kJointQueries queries at once: 32 registers hold four queries'
-/// accumulators.
-template <class P>
-EHI_AVX512 void joint_avx512_n(const float* const* q, size_t nq, const P& p,
-                               size_t d, float* out) {
-    switch (nq) {
-        case 0:
-            return;
-        case 1:
-            return joint_avx512<1>(q, p, d, out);
-        case 2:
-            return joint_avx512<2>(q, p, d, out);
-        case 3:
-            return joint_avx512<3>(q, p, d, out);
-        default:
-            return joint_avx512<4>(q, p, d, out);
-    }
+EHI_AVX512 inline __m512 codes16_sq8(__mmask16 m, const uint8_t* c) {
+    return _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c)));
+}
+
+EHI_AVX512 inline __m512 sq8_diff(const float* qo, const uint8_t* c,
+                                  const float* scale) {
+    return _mm512_fnmadd_ps(codes16_sq8(c), _mm512_loadu_ps(scale),
+                            _mm512_loadu_ps(qo));
 }
 
 EHI_AVX512 float l2_sq8_avx512(const float* qo, const uint8_t* c,
                                const float* scale, size_t d) {
-    float r;
-    joint_avx512<1>(&qo, Sq8L2x16{c, scale}, d, &r);
-    return r;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        __m512 t0 = sq8_diff(qo + i, c + i, scale + i);
+        __m512 t1 = sq8_diff(qo + i + 16, c + i + 16, scale + i + 16);
+        __m512 t2 = sq8_diff(qo + i + 32, c + i + 32, scale + i + 32);
+        __m512 t3 = sq8_diff(qo + i + 48, c + i + 48, scale + i + 48);
+        a0 = _mm512_fmadd_ps(t0, t0, a0);
+        a1 = _mm512_fmadd_ps(t1, t1, a1);
+        a2 = _mm512_fmadd_ps(t2, t2, a2);
+        a3 = _mm512_fmadd_ps(t3, t3, a3);
+    }
+    for (; i + 16 <= d; i += 16) {
+        __m512 t = sq8_diff(qo + i, c + i, scale + i);
+        a1 = _mm512_fmadd_ps(t, t, a1);
+    }
+    if (i < d) {
+        __mmask16 m = mask16(d - i);
+        __m512 t = _mm512_fnmadd_ps(codes16_sq8(m, c + i),
+                                    _mm512_maskz_loadu_ps(m, scale + i),
+                                    _mm512_maskz_loadu_ps(m, qo + i));
+        a2 = _mm512_fmadd_ps(t, t, a2);
+    }
+    return hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
 EHI_AVX512 float ip_sq8_avx512(const float* qs, const uint8_t* c, size_t d) {
-    float r;
-    joint_avx512<1>(&qs, Sq8IPx16{c}, d, &r);
-    return r;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), codes16_sq8(c + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16),
+                             codes16_sq8(c + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 32),
+                             codes16_sq8(c + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 48),
+                             codes16_sq8(c + i + 48), a3);
+    }
+    for (; i + 16 <= d; i += 16) {
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), codes16_sq8(c + i), a1);
+    }
+    if (i < d) {
+        __mmask16 m = mask16(d - i);
+        a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qs + i),
+                             codes16_sq8(m, c + i), a2);
+    }
+    return hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+EHI_AVX512 inline __m512 halves16(const uint16_t* c) {
+    return _mm512_cvtph_ps(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)));
+}
+
+EHI_AVX512 inline __m512 halves16(__mmask16 m, const uint16_t* c) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c));
 }
 
 EHI_AVX512 float l2_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
-    float r;
-    joint_avx512<1>(&q, Fp16L2x16{c}, d, &r);
-    return r;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), halves16(c + i));
+        __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16),
+                                  halves16(c + i + 16));
+        __m512 t2 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 32),
+                                  halves16(c + i + 32));
+        __m512 t3 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 48),
+                                  halves16(c + i + 48));
+        a0 = _mm512_fmadd_ps(t0, t0, a0);
+        a1 = _mm512_fmadd_ps(t1, t1, a1);
+        a2 = _mm512_fmadd_ps(t2, t2, a2);
+        a3 = _mm512_fmadd_ps(t3, t3, a3);
+    }
+    for (; i + 16 <= d; i += 16) {
+        __m512 t = _mm512_sub_ps(_mm512_loadu_ps(q + i), halves16(c + i));
+        a1 = _mm512_fmadd_ps(t, t, a1);
+    }
+    if (i < d) {
+        __mmask16 m = mask16(d - i);
+        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i),
+                                 halves16(m, c + i));
+        a2 = _mm512_fmadd_ps(t, t, a2);
+    }
+    return hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
 EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
-    float r;
-    joint_avx512<1>(&q, Fp16IPx16{c}, d, &r);
-    return r;
-}
-
-EHI_AVX512 void l2_sq8_joint_avx512(const float* const* qo, size_t nq,
-                                    const uint8_t* c, const float* scale,
-                                    size_t d, float* out) {
-    joint_avx512_n(qo, nq, Sq8L2x16{c, scale}, d, out);
-}
-
-EHI_AVX512 void ip_sq8_joint_avx512(const float* const* qs, size_t nq,
-                                    const uint8_t* c, size_t d, float* out) {
-    joint_avx512_n(qs, nq, Sq8IPx16{c}, d, out);
-}
-
-EHI_AVX512 void l2_fp16_joint_avx512(const float* const* q, size_t nq,
-                                     const uint16_t* c, size_t d, float* out) {
-    joint_avx512_n(q, nq, Fp16L2x16{c}, d, out);
-}
-
-EHI_AVX512 void ip_fp16_joint_avx512(const float* const* q, size_t nq,
-                                     const uint16_t* c, size_t d, float* out) {
-    joint_avx512_n(q, nq, Fp16IPx16{c}, d, out);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), halves16(c + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), halves16(c + i + 16),
+                             a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 32), halves16(c + i + 32),
+                             a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 48), halves16(c + i + 48),
+                             a3);
+    }
+    for (; i + 16 <= d; i += 16) {
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), halves16(c + i), a1);
+    }
+    if (i < d) {
+        __mmask16 m = mask16(d - i);
+        a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i),
+                             halves16(m, c + i), a2);
+    }
+    return hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
 // ------------------------------------------------------ rows of a list
@@ -666,11 +535,7 @@ const ScanKernels kGeneric = {ScanLevel::GENERIC,
                               l2_fp16_generic,
                               ip_fp16_generic,
                               rows_generic<l2_f32_generic>,
-                              rows_generic<ip_f32_generic>,
-                              l2_sq8_joint_generic,
-                              ip_sq8_joint_generic,
-                              l2_fp16_joint_generic,
-                              ip_fp16_joint_generic};
+                              rows_generic<ip_f32_generic>};
 const ScanKernels kAvx2 = {ScanLevel::AVX2,
                            l2_f32_avx2,
                            ip_f32_avx2,
@@ -679,11 +544,7 @@ const ScanKernels kAvx2 = {ScanLevel::AVX2,
                            l2_fp16_avx2,
                            ip_fp16_avx2,
                            rows_avx2<l2_f32_avx2>,
-                           rows_avx2<ip_f32_avx2>,
-                           l2_sq8_joint_avx2,
-                           ip_sq8_joint_avx2,
-                           l2_fp16_joint_avx2,
-                           ip_fp16_joint_avx2};
+                           rows_avx2<ip_f32_avx2>};
 const ScanKernels kAvx512 = {ScanLevel::AVX512,
                              l2_f32_avx512,
                              ip_f32_avx512,
@@ -692,11 +553,7 @@ const ScanKernels kAvx512 = {ScanLevel::AVX512,
                              l2_fp16_avx512,
                              ip_fp16_avx512,
                              rows_avx512<l2_f32_avx512>,
-                             rows_avx512<ip_f32_avx512>,
-                             l2_sq8_joint_avx512,
-                             ip_sq8_joint_avx512,
-                             l2_fp16_joint_avx512,
-                             ip_fp16_joint_avx512};
+                             rows_avx512<ip_f32_avx512>};
 
 ScanLevel detect_level() {
     __builtin_cpu_init();

@@ -42,24 +42,7 @@ struct ScanKernels {
                         float* out);
     void (*ip_f32_rows)(const float* q, const float* x, size_t n, size_t d,
                         float* out);
-    /** One code against nq <= kJointQueries queries (prepared as for the
-     * one-query kernels): out[j] is the one-query kernel's value for
-     * query j, bit for bit, while each group of the code is widened to
-     * floats once for all of them. For list-major scans, where several
-     * queries scan the same list. */
-    void (*l2_sq8_joint)(const float* const* qo, size_t nq,
-                         const uint8_t* code, const float* scale, size_t d,
-                         float* out);
-    void (*ip_sq8_joint)(const float* const* qs, size_t nq,
-                         const uint8_t* code, size_t d, float* out);
-    void (*l2_fp16_joint)(const float* const* q, size_t nq,
-                          const uint16_t* code, size_t d, float* out);
-    void (*ip_fp16_joint)(const float* const* q, size_t nq,
-                          const uint16_t* code, size_t d, float* out);
 };
-
-/// The most queries a joint kernel takes at once.
-constexpr size_t kJointQueries = 4;
 
 /// qo = q - offset: the query as l2_sq8 takes it.
 void sq8_prepare_l2(const float* q, const float* offset, size_t d, float* qo);

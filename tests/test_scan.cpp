@@ -21,7 +21,6 @@
 
 #include <faiss_ehi/IndexEHITreeSQ.h>
 #include <faiss_ehi/SIMDListScanner.h>
-#include <faiss_ehi/blocked_scan.h>
 #include <faiss_ehi/index_factory.h>
 #include <faiss_ehi/scan_kernels.h>
 
@@ -144,62 +143,6 @@ TEST(ScanKernels, RowsEqualOneRowAtATime) {
                 }
                 EXPECT_EQ(l2[n], -1); // nothing written past n
                 EXPECT_EQ(ip[n], -1);
-            }
-        }
-    }
-}
-
-// The joint kernels (one code, several queries) give each query exactly
-// its one-query kernel's value: a list-major scan returns what a query by
-// query scan returns. Dimensions cover the 64-wide loop, whole groups and
-// every tail; all nq from 1 to kJointQueries.
-TEST(ScanKernels, JointEqualsOneQueryAtATime) {
-    const size_t nmax = faiss_ehi::kJointQueries;
-    for (ScanLevel lv : runnable_levels()) {
-        const ScanKernels& k = faiss_ehi::scan_kernels(lv);
-        for (size_t d : {1, 7, 8, 15, 16, 17, 33, 64, 100, 129, 784}) {
-            std::vector<float> qv = gaussian_data(nmax, d, int(d));
-            std::vector<float> scale = gaussian_data(1, d, 5);
-            for (float& v : scale) {
-                v = 0.01f + 0.001f * std::fabs(v);
-            }
-            Rng rng(d);
-            std::vector<uint8_t> c8(d + 1);
-            std::vector<uint16_t> c16(d + 1);
-            for (size_t i = 0; i <= d; i++) {
-                c8[i] = uint8_t(rng.next() & 255);
-                c16[i] = faiss::encode_fp16(float(rng.normal()));
-            }
-            // one past the start: unaligned codes
-            const uint8_t* code8 = c8.data() + 1;
-            const uint16_t* code16 = c16.data() + 1;
-            const float* q[faiss_ehi::kJointQueries];
-            for (size_t j = 0; j < nmax; j++) {
-                q[j] = qv.data() + j * d;
-            }
-            for (size_t nq = 1; nq <= nmax; nq++) {
-                std::string at = std::string(faiss_ehi::scan_level_name(lv)) +
-                        " d=" + std::to_string(d) +
-                        " nq=" + std::to_string(nq);
-                std::vector<float> o(nq + 1, -1);
-                k.l2_sq8_joint(q, nq, code8, scale.data(), d, o.data());
-                for (size_t j = 0; j < nq; j++) {
-                    ASSERT_EQ(o[j], k.l2_sq8(q[j], code8, scale.data(), d))
-                            << at;
-                }
-                k.ip_sq8_joint(q, nq, code8, d, o.data());
-                for (size_t j = 0; j < nq; j++) {
-                    ASSERT_EQ(o[j], k.ip_sq8(q[j], code8, d)) << at;
-                }
-                k.l2_fp16_joint(q, nq, code16, d, o.data());
-                for (size_t j = 0; j < nq; j++) {
-                    ASSERT_EQ(o[j], k.l2_fp16(q[j], code16, d)) << at;
-                }
-                k.ip_fp16_joint(q, nq, code16, d, o.data());
-                for (size_t j = 0; j < nq; j++) {
-                    ASSERT_EQ(o[j], k.ip_fp16(q[j], code16, d)) << at;
-                }
-                EXPECT_EQ(o[nq], -1) << at; // nothing written past nq
             }
         }
     }
@@ -519,53 +462,6 @@ TEST(ScanBlocked, ScalarQuantizedEqualsQueryMajor) {
             // below block_min_batch: the plain path, the same results
             sq->block_min_batch = 1000;
             expect_same_results(search(*sq, xq, 10), a, what + " small");
-        }
-    }
-}
-
-// The list-major scan itself (search_preassigned_blocked, called
-// directly, so it is known to run) against Faiss's query-major
-// search_preassigned with the same scanner, on SQ8 and fp16 lists whose
-// dimensions reach every part of the joint kernels, with and without
-// residuals: equal bit for bit.
-TEST(ScanBlocked, JointScanOfCompressedListsEqualsQueryMajor) {
-    KMeansTrainerScope kmeans;
-    const size_t nb = 2000, nq = 300, k = 10, nprobe = 5;
-    for (int d : {20, 129}) {
-        auto xb = clustered_data(nb, d, 25, 31, 1);
-        auto xq = clustered_data(nq, d, 25, 31, 2);
-        for (const char* key : {"EHI16x1,SQ8", "EHI16x1,SQfp16"}) {
-            for (faiss::MetricType metric :
-                 {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
-                for (bool residual : {false, true}) {
-                    std::unique_ptr<faiss::Index> idx(
-                            faiss_ehi::index_factory(d, key, metric));
-                    auto* sq = dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(
-                            idx.get());
-                    ASSERT_NE(sq, nullptr);
-                    sq->by_residual = residual;
-                    sq->train(nb, xb.data());
-                    sq->add(nb, xb.data());
-                    std::vector<idx_t> assign(nq * nprobe);
-                    std::vector<float> cdis(nq * nprobe);
-                    sq->quantizer->search(nq, xq.data(), nprobe, cdis.data(),
-                                          assign.data());
-                    sq->nprobe = nprobe;
-                    sq->block_queries = false; // Faiss's own loop for a
-                    Result a(nq, k), b(nq, k);
-                    sq->search_preassigned(nq, xq.data(), k, assign.data(),
-                                           cdis.data(), a.D.data(),
-                                           a.I.data(), false);
-                    faiss_ehi::search_preassigned_blocked(
-                            *sq, nq, xq.data(), k, nprobe, assign.data(),
-                            cdis.data(), b.D.data(), b.I.data(), nullptr);
-                    std::string what = std::string(key) + " d=" +
-                            std::to_string(d) +
-                            (metric == faiss::METRIC_L2 ? " L2" : " IP") +
-                            (residual ? " residual" : "");
-                    EXPECT_TRUE(bit_identical(a, b)) << what;
-                }
-            }
         }
     }
 }
