@@ -351,7 +351,7 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
         printf("\nScan throughput (%s, all %d lists, %d queries, median of "
                "%d): GB/s of list codes read; kernels: %s\n",
                t.name.c_str(), n, FLAGS_scan_queries, FLAGS_runs,
-               faiss_ehi::scan_level_name(faiss_ehi::best_scan_level()));
+               faiss_ehi::scan_level_name(faiss_ehi::scan_level_in_use()));
         printf("| lists | MB | new 1t | Faiss 1t | new 1t / triad 1t | new "
                "1t / read 1t | new %dt | Faiss %dt | new %dt / triad %dt |\n",
                nt, nt, nt, nt);

@@ -9,6 +9,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/fp16.h>
 
@@ -608,9 +611,39 @@ const ScanKernels& scan_kernels(ScanLevel level) {
     }
 }
 
+ScanLevel parse_scan_level(const char* name) {
+    for (ScanLevel l :
+         {ScanLevel::GENERIC, ScanLevel::AVX2, ScanLevel::AVX512}) {
+        if (name && std::strcmp(name, scan_level_name(l)) == 0) {
+            return l;
+        }
+    }
+    FAISS_THROW_FMT("unknown scan level \"%s\" (generic, avx2 or avx512)",
+                    name ? name : "(null)");
+}
+
+namespace {
+ScanLevel level_from_environment() {
+    const char* env = std::getenv("FAISS_EHI_SCAN_LEVEL");
+    if (!env || !*env) {
+        return best_scan_level();
+    }
+    ScanLevel l = parse_scan_level(env);
+    FAISS_THROW_IF_NOT_FMT(int(l) <= int(best_scan_level()),
+                           "FAISS_EHI_SCAN_LEVEL=%s: this CPU runs at most %s",
+                           env, scan_level_name(best_scan_level()));
+    return l;
+}
+} // namespace
+
+ScanLevel scan_level_in_use() {
+    static const ScanLevel level = level_from_environment();
+    return level;
+}
+
 const ScanKernels& scan_kernels() {
-    static const ScanKernels& best = scan_kernels(best_scan_level());
-    return best;
+    static const ScanKernels& chosen = scan_kernels(scan_level_in_use());
+    return chosen;
 }
 
 const char* scan_level_name(ScanLevel level) {

@@ -55,11 +55,20 @@ float sq8_prepare_ip(const float* q, const float* scale, const float* offset,
 /// The best level this CPU runs (read once, from cpuid).
 ScanLevel best_scan_level();
 
+/** The level searches use, read once per process: best_scan_level(), or
+ * the level named by the environment variable FAISS_EHI_SCAN_LEVEL
+ * ("generic", "avx2" or "avx512"), to compare levels on one machine. A
+ * name this CPU cannot run, or an unknown one, throws (naming it). */
+ScanLevel scan_level_in_use();
+
+/// "generic", "avx2" or "avx512" as a level; throws on any other name.
+ScanLevel parse_scan_level(const char* name);
+
 /** The kernels of one level; throws if the CPU cannot run that level.
  * Tests compare the levels; searches use scan_kernels(). */
 const ScanKernels& scan_kernels(ScanLevel level);
 
-/// The kernels of best_scan_level(), chosen once per process.
+/// The kernels of scan_level_in_use(), chosen once per process.
 const ScanKernels& scan_kernels();
 
 /// "generic", "avx2" or "avx512".

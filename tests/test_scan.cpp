@@ -9,6 +9,7 @@
 #include "test_helpers.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <set>
 
@@ -146,6 +147,25 @@ TEST(ScanKernels, RowsEqualOneRowAtATime) {
                 EXPECT_EQ(ip[n], -1);
             }
         }
+    }
+}
+
+TEST(ScanKernels, LevelNamesParseAndUnknownOnesThrow) {
+    for (ScanLevel l :
+         {ScanLevel::GENERIC, ScanLevel::AVX2, ScanLevel::AVX512}) {
+        EXPECT_EQ(faiss_ehi::parse_scan_level(faiss_ehi::scan_level_name(l)),
+                  l);
+    }
+    EXPECT_THROW(faiss_ehi::parse_scan_level("avx3"), faiss::FaissException);
+    EXPECT_THROW(faiss_ehi::parse_scan_level(""), faiss::FaissException);
+    EXPECT_THROW(faiss_ehi::parse_scan_level(nullptr), faiss::FaissException);
+    // without FAISS_EHI_SCAN_LEVEL, searches use the best level
+    const char* env = std::getenv("FAISS_EHI_SCAN_LEVEL");
+    if (!env || !*env) {
+        EXPECT_EQ(faiss_ehi::scan_level_in_use(),
+                  faiss_ehi::best_scan_level());
+        EXPECT_EQ(faiss_ehi::scan_kernels().level,
+                  faiss_ehi::best_scan_level());
     }
 }
 
