@@ -613,24 +613,34 @@ void EHITree::select_grouped(const float* sq, const idx_t* gq, idx_t G,
         sum += std::exp(sq[i] - mx); // float exp: vectorised, enough here
     }
     const float lse = mx + std::log(sum);
-    // indices of the `keep` best scores: linear selection, then a sort of
-    // the few kept (cheaper than a partial sort over all G*B candidates)
+    // indices of the `keep` best scores in the strict order `better`
+    // (score, then leaf number). A beam is usually a few of G*B
+    // candidates: one pass keeps them in a heap whose top is the worst
+    // kept, and most candidates cost one comparison with it (a flat
+    // 1,024-leaf level: this selection took a fifth of a search's time
+    // with nth_element over all candidates). Same result: the order is
+    // total.
     size_t keep = std::min(size_t(beam), GB);
     thread_local std::vector<uint32_t> idx; // once per query: no allocation
-    idx.resize(GB);
-    for (size_t i = 0; i < GB; i++) {
-        idx[i] = uint32_t(i);
-    }
     auto better = [&](uint32_t a, uint32_t b) {
         if (sq[a] != sq[b]) {
             return sq[a] > sq[b];
         }
         return gq[a / B] * B + a % B < gq[b / B] * B + b % B;
     };
-    if (keep < GB) {
-        std::nth_element(idx.begin(), idx.begin() + keep, idx.end(), better);
+    idx.resize(keep);
+    for (size_t i = 0; i < keep; i++) {
+        idx[i] = uint32_t(i);
     }
-    std::sort(idx.begin(), idx.begin() + keep, better);
+    std::make_heap(idx.begin(), idx.end(), better);
+    for (size_t i = keep; i < GB; i++) {
+        if (better(uint32_t(i), idx.front())) {
+            std::pop_heap(idx.begin(), idx.end(), better);
+            idx.back() = uint32_t(i);
+            std::push_heap(idx.begin(), idx.end(), better);
+        }
+    }
+    std::sort(idx.begin(), idx.end(), better);
     size_t i = 0;
     for (; i < keep; i++) {
         uint32_t c = idx[i];
