@@ -168,6 +168,37 @@ def test_coprobe_leaves_map(data):
         fd.leaf_shard_map(index, 4, "coprobe_leaves")
 
 
+def test_default_strategy_and_rounds(data):
+    """No strategy named: coprobe_leaves with a sample and a beam,
+    balanced without. The perturbation rounds keep a map only when the
+    sample's mean shards touched drops, so they never do worse on it
+    than the refined seeds alone (rounds=0), and stay within the cap."""
+    index = _index(data)
+    sample = data.xb[:2000]
+    assert fd.default_strategy() == "balanced"
+    assert fd.default_strategy(sample, 6) == "coprobe_leaves"
+    np.testing.assert_array_equal(fd.leaf_shard_map(index, 4),
+                                  fd.leaf_shard_map(index, 4, "balanced"))
+    np.testing.assert_array_equal(
+        fd.leaf_shard_map(index, 4, sample=sample, nprobe=6),
+        fd.leaf_shard_map(index, 4, "coprobe_leaves", sample=sample,
+                          nprobe=6))
+    _, routed = faiss_ehi.tree_quantizer(index).search(sample, 6)
+    sizes = np.array([index.invlists.list_size(l)
+                      for l in range(index.nlist)])
+    means = {}
+    for rounds in (0, 30):
+        owner = fd.leaf_shard_map(index, 4, "coprobe_leaves", sample=sample,
+                                  nprobe=6, rounds=rounds)
+        means[rounds] = fd.shards_touched(routed, owner, 4).mean()
+        load = np.bincount(owner, weights=sizes, minlength=4)
+        assert load.max() <= 1.05 * sizes.sum() / 4 + 1
+    assert means[30] <= means[0]
+    with pytest.raises(ValueError, match="rounds"):
+        fd.leaf_shard_map(index, 4, "coprobe_leaves", sample=sample,
+                          nprobe=6, rounds=-1)
+
+
 def test_exact_coprobe_leaves(cluster, dup_data, tmp_path):
     """Placement changes only which shard scans a leaf: 6 coprobe_leaves
     shards answer exactly as the single index, ties included."""
