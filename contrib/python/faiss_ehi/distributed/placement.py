@@ -254,9 +254,9 @@ def _coprobe_leaves(index, ivf, weights, n_shards, tolerance, sample,
                              cap, seed)
         if best is None or obj < best[1]:
             best = (owner, obj)
-    # On GloVe-100 (EHI16x2, beam 11) the refined seeds stop at 3.00 shards
-    # per sample row; 200 rounds bring it to 2.93, the test queries
-    # following within 0.02 (benchs/RESULTS.md).
+    # On GloVe-100 (EHI16x2, beam 11) the refined seeds stop at 3.02
+    # shards per test query and 200 rounds bring it to 2.95 (EHI32x2, 50
+    # rounds: 3.51 to 3.44), benchs/RESULTS.md.
     rs = np.random.RandomState(len(Iq))
     for r in range(_default_rounds(ivf.nlist) if rounds is None
                    else faiss_ehi._check_int(rounds, "rounds", 0)):
@@ -350,7 +350,7 @@ def leaf_shard_map(index, n_shards, strategy=None, leaf_sizes=None,
       of random swaps each followed by that refinement, kept when they
       lower it), every shard within `tolerance` times the mean. Finer than "coprobe": on
       GloVe-100 at recall 0.9 (beam chosen on held-out base vectors) it
-      touches 3.02 shards of 8 with EHI16x2 (3.33 for "coprobe"), see
+      touches 2.95 shards of 8 with EHI16x2 (3.33 for "coprobe"), see
       benchs/RESULTS.md.
 
     `tolerance` defaults to 1.15, and to 1.05 for "coprobe_leaves" (which
