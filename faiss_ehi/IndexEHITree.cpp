@@ -195,6 +195,14 @@ void IndexEHITree::add_core(idx_t n, const float* x, const idx_t* xids,
                             const idx_t* precomputed_idx) {
     std::unique_lock<WriterFirstMutex> lock(rw_mutex);
     faiss::IndexIVFFlat::add_core(n, x, xids, precomputed_idx);
+    // The caller chose the lists: with d2l > 1 they are one document's
+    // d2l leaves given one at a time (a shard of faiss_ehi.distributed
+    // filled through DistributedEHI.add gets an id in each of its leaves
+    // that the shard owns), so an id may now sit in several lists and the
+    // searches must deduplicate.
+    if (n > 0 && d2l > 1) {
+        lists_have_duplicates = true;
+    }
 }
 
 void IndexEHITree::add_with_ids_unlocked(idx_t n, const float* x,

@@ -102,6 +102,8 @@ struct IndexEHITree : faiss::IndexIVFFlat {
     void train(idx_t n, const float* x) override;
     void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
     /// Locked like add; files every vector in one list (ignores d2l).
+    /// With d2l > 1 it sets lists_have_duplicates: the caller may be
+    /// filing one id in several lists, one call per list.
     void add_core(idx_t n, const float* x, const idx_t* xids,
                   const idx_t* precomputed_idx) override;
     void search(idx_t n, const float* x, idx_t k, float* distances,

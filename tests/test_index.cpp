@@ -645,6 +645,33 @@ TEST(Index, MergeDuplicatesIntoPlainIndex) {
     expect_equal_to_brute_force(r, gt, nullptr, "merged");
 }
 
+TEST(Index, AddCoreWithD2LMarksDuplicates) {
+    // A shard of faiss_ehi.distributed is filled through add_core with the
+    // client's lists, one list per call for an id stored in several: the
+    // index must then deduplicate as after add.
+    const int d = 16, B = 4, H = 2;
+    auto xb = gaussian_data(600, d, 111);
+    auto xq = gaussian_data(15, d, 112);
+    auto a = random_tree_index(d, B, H, faiss::METRIC_L2, xb, 113);
+    a->d2l = 2;
+    std::vector<idx_t> lists(600 * 2), ids(600);
+    a->assign_documents(600, xb.data(), lists.data());
+    for (int r = 0; r < 2; r++) {
+        std::vector<idx_t> one(600);
+        for (idx_t i = 0; i < 600; i++) {
+            ids[i] = i;
+            one[i] = lists[i * 2 + r];
+        }
+        a->add_core(600, xb.data(), ids.data(), one.data());
+    }
+    EXPECT_TRUE(a->lists_have_duplicates);
+    a->nprobe = B * B;
+    Result res = search(*a, xq, 20);
+    expect_unique_ids(res, "add_core d2l 2");
+    Result gt = brute_force(d, faiss::METRIC_L2, xb, xq, 20);
+    expect_equal_to_brute_force(res, gt, nullptr, "add_core d2l 2");
+}
+
 TEST(Index, MergeRejectsOtherTree) {
     const int d = 8;
     auto xb = gaussian_data(200, d, 104);

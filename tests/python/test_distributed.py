@@ -168,6 +168,37 @@ def test_coprobe_leaves_map(data):
         fd.leaf_shard_map(index, 4, "coprobe_leaves")
 
 
+def test_default_strategy_and_rounds(data):
+    """No strategy named: coprobe_leaves with a sample and a beam,
+    balanced without. The perturbation rounds keep a map only when the
+    sample's mean shards touched drops, so they never do worse on it
+    than the refined seeds alone (rounds=0), and stay within the cap."""
+    index = _index(data)
+    sample = data.xb[:2000]
+    assert fd.default_strategy() == "balanced"
+    assert fd.default_strategy(sample, 6) == "coprobe_leaves"
+    np.testing.assert_array_equal(fd.leaf_shard_map(index, 4),
+                                  fd.leaf_shard_map(index, 4, "balanced"))
+    np.testing.assert_array_equal(
+        fd.leaf_shard_map(index, 4, sample=sample, nprobe=6),
+        fd.leaf_shard_map(index, 4, "coprobe_leaves", sample=sample,
+                          nprobe=6))
+    _, routed = faiss_ehi.tree_quantizer(index).search(sample, 6)
+    sizes = np.array([index.invlists.list_size(l)
+                      for l in range(index.nlist)])
+    means = {}
+    for rounds in (0, 30):
+        owner = fd.leaf_shard_map(index, 4, "coprobe_leaves", sample=sample,
+                                  nprobe=6, rounds=rounds)
+        means[rounds] = fd.shards_touched(routed, owner, 4).mean()
+        load = np.bincount(owner, weights=sizes, minlength=4)
+        assert load.max() <= 1.05 * sizes.sum() / 4 + 1
+    assert means[30] <= means[0]
+    with pytest.raises(ValueError, match="rounds"):
+        fd.leaf_shard_map(index, 4, "coprobe_leaves", sample=sample,
+                          nprobe=6, rounds=-1)
+
+
 def test_exact_coprobe_leaves(cluster, dup_data, tmp_path):
     """Placement changes only which shard scans a leaf: 6 coprobe_leaves
     shards answer exactly as the single index, ties included."""
@@ -180,6 +211,51 @@ def test_exact_coprobe_leaves(cluster, dup_data, tmp_path):
     assert sum(counts) == index.ntotal and (counts > 0).all()
     assert counts.max() <= 1.05 * index.ntotal / 6 + 1
     dist = fd.DistributedEHI(client, tmp_path, batch_size=64)
+    for nprobe in (1, 4, 64):
+        assert_same(dist, index, dup_data.xq, nprobe)
+    dist.close()
+
+
+@pytest.mark.skipif(not faiss_ehi.has_torch, reason="an index with d2l > "
+                    "1 comes from train_pairs, which needs the LibTorch "
+                    "trainer (this faiss_ehi was built without it)")
+@pytest.mark.parametrize("d2l,strategy,via_add", [
+    (2, "balanced", False), (3, "coprobe_leaves", False),
+    # Through add: the worker files each id with add_core in the lists the
+    # client gives, which must mark the shard's lists as holding
+    # duplicates (before that mark, 74 of 200 queries differed at nprobe
+    # 4: a shard scanned an id twice and kept fewer than k ids).
+    (2, "balanced", True)])
+def test_exact_d2l(cluster, dup_data, tmp_path, d2l, strategy, via_add):
+    """d2l > 1 stores each document in several leaves, which may belong to
+    different shards: an id can then come back from two shards, and the
+    merge must return it once, as the single index does (ties included:
+    dup_data holds exact duplicates). Also through DistributedEHI.add,
+    which must file each document in its d2l leaves' shards."""
+    _, client = cluster
+    xb = dup_data.xb
+    # Relevance pairs: noisy copies of documents, each with its nearest
+    # document (only the tree's shape matters here, not its quality).
+    rng = np.random.default_rng(3)
+    q = xb[:1500] + 0.05 * rng.standard_normal(
+        (1500, dup_data.d)).astype(np.float32)
+    flat = faiss.IndexFlatL2(dup_data.d)
+    flat.add(xb)
+    _, nn = flat.search(q, 1)
+    pairs = np.stack([np.arange(len(q)), nn[:, 0]], 1).astype(np.int64)
+    index = faiss_ehi.train_pairs(q, xb, pairs, B=8, H=2, epochs=2, d2l=d2l,
+                                  progress=False, threads=1)
+    if via_add:
+        m = fd.shard(index, 6, tmp_path, strategy=strategy)
+        index.add(xb)
+        dist = fd.DistributedEHI(client, tmp_path, batch_size=64)
+        dist.add(xb)
+    else:
+        index.add(xb)
+        m = fd.shard(index, 6, tmp_path, strategy=strategy,
+                     sample=xb[::3], nprobe=4)
+        assert sum(m["counts"]) == d2l * len(xb)
+        dist = fd.DistributedEHI(client, tmp_path, batch_size=64)
     for nprobe in (1, 4, 64):
         assert_same(dist, index, dup_data.xq, nprobe)
     dist.close()

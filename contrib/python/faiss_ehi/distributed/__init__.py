@@ -41,11 +41,11 @@ workers), ``merge`` (the exact top-k merge) and ``client``
 
 from .common import (MANIFEST_NAME, STRATEGIES, ShardLostError,
                      ShardNotLoadedError)
-from .placement import leaf_shard_map, shards_touched
+from .placement import default_strategy, leaf_shard_map, shards_touched
 from .sharding import load_manifest, shard
 from .worker import _worker_memory  # noqa: F401 (benchs/bench_distributed)
 from .client import DistributedEHI
 
 __all__ = ["shard", "load_manifest", "DistributedEHI", "ShardLostError",
            "ShardNotLoadedError", "leaf_shard_map", "shards_touched",
-           "MANIFEST_NAME", "STRATEGIES"]
+           "default_strategy", "MANIFEST_NAME", "STRATEGIES"]

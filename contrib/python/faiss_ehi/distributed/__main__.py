@@ -32,6 +32,10 @@ def _cmd_shard(args):
     from faiss_ehi import distributed as fd
     index = faiss_ehi.read_index(args.index)
     sample = None
+    if args.strategy is None:
+        # As fd.shard: the leaf-level co-probe placement when a sample and
+        # the beam are given, else balanced (which needs neither).
+        args.strategy = fd.default_strategy(args.sample, args.nprobe)
     if args.strategy in ("coprobe", "coprobe_leaves"):
         # The co-probe strategies place leaves by how a sample's beams
         # spread; they must not be fitted on the queries they will be
@@ -103,11 +107,13 @@ def main(argv=None):
     p.add_argument("--n-shards", type=int, required=True)
     p.add_argument("--replicas", type=int, default=1,
                    help="default copies per shard recorded in the manifest")
-    p.add_argument("--strategy", default="balanced",
+    p.add_argument("--strategy", default=None,
                    choices=["balanced", "contiguous", "coprobe",
                             "coprobe_leaves"],
                    help="leaf placement (see leaf_shard_map); the coprobe "
-                        "ones need --sample and --nprobe")
+                        "ones need --sample and --nprobe. Default: "
+                        "coprobe_leaves with --sample and --nprobe, "
+                        "balanced without")
     p.add_argument("--sample", help=".npy or .fvecs rows routed to "
                    "estimate which leaves are probed together (documents or "
                    "held-out queries, never the test queries)")

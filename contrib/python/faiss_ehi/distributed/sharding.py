@@ -12,7 +12,7 @@ import faiss
 import faiss_ehi
 
 from .common import MANIFEST_NAME, _MANIFEST_FORMAT
-from .placement import _ivf_parts, leaf_shard_map
+from .placement import _ivf_parts, default_strategy, leaf_shard_map
 
 
 def _swap_lists(index, ivf, lists, write_to):
@@ -46,9 +46,9 @@ def _swap_lists(index, ivf, lists, write_to):
     return n
 
 
-def shard(index, n_shards, out_dir, replicas=1, strategy="balanced",
+def shard(index, n_shards, out_dir, replicas=1, strategy=None,
           leaf_sizes=None, leaf_to_shard=None, sample=None, nprobe=None,
-          tolerance=None):
+          tolerance=None, rounds=None):
     """Cut a trained EHI index into `n_shards` leaf-owning shard files.
 
     Writes into `out_dir`: ``shard-NNN.fehi`` (the index with only the
@@ -59,8 +59,11 @@ def shard(index, n_shards, out_dir, replicas=1, strategy="balanced",
     count). Returns the manifest (a dict, with "dir" added).
 
     The leaves are split by leaf_shard_map(index, n_shards, strategy,
-    leaf_sizes, tolerance, sample=sample, nprobe=nprobe) unless `leaf_to_shard` (one
-    shard id per leaf) is given.
+    leaf_sizes, tolerance, sample=sample, nprobe=nprobe, rounds=rounds)
+    unless `leaf_to_shard` (one
+    shard id per leaf) is given. The default strategy is "coprobe_leaves"
+    when `sample` and `nprobe` are given, else "balanced"
+    (default_strategy).
     The index may be empty (documents are then added through
     DistributedEHI.add); pass `leaf_sizes` estimates to balance it."""
     ivf, _ = _ivf_parts(index)
@@ -68,10 +71,12 @@ def shard(index, n_shards, out_dir, replicas=1, strategy="balanced",
         raise ValueError("shard: the index is not trained (its tree decides "
                          "which shard owns what)")
     replicas = faiss_ehi._check_int(replicas, "replicas", 1)
+    if strategy is None:
+        strategy = default_strategy(sample, nprobe)
     if leaf_to_shard is None:
         leaf_to_shard = leaf_shard_map(index, n_shards, strategy, leaf_sizes,
                                        tolerance, sample=sample,
-                                       nprobe=nprobe)
+                                       nprobe=nprobe, rounds=rounds)
     leaf_to_shard = np.asarray(leaf_to_shard, dtype=np.int64)
     n_shards = faiss_ehi._check_int(n_shards, "n_shards", 1)
     if leaf_to_shard.shape != (ivf.nlist,) or leaf_to_shard.min() < 0 or \
