@@ -11,12 +11,16 @@
  *    Flat, SQ8 and SQfp16 lists; every list scanned for --scan_queries
  *    queries with faiss-ehi's SIMDListScanner and with Faiss's scanner on
  *    the same index: GB/s of list codes read, 1 thread and all threads,
- *    median of --runs.
+ *    median of --runs; each run of the new scan follows a triad on as
+ *    many threads, and its share of the triad is the median of the runs'
+ *    ratios (the VM's bandwidth drifts between the start and the scan).
  * 3. QPS at recall@10 0.9, 1 thread: Faiss IVF<n>,Flat; EHI<n>x1,Flat
  *    with Faiss's scanner and with the new one (same index); EHI<n>x1 SQ8
  *    and SQfp16 over the same tree. nprobe swept, median of --runs, the
  *    fastest setting reaching the recall. EHI<n>x1 and IVF<n> share the
  *    partition family (flat k-means), so the ratio measures the scan.
+ *    Then EHI<sqrt n>x2 (Flat, SQfp16), the best EHI configuration, and
+ *    list-major blocking against query by query per codec and batch.
  *
  * Usage: bench_scan [--data fmnist,glove100] [--runs 5]
  */
@@ -102,26 +106,47 @@ __attribute__((target_clones("arch=haswell", "default"))) float sum_floats(
     return s;
 }
 
-/** STREAM triad and a read-only sum, best of `runs` (STREAM's rule: the
- * best run is the one least disturbed). Triad counts 3 arrays of traffic
- * (as STREAM does, without the write-allocate read). */
-Bandwidth measure_bandwidth(size_t n, int threads, int runs) {
-    std::vector<float> a(n), b(n), c(n);
-#pragma omp parallel for num_threads(threads)
-    for (size_t i = 0; i < n; i++) {
-        a[i] = 0;
-        b[i] = 1;
-        c[i] = 2;
+/// The STREAM arrays, kept for the whole run: the scan measurements
+/// pair each of their runs with a triad taken just before (the VM's
+/// bandwidth drifts by 2x within minutes, so one figure at the start
+/// would not describe a scan run later).
+struct StreamArrays {
+    std::vector<float> a, b, c;
+    explicit StreamArrays(size_t n) : a(n), b(n), c(n) {
+#pragma omp parallel for
+        for (size_t i = 0; i < n; i++) {
+            a[i] = 0;
+            b[i] = 1;
+            c[i] = 2;
+        }
     }
-    Bandwidth bw;
-    const float s = 3;
-    volatile float sink = 0;
-    for (int r = 0; r < runs; r++) {
+    /// One triad a = b + 3 c on `threads` threads: GB/s (3 arrays).
+    double triad(int threads) {
+        const size_t n = a.size();
+        float *pa = a.data(), *pb = b.data(), *pc = c.data();
+        const float s = 3;
         double t0 = now_s();
 #pragma omp parallel for simd num_threads(threads) schedule(static)
         for (size_t i = 0; i < n; i++) {
-            a[i] = b[i] + s * c[i];
+            pa[i] = pb[i] + s * pc[i];
         }
+        return 3.0 * n * 4 / (now_s() - t0) / 1e9;
+    }
+};
+
+StreamArrays* g_stream = nullptr;
+
+/** STREAM triad and a read-only sum, best of `runs` (STREAM's rule: the
+ * best run is the one least disturbed). Triad counts 3 arrays of traffic
+ * (as STREAM does, without the write-allocate read). */
+Bandwidth measure_bandwidth(StreamArrays& st, int threads, int runs) {
+    const size_t n = st.a.size();
+    std::vector<float>& a = st.a;
+    Bandwidth bw;
+    volatile float sink = 0;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_s();
+        st.triad(threads);
         double t1 = now_s();
         float acc = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : acc)
@@ -148,10 +173,18 @@ void set_simd_scan(faiss::IndexIVF* ivf, bool on) {
     }
 }
 
+/// A scan's GB/s, and its ratio to the triad on as many threads taken
+/// just before each run (medians of the runs).
+struct ScanRate {
+    double gbs = 0, of_triad = 0;
+};
+
 /** GB/s of list codes read while every list is scanned for nq queries
- * (k = 10 heaps), median of `runs`. */
-double scan_gbs(faiss::IndexIVF* ivf, bool simd, const float* xq, int nq,
-                int threads, int runs) {
+ * (k = 10 heaps), median of `runs`; with `paired`, each run follows a
+ * triad (best of 2) on the same threads, and of_triad is the median of
+ * the runs' ratios. */
+ScanRate scan_gbs(faiss::IndexIVF* ivf, bool simd, const float* xq, int nq,
+                  int threads, int runs, bool paired) {
     set_simd_scan(ivf, simd);
     const size_t nlist = ivf->nlist;
     // coarse distances (read by the by-residual codecs), outside the timing
@@ -162,8 +195,13 @@ double scan_gbs(faiss::IndexIVF* ivf, bool simd, const float* xq, int nq,
     for (size_t l = 0; l < nlist; l++) {
         bytes += double(ivf->invlists->list_size(l)) * ivf->code_size;
     }
-    std::vector<double> gbs;
+    std::vector<double> gbs, ratio;
     for (int r = 0; r < runs; r++) {
+        double triad = 0;
+        if (paired) {
+            triad = std::max(g_stream->triad(threads),
+                             g_stream->triad(threads));
+        }
         double t0 = now_s();
 #pragma omp parallel num_threads(threads)
         {
@@ -195,9 +233,15 @@ double scan_gbs(faiss::IndexIVF* ivf, bool simd, const float* xq, int nq,
             }
         }
         gbs.push_back(bytes * nq / (now_s() - t0) / 1e9);
+        if (paired) {
+            ratio.push_back(gbs.back() / triad);
+        }
     }
     set_simd_scan(ivf, true);
-    return median(gbs);
+    ScanRate out;
+    out.gbs = median(gbs);
+    out.of_triad = paired ? median(ratio) : 0;
+    return out;
 }
 
 // ---------------------------------------------------------------- QPS
@@ -352,6 +396,9 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
                "%d): GB/s of list codes read; kernels: %s\n",
                t.name.c_str(), n, FLAGS_scan_queries, FLAGS_runs,
                faiss_ehi::scan_level_name(faiss_ehi::scan_level_in_use()));
+        printf("(new / triad: each scan run against a triad on as many "
+               "threads just before it, median of the runs' ratios; "
+               "/ read: against the read-only sum at the start)\n");
         printf("| lists | MB | new 1t | Faiss 1t | new 1t / triad 1t | new "
                "1t / read 1t | new %dt | Faiss %dt | new %dt / triad %dt |\n",
                nt, nt, nt, nt);
@@ -362,14 +409,15 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
             LOG(INFO) << t.name << ": scanning " << c.name << " lists";
             double mb = double(ivf->ntotal) * ivf->code_size / 1e6;
             const float* xq = t.test_query_vecs.data();
-            double n1 = scan_gbs(ivf, true, xq, nqs, 1, FLAGS_runs);
-            double f1 = scan_gbs(ivf, false, xq, nqs, 1, FLAGS_runs);
-            double nn = scan_gbs(ivf, true, xq, nqs, nt, FLAGS_runs);
-            double fn = scan_gbs(ivf, false, xq, nqs, nt, FLAGS_runs);
+            ScanRate n1 = scan_gbs(ivf, true, xq, nqs, 1, FLAGS_runs, true);
+            ScanRate f1 = scan_gbs(ivf, false, xq, nqs, 1, FLAGS_runs, false);
+            ScanRate nn = scan_gbs(ivf, true, xq, nqs, nt, FLAGS_runs, true);
+            ScanRate fn = scan_gbs(ivf, false, xq, nqs, nt, FLAGS_runs, false);
             printf("| %s | %.0f | %.2f | %.2f | %.0f%% | %.0f%% | %.2f | "
                    "%.2f | %.0f%% |\n",
-                   c.name, mb, n1, f1, 100 * n1 / bw1.triad_gbs,
-                   100 * n1 / bw1.read_gbs, nn, fn, 100 * nn / bwn.triad_gbs);
+                   c.name, mb, n1.gbs, f1.gbs, 100 * n1.of_triad,
+                   100 * n1.gbs / bw1.read_gbs, nn.gbs, fn.gbs,
+                   100 * nn.of_triad);
             fflush(stdout);
         }
     }
@@ -534,8 +582,10 @@ int run() {
     const int nt = all_threads();
     size_t n = size_t(FLAGS_stream_mib) << 20 >> 2;
     LOG(INFO) << "STREAM arrays: 3 x " << FLAGS_stream_mib << " MiB";
-    Bandwidth bw1 = measure_bandwidth(n, 1, FLAGS_runs);
-    Bandwidth bwn = measure_bandwidth(n, nt, FLAGS_runs);
+    StreamArrays stream(n);
+    g_stream = &stream;
+    Bandwidth bw1 = measure_bandwidth(stream, 1, FLAGS_runs);
+    Bandwidth bwn = measure_bandwidth(stream, nt, FLAGS_runs);
     printf("## Memory bandwidth (best of %d)\n", FLAGS_runs);
     printf("| threads | triad GB/s | read GB/s |\n|---|---|---|\n");
     printf("| 1 | %.2f | %.2f |\n| %d | %.2f | %.2f |\n", bw1.triad_gbs,
