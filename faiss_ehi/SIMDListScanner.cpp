@@ -4,6 +4,7 @@
 #include <faiss_ehi/SIMDListScanner.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <typeinfo>
 
 #include <faiss/IndexIVFFlat.h>
@@ -215,8 +216,18 @@ void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
         }
         return;
     }
+    // SQ8 and fp16 codes, one at a time, with the prefetch of the rows
+    // kernels (scan_kernels.cpp): about kScanPrefetchBytes ahead, as an
+    // integer address (it may lie past the list; a prefetch never faults).
+    const size_t ahead =
+            std::max<size_t>(1, kScanPrefetchBytes / code_size) * code_size;
+    const uintptr_t base = reinterpret_cast<uintptr_t>(codes);
     with_distance([&](auto dist) {
         for (size_t j = 0; j < n; j++) {
+            const uintptr_t next = base + j * code_size + ahead;
+            for (size_t b = 0; b < code_size; b += 64) {
+                __builtin_prefetch(reinterpret_cast<const void*>(next + b));
+            }
             if (sel && !sel->is_member(ids[j])) {
                 continue;
             }

@@ -472,18 +472,16 @@ EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
 /* n consecutive rows, each with the one-row kernel One (inlined: the same
  * instructions, so the same distances as row by row). What the loop adds:
  * no indirect call per row, and a software prefetch of the row about
- * kPrefetchBytes on, so that one thread keeps enough loads in flight to
+ * kScanPrefetchBytes on, so that one thread keeps enough loads in flight to
  * approach the memory bandwidth. Measured on a one-thread scan of every
  * list (bench_scan, AMD EPYC with AVX-512): 4 rows ahead (1.6 KB of
  * GloVe's 400-byte rows) and no prefetch for Fashion-MNIST's 3,136-byte
  * rows gave 52-70% of the STREAM triad; about 6 KB ahead for both gave
  * 84-97%. Lists are scanned one after the other, so the hardware
  * prefetcher starts over at each list and needs the lead. */
-constexpr size_t kPrefetchBytes = 6144;
-
-/// How many rows ahead the rows kernels prefetch: about kPrefetchBytes.
+/// How many rows ahead the rows kernels prefetch: about kScanPrefetchBytes.
 inline size_t rows_ahead(size_t d) {
-    return std::max<size_t>(1, kPrefetchBytes / (d * sizeof(float) + 1));
+    return std::max<size_t>(1, kScanPrefetchBytes / (d * sizeof(float) + 1));
 }
 
 /// Row j of x, which may lie past the list's end: a prefetch of an address

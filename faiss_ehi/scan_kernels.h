@@ -52,6 +52,10 @@ void sq8_prepare_l2(const float* q, const float* offset, size_t d, float* qo);
 float sq8_prepare_ip(const float* q, const float* scale, const float* offset,
                      size_t d, float* qs);
 
+/** How far ahead a list scan prefetches, in bytes: the rows kernels, and
+ * SIMDListScanner for the compressed codes (scan_kernels.cpp says why). */
+constexpr size_t kScanPrefetchBytes = 6144;
+
 /// The best level this CPU runs (read once, from cpuid).
 ScanLevel best_scan_level();
 
