@@ -134,8 +134,6 @@ struct StreamArrays {
     }
 };
 
-StreamArrays* g_stream = nullptr;
-
 /** STREAM triad and a read-only sum, best of `runs` (STREAM's rule: the
  * best run is the one least disturbed). Triad counts 3 arrays of traffic
  * (as STREAM does, without the write-allocate read). */
@@ -181,10 +179,10 @@ struct ScanRate {
 
 /** GB/s of list codes read while every list is scanned for nq queries
  * (k = 10 heaps), median of `runs`; with `paired`, each run follows a
- * triad (best of 2) on the same threads, and of_triad is the median of
- * the runs' ratios. */
+ * triad (best of 2) on its arrays and the same threads, and of_triad is
+ * the median of the runs' ratios. */
 ScanRate scan_gbs(faiss::IndexIVF* ivf, bool simd, const float* xq, int nq,
-                  int threads, int runs, bool paired) {
+                  int threads, int runs, StreamArrays* paired) {
     set_simd_scan(ivf, simd);
     const size_t nlist = ivf->nlist;
     // coarse distances (read by the by-residual codecs), outside the timing
@@ -199,8 +197,7 @@ ScanRate scan_gbs(faiss::IndexIVF* ivf, bool simd, const float* xq, int nq,
     for (int r = 0; r < runs; r++) {
         double triad = 0;
         if (paired) {
-            triad = std::max(g_stream->triad(threads),
-                             g_stream->triad(threads));
+            triad = std::max(paired->triad(threads), paired->triad(threads));
         }
         double t0 = now_s();
 #pragma omp parallel num_threads(threads)
@@ -354,8 +351,8 @@ std::vector<std::string> split(const std::string& s) {
     return out;
 }
 
-void bench_data(const std::string& spec, const Bandwidth& bw1,
-                const Bandwidth& bwn) {
+void bench_data(const std::string& spec, StreamArrays& stream,
+                const Bandwidth& bw1) {
     fd::RetrievalTaskOptions opt;
     opt.max_test_queries = FLAGS_nq;
     opt.knn_train_queries = 100; // unused: k-means trees need no pairs
@@ -409,10 +406,11 @@ void bench_data(const std::string& spec, const Bandwidth& bw1,
             LOG(INFO) << t.name << ": scanning " << c.name << " lists";
             double mb = double(ivf->ntotal) * ivf->code_size / 1e6;
             const float* xq = t.test_query_vecs.data();
-            ScanRate n1 = scan_gbs(ivf, true, xq, nqs, 1, FLAGS_runs, true);
-            ScanRate f1 = scan_gbs(ivf, false, xq, nqs, 1, FLAGS_runs, false);
-            ScanRate nn = scan_gbs(ivf, true, xq, nqs, nt, FLAGS_runs, true);
-            ScanRate fn = scan_gbs(ivf, false, xq, nqs, nt, FLAGS_runs, false);
+            ScanRate n1 = scan_gbs(ivf, true, xq, nqs, 1, FLAGS_runs, &stream);
+            ScanRate f1 = scan_gbs(ivf, false, xq, nqs, 1, FLAGS_runs, nullptr);
+            ScanRate nn = scan_gbs(ivf, true, xq, nqs, nt, FLAGS_runs, &stream);
+            ScanRate fn =
+                    scan_gbs(ivf, false, xq, nqs, nt, FLAGS_runs, nullptr);
             printf("| %s | %.0f | %.2f | %.2f | %.0f%% | %.0f%% | %.2f | "
                    "%.2f | %.0f%% |\n",
                    c.name, mb, n1.gbs, f1.gbs, 100 * n1.of_triad,
@@ -583,7 +581,6 @@ int run() {
     size_t n = size_t(FLAGS_stream_mib) << 20 >> 2;
     LOG(INFO) << "STREAM arrays: 3 x " << FLAGS_stream_mib << " MiB";
     StreamArrays stream(n);
-    g_stream = &stream;
     Bandwidth bw1 = measure_bandwidth(stream, 1, FLAGS_runs);
     Bandwidth bwn = measure_bandwidth(stream, nt, FLAGS_runs);
     printf("## Memory bandwidth (best of %d)\n", FLAGS_runs);
@@ -592,7 +589,7 @@ int run() {
            bw1.read_gbs, nt, bwn.triad_gbs, bwn.read_gbs);
     fflush(stdout);
     for (const std::string& spec : split(FLAGS_data)) {
-        bench_data(spec, bw1, bwn);
+        bench_data(spec, stream, bw1);
     }
     return 0;
 }

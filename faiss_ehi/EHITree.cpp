@@ -610,7 +610,7 @@ void EHITree::select_grouped(const float* sq, const idx_t* gq, idx_t G,
     }
     float sum = 0;
     for (size_t i = 0; i < GB; i++) {
-        sum += std::exp(sq[i] - mx); // float exp: vectorised, enough here
+        sum += std::exp(sq[i] - mx); // float exp: precise enough here
     }
     const float lse = mx + std::log(sum);
     // indices of the `keep` best scores in the strict order `better`

@@ -4,7 +4,6 @@
 #include <faiss_ehi/SIMDListScanner.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <typeinfo>
 
 #include <faiss/IndexIVFFlat.h>
@@ -119,7 +118,9 @@ SIMDListScanner::SIMDListScanner(const faiss::IndexIVF& index, Codec codec,
 void SIMDListScanner::set_query(const float* query_vector) {
     query_ = query_vector;
     q_ = query_vector;
-    prepare_sq8();
+    if (!by_residual_ || keep_max) { // L2 by residual: set_list prepares
+        prepare_sq8();
+    }
 }
 
 void SIMDListScanner::prepare_sq8() {
@@ -216,18 +217,12 @@ void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
         }
         return;
     }
-    // SQ8 and fp16 codes, one at a time, with the prefetch of the rows
-    // kernels (scan_kernels.cpp): about kScanPrefetchBytes ahead, as an
-    // integer address (it may lie past the list; a prefetch never faults).
-    const size_t ahead =
-            std::max<size_t>(1, kScanPrefetchBytes / code_size) * code_size;
-    const uintptr_t base = reinterpret_cast<uintptr_t>(codes);
+    // SQ8 and fp16 codes, one at a time, prefetched as the rows kernels
+    // prefetch float rows (scan_kernels.h).
+    const size_t ahead = scan_prefetch_rows(code_size);
     with_distance([&](auto dist) {
         for (size_t j = 0; j < n; j++) {
-            const uintptr_t next = base + j * code_size + ahead;
-            for (size_t b = 0; b < code_size; b += 64) {
-                __builtin_prefetch(reinterpret_cast<const void*>(next + b));
-            }
+            scan_prefetch_row(codes, j + ahead, code_size);
             if (sel && !sel->is_member(ids[j])) {
                 continue;
             }

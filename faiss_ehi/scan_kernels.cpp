@@ -9,7 +9,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -479,20 +478,6 @@ EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
  * rows gave 52-70% of the STREAM triad; about 6 KB ahead for both gave
  * 84-97%. Lists are scanned one after the other, so the hardware
  * prefetcher starts over at each list and needs the lead. */
-/// How many rows ahead the rows kernels prefetch: about kScanPrefetchBytes.
-inline size_t rows_ahead(size_t d) {
-    return std::max<size_t>(1, kScanPrefetchBytes / (d * sizeof(float) + 1));
-}
-
-/// Row j of x, which may lie past the list's end: a prefetch of an address
-/// never faults, and the address is made as an integer, not a pointer
-/// outside its array.
-inline void prefetch_row(const float* x, size_t j, size_t d) {
-    const uintptr_t row = reinterpret_cast<uintptr_t>(x) + j * d * sizeof(float);
-    for (size_t b = 0; b < d * sizeof(float); b += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(row + b), _MM_HINT_T0);
-    }
-}
 
 template <float (*One)(const float*, const float*, size_t)>
 void rows_generic(const float* q, const float* x, size_t n, size_t d,
@@ -508,9 +493,10 @@ void rows_generic(const float* q, const float* x, size_t n, size_t d,
 template <float (*One)(const float*, const float*, size_t)>
 EHI_AVX2 void rows_avx2(const float* q, const float* x, size_t n, size_t d,
                         float* out) {
-    const size_t ahead = rows_ahead(d);
+    const size_t row = d * sizeof(float);
+    const size_t ahead = scan_prefetch_rows(row);
     for (size_t j = 0; j < n; j++) {
-        prefetch_row(x, j + ahead, d);
+        scan_prefetch_row(x, j + ahead, row);
         out[j] = One(q, x + j * d, d);
     }
 }
@@ -518,9 +504,10 @@ EHI_AVX2 void rows_avx2(const float* q, const float* x, size_t n, size_t d,
 template <float (*One)(const float*, const float*, size_t)>
 EHI_AVX512 void rows_avx512(const float* q, const float* x, size_t n,
                             size_t d, float* out) {
-    const size_t ahead = rows_ahead(d);
+    const size_t row = d * sizeof(float);
+    const size_t ahead = scan_prefetch_rows(row);
     for (size_t j = 0; j < n; j++) {
-        prefetch_row(x, j + ahead, d);
+        scan_prefetch_row(x, j + ahead, row);
         out[j] = One(q, x + j * d, d);
     }
 }
