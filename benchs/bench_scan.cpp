@@ -21,6 +21,9 @@
  *    partition family (flat k-means), so the ratio measures the scan.
  *    Then EHI<sqrt n>x2 (Flat, SQfp16), the best EHI configuration, and
  *    list-major blocking against query by query per codec and batch.
+ * 4. The codecs against Flat at recall 0.9, in both scan modes: the
+ *    smallest integer nprobe reaching it, and the mix of it and one less
+ *    that reaches it exactly, timed in --pair_rounds paired rounds.
  *
  * Usage: bench_scan [--data fmnist,glove100] [--runs 5]
  */
@@ -66,6 +69,9 @@ DEFINE_int32(nlist, 0,
 DEFINE_int64(nq, 500, "test queries for the QPS part (0: all)");
 DEFINE_int32(max_threads, 0, "the all-threads setting (0: all cores)");
 DEFINE_bool(qps, true, "run the QPS part");
+DEFINE_int32(pair_rounds, 15,
+             "rounds of the paired codec comparison at recall 0.9 (each "
+             "round times every codec back to back; median of the ratios)");
 DEFINE_bool(scan, true, "run the scan-throughput part");
 
 namespace {
@@ -302,6 +308,60 @@ const Point* at_nprobe(const std::vector<Point>& pts, int nprobe) {
     return nullptr;
 }
 
+/// Recall@10 over the test queries at one nprobe (the thread count as set).
+double recall_at_nprobe(faiss::IndexIVF* ivf, const faiss::Index& top,
+                        const fd::RetrievalTask& t, int nprobe) {
+    const idx_t k = 10;
+    std::vector<float> D(t.nq_test * k);
+    std::vector<idx_t> I(t.nq_test * k);
+    ivf->nprobe = nprobe;
+    top.search(t.nq_test, t.test_query_vecs.data(), k, D.data(), I.data());
+    return fd::knn_recall_at_k(t.nq_test, t.test_gt.data(), t.k_gt, I.data(),
+                               int(k), 10);
+}
+
+/** Where a method crosses a recall target over the integer nprobes: the
+ * smallest nprobe `hi` reaching it, the recall there and at hi - 1, and
+ * `mix`, the share of queries to search at hi (the others at hi - 1) for a
+ * mean recall of exactly the target. Mixing two settings query by query
+ * is a setting a user can run, and it makes the comparison independent of
+ * where each method's integer steps fall: one method's recall of 0.8994 at
+ * nprobe 3 would otherwise cost it a whole extra list per query. */
+struct Crossing {
+    int hi = 0;
+    double r_hi = 0, r_lo = 0, mix = 1;
+};
+
+Crossing find_crossing(faiss::IndexIVF* ivf, const faiss::Index& top,
+                       const fd::RetrievalTask& t, double target) {
+    Crossing c;
+    double prev = 0;
+    for (int np = 1; np <= int(ivf->nlist); np++) {
+        double r = recall_at_nprobe(ivf, top, t, np);
+        if (r >= target) {
+            c.hi = np;
+            c.r_hi = r;
+            c.r_lo = np > 1 ? prev : 0;
+            c.mix = np > 1 && r > prev ? (target - prev) / (r - prev) : 1;
+            return c;
+        }
+        prev = r;
+    }
+    return c; // hi == 0: never reached
+}
+
+/// Seconds to search all test queries in one batch at `nprobe`.
+double search_seconds(faiss::IndexIVF* ivf, const faiss::Index& top,
+                      const fd::RetrievalTask& t, int nprobe) {
+    const idx_t k = 10;
+    std::vector<float> D(t.nq_test * k);
+    std::vector<idx_t> I(t.nq_test * k);
+    ivf->nprobe = nprobe;
+    double t0 = now_s();
+    top.search(t.nq_test, t.test_query_vecs.data(), k, D.data(), I.data());
+    return now_s() - t0;
+}
+
 /// QPS over the test queries searched `batch` at a time, median of runs.
 double batch_qps(const faiss::Index& index, const fd::RetrievalTask& t,
                  int batch) {
@@ -526,6 +586,94 @@ void bench_data(const std::string& spec, StreamArrays& stream,
                "%.2fx %s\n",
                best_name.c_str(), best->qps, best->qps / ref->qps,
                ikey.c_str());
+    }
+
+    // The codecs against Flat at recall 0.9, paired: each round times
+    // every method back to back, so the VM's drifting speed (2x within
+    // minutes on the machines measured) cancels in the per-round ratios.
+    {
+        struct Method {
+            std::string name;
+            faiss::IndexIVF* ivf;
+            const faiss::Index* top;
+            bool blocked;
+            Crossing c;
+            std::vector<double> t_hi, t_lo;
+        };
+        std::vector<Method> ms;
+        for (bool blocked : {true, false}) {
+            const char* mode =
+                    blocked ? " (default: list-major)" : " (query by query)";
+            ms.push_back({"Flat" + std::string(mode), eflat, flat.get(),
+                          blocked, {}, {}, {}});
+            ms.push_back({"SQ8" + std::string(mode), esq8, sq8.get(), blocked,
+                          {}, {}, {}});
+            ms.push_back({"fp16" + std::string(mode), efp16, fp16.get(),
+                          blocked, {}, {}, {}});
+        }
+        auto set_blocked = [&](const Method& m) {
+            if (auto* e = dynamic_cast<faiss_ehi::IndexEHITree*>(m.ivf)) {
+                e->block_queries = m.blocked;
+            } else {
+                dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(m.ivf)
+                        ->block_queries = m.blocked;
+            }
+        };
+        ehi_cmdline::set_num_threads(1);
+        for (Method& m : ms) {
+            set_blocked(m);
+            m.c = find_crossing(m.ivf, *m.top, t, 0.9);
+        }
+        for (int r = 0; r < FLAGS_pair_rounds; r++) {
+            for (Method& m : ms) {
+                if (m.c.hi == 0) {
+                    continue;
+                }
+                set_blocked(m);
+                m.t_hi.push_back(search_seconds(m.ivf, *m.top, t, m.c.hi));
+                m.t_lo.push_back(m.c.hi > 1 && m.c.mix < 1
+                                         ? search_seconds(m.ivf, *m.top, t,
+                                                          m.c.hi - 1)
+                                         : m.t_hi.back());
+            }
+        }
+        ehi_cmdline::set_num_threads(nt);
+        printf("\nCodecs against Flat at recall@10 0.9 (%s, 1 thread, batch "
+               "%ld, %d paired rounds; ratios are medians of the rounds' "
+               "ratios to Flat in the same mode)\n",
+               t.name.c_str(), long(t.nq_test), FLAGS_pair_rounds);
+        printf("| lists | smallest nprobe reaching 0.9 | recall there / one "
+               "less | QPS there | / Flat | share at that nprobe for 0.9 "
+               "exactly | QPS at 0.9 (mixed) | / Flat |\n");
+        printf("|---|---|---|---|---|---|---|---|\n");
+        const double nq = double(t.nq_test);
+        for (size_t i = 0; i < ms.size(); i++) {
+            const Method& m = ms[i];
+            const Method& f = ms[i - i % 3]; // Flat of the same mode
+            if (m.c.hi == 0 || f.c.hi == 0) {
+                printf("| %s | < 0.9 at every nprobe | | | | | | |\n",
+                       m.name.c_str());
+                continue;
+            }
+            std::vector<double> q_hi, q_mix, ratio_hi, ratio_mix;
+            for (size_t r = 0; r < m.t_hi.size(); r++) {
+                auto mixed = [](const Method& x, size_t r) {
+                    return x.c.mix * x.t_hi[r] + (1 - x.c.mix) * x.t_lo[r];
+                };
+                q_hi.push_back(nq / m.t_hi[r]);
+                q_mix.push_back(nq / mixed(m, r));
+                ratio_hi.push_back(f.t_hi[r] / m.t_hi[r]);
+                ratio_mix.push_back(mixed(f, r) / mixed(m, r));
+            }
+            printf("| %s | %d | %.4f / %.4f | %.1f | %.2f | %.3f | %.1f | "
+                   "%.2f |\n",
+                   m.name.c_str(), m.c.hi, m.c.r_hi, m.c.r_lo, median(q_hi),
+                   median(ratio_hi), m.c.mix, median(q_mix),
+                   median(ratio_mix));
+        }
+        fflush(stdout);
+        eflat->block_queries = esq8->block_queries = efp16->block_queries =
+                true;
     }
 
     // SQ recall at the visited count (nprobe) where Flat reaches 0.9

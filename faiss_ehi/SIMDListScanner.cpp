@@ -194,31 +194,56 @@ float SIMDListScanner::distance_to_code(const uint8_t* code) const {
     return with_distance([code](auto dist) { return dist(code); });
 }
 
+void SIMDListScanner::rows_distances(const uint8_t* codes, size_t n,
+                                     float* out) const {
+    const ScanKernels& k = kernels_;
+    float add = bias_; // the terms with_distance adds, in the same order
+    switch (codec_) {
+        case Codec::FLAT:
+            (keep_max ? k.ip_f32_rows : k.l2_f32_rows)(
+                    q_, reinterpret_cast<const float*>(codes), n, d_, out);
+            return;
+        case Codec::SQ8:
+            if (!keep_max) {
+                k.l2_sq8_rows(sq8_query_.data(), codes, scale_.data(), n, d_,
+                              out);
+                return;
+            }
+            k.ip_sq8_rows(sq8_query_.data(), codes, nullptr, n, d_, out);
+            add = bias_ + sq8_qoff_;
+            break;
+        default:
+            (keep_max ? k.ip_fp16_rows : k.l2_fp16_rows)(q_, codes, nullptr,
+                                                         n, d_, out);
+    }
+    for (size_t j = 0; j < n; j++) {
+        out[j] = add + out[j];
+    }
+}
+
 template <class Visit>
 void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
                                         const idx_t* ids, Visit&& visit) const {
     // Faiss passes no ids with store_pairs, and refuses a selector then.
     FAISS_THROW_IF_NOT_MSG(ids || !sel,
                            "SIMDListScanner: a selector needs the list ids");
-    if (codec_ == Codec::FLAT && !sel) {
-        // Float rows in blocks: the distances of a block first (one kernel
-        // call, prefetching ahead), then the heap; a block's distances
-        // stay in L1.
+    if (!sel) {
+        // Rows in blocks: the distances of a block first (one kernel call,
+        // prefetching ahead), then the heap; a block's distances stay in
+        // L1.
         constexpr size_t kBlock = 64;
         float dis[kBlock];
-        auto rows = keep_max ? kernels_.ip_f32_rows : kernels_.l2_f32_rows;
         for (size_t j0 = 0; j0 < n; j0 += kBlock) {
             const size_t nb = std::min(kBlock, n - j0);
-            rows(q_, reinterpret_cast<const float*>(codes + j0 * code_size),
-                 nb, d_, dis);
+            rows_distances(codes + j0 * code_size, nb, dis);
             for (size_t j = 0; j < nb; j++) {
                 visit(j0 + j, dis[j]);
             }
         }
         return;
     }
-    // SQ8 and fp16 codes, one at a time, prefetched as the rows kernels
-    // prefetch float rows (scan_kernels.h).
+    // With a selector, code by code (most codes may be skipped), prefetched
+    // as the rows kernels prefetch (scan_kernels.h).
     const size_t ahead = scan_prefetch_rows(code_size);
     with_distance([&](auto dist) {
         for (size_t j = 0; j < n; j++) {

@@ -42,6 +42,14 @@ struct ScanKernels {
                         float* out);
     void (*ip_f32_rows)(const float* q, const float* x, size_t n, size_t d,
                         float* out);
+    /// The same for n consecutive compressed codes (SQ8: d bytes each,
+    /// fp16: 2 d bytes), each as the one-code kernel above computes it:
+    /// q is the query as that kernel takes it, `scale` is read by
+    /// l2_sq8_rows only (the others ignore it).
+    using CodeRows = void (*)(const float* q, const uint8_t* codes,
+                              const float* scale, size_t n, size_t d,
+                              float* out);
+    CodeRows l2_sq8_rows, ip_sq8_rows, l2_fp16_rows, ip_fp16_rows;
 };
 
 /// qo = q - offset: the query as l2_sq8 takes it.

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <set>
 
@@ -145,6 +146,58 @@ TEST(ScanKernels, RowsEqualOneRowAtATime) {
                 }
                 EXPECT_EQ(l2[n], -1); // nothing written past n
                 EXPECT_EQ(ip[n], -1);
+            }
+        }
+    }
+}
+
+// The same for the compressed codes' rows kernels (SQ8 bytes and fp16
+// halves, starting one byte past their buffer: unaligned).
+TEST(ScanKernels, CodeRowsEqualOneCodeAtATime) {
+    std::mt19937 rng(5);
+    for (ScanLevel lv : runnable_levels()) {
+        const ScanKernels& k = faiss_ehi::scan_kernels(lv);
+        for (size_t d : {1, 7, 33, 100, 784}) {
+            for (size_t n : {0, 1, 3, 5, 64, 131}) {
+                std::vector<uint8_t> buf(1 + n * d * 2 + 1);
+                for (auto& b : buf) {
+                    b = uint8_t(rng());
+                }
+                const uint8_t* c8 = buf.data() + 1;
+                // halves with a small exponent: finite, no NaN
+                std::vector<uint8_t> hbuf(1 + n * d * 2);
+                for (size_t i = 0; i < n * d; i++) {
+                    uint16_t h = faiss::encode_fp16(float(rng() % 2001) / 1000 - 1);
+                    std::memcpy(hbuf.data() + 1 + 2 * i, &h, 2);
+                }
+                const uint8_t* c16 = hbuf.data() + 1;
+                std::vector<float> q = gaussian_data(1, d, 7);
+                std::vector<float> sc = gaussian_data(1, d, 8);
+                std::vector<float> o[4];
+                for (auto& v : o) {
+                    v.assign(n + 1, -1);
+                }
+                k.l2_sq8_rows(q.data(), c8, sc.data(), n, d, o[0].data());
+                k.ip_sq8_rows(q.data(), c8, nullptr, n, d, o[1].data());
+                k.l2_fp16_rows(q.data(), c16, nullptr, n, d, o[2].data());
+                k.ip_fp16_rows(q.data(), c16, nullptr, n, d, o[3].data());
+                for (size_t j = 0; j < n; j++) {
+                    // one code at a time, copied to aligned storage
+                    std::vector<uint16_t> h(d);
+                    std::memcpy(h.data(), c16 + 2 * j * d, 2 * d);
+                    const std::string at = std::string(
+                            faiss_ehi::scan_level_name(lv)) + " d " +
+                            std::to_string(d) + " row " + std::to_string(j);
+                    ASSERT_EQ(o[0][j], k.l2_sq8(q.data(), c8 + j * d,
+                                                sc.data(), d)) << at;
+                    ASSERT_EQ(o[1][j], k.ip_sq8(q.data(), c8 + j * d, d))
+                            << at;
+                    ASSERT_EQ(o[2][j], k.l2_fp16(q.data(), h.data(), d)) << at;
+                    ASSERT_EQ(o[3][j], k.ip_fp16(q.data(), h.data(), d)) << at;
+                }
+                for (auto& v : o) {
+                    EXPECT_EQ(v[n], -1); // nothing written past n
+                }
             }
         }
     }
