@@ -308,16 +308,24 @@ const Point* at_nprobe(const std::vector<Point>& pts, int nprobe) {
     return nullptr;
 }
 
-/// Recall@10 over the test queries at one nprobe (the thread count as set).
-double recall_at_nprobe(faiss::IndexIVF* ivf, const faiss::Index& top,
-                        const fd::RetrievalTask& t, int nprobe) {
+/** Searches all test queries in one batch at `nprobe` (the thread count
+ * as set); returns the seconds taken, and the recall@10 in *recall if
+ * given. */
+double search_at_nprobe(faiss::IndexIVF* ivf, const faiss::Index& top,
+                        const fd::RetrievalTask& t, int nprobe,
+                        double* recall = nullptr) {
     const idx_t k = 10;
     std::vector<float> D(t.nq_test * k);
     std::vector<idx_t> I(t.nq_test * k);
     ivf->nprobe = nprobe;
+    double t0 = now_s();
     top.search(t.nq_test, t.test_query_vecs.data(), k, D.data(), I.data());
-    return fd::knn_recall_at_k(t.nq_test, t.test_gt.data(), t.k_gt, I.data(),
-                               int(k), 10);
+    double s = now_s() - t0;
+    if (recall) {
+        *recall = fd::knn_recall_at_k(t.nq_test, t.test_gt.data(), t.k_gt,
+                                      I.data(), int(k), 10);
+    }
+    return s;
 }
 
 /** Where a method crosses a recall target over the integer nprobes: the
@@ -337,7 +345,8 @@ Crossing find_crossing(faiss::IndexIVF* ivf, const faiss::Index& top,
     Crossing c;
     double prev = 0;
     for (int np = 1; np <= int(ivf->nlist); np++) {
-        double r = recall_at_nprobe(ivf, top, t, np);
+        double r = 0;
+        search_at_nprobe(ivf, top, t, np, &r);
         if (r >= target) {
             c.hi = np;
             c.r_hi = r;
@@ -348,18 +357,6 @@ Crossing find_crossing(faiss::IndexIVF* ivf, const faiss::Index& top,
         prev = r;
     }
     return c; // hi == 0: never reached
-}
-
-/// Seconds to search all test queries in one batch at `nprobe`.
-double search_seconds(faiss::IndexIVF* ivf, const faiss::Index& top,
-                      const fd::RetrievalTask& t, int nprobe) {
-    const idx_t k = 10;
-    std::vector<float> D(t.nq_test * k);
-    std::vector<idx_t> I(t.nq_test * k);
-    ivf->nprobe = nprobe;
-    double t0 = now_s();
-    top.search(t.nq_test, t.test_query_vecs.data(), k, D.data(), I.data());
-    return now_s() - t0;
 }
 
 /// QPS over the test queries searched `batch` at a time, median of runs.
@@ -630,9 +627,9 @@ void bench_data(const std::string& spec, StreamArrays& stream,
                     continue;
                 }
                 set_blocked(m);
-                m.t_hi.push_back(search_seconds(m.ivf, *m.top, t, m.c.hi));
+                m.t_hi.push_back(search_at_nprobe(m.ivf, *m.top, t, m.c.hi));
                 m.t_lo.push_back(m.c.hi > 1 && m.c.mix < 1
-                                         ? search_seconds(m.ivf, *m.top, t,
+                                         ? search_at_nprobe(m.ivf, *m.top, t,
                                                           m.c.hi - 1)
                                          : m.t_hi.back());
             }

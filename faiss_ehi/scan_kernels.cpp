@@ -538,7 +538,8 @@ EHI_AVX512 void rows_avx512(const float* q, const float* x, size_t n,
  * inlined (same distances as code by code), no indirect call per code,
  * and the prefetch. Code by code through a function pointer, a 100-d
  * GloVe code paid a call and its return for 7 vector steps. SQ8's L2
- * kernel takes the scale as well, hence its own loop. */
+ * kernel takes the scale as well, hence its own loop. The AVX2 and
+ * AVX-512 loops repeat each other for the reason given at rows_avx2. */
 template <class T, float (*One)(const float*, const T*, size_t)>
 void code_rows_generic(const float* q, const uint8_t* codes, const float*,
                        size_t n, size_t d, float* out) {
