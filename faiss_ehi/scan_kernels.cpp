@@ -490,31 +490,22 @@ EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
 
 // ------------------------------------------------------ rows of a list
 
-/* n consecutive rows, each with the one-row kernel One (inlined: the same
- * instructions, so the same distances as row by row). What the loop adds:
- * no indirect call per row, and a software prefetch of the row about
- * kScanPrefetchBytes on, so that one thread keeps enough loads in flight to
- * approach the memory bandwidth. Measured on a one-thread scan of every
- * list (bench_scan, AMD EPYC with AVX-512): 4 rows ahead (1.6 KB of
- * GloVe's 400-byte rows) and no prefetch for Fashion-MNIST's 3,136-byte
- * rows gave 52-70% of the STREAM triad; about 6 KB ahead for both gave
- * 84-97%. Lists are scanned one after the other, so the hardware
- * prefetcher starts over at each list and needs the lead. */
-
+/* n consecutive rows, each with the one-row kernel One, a compile-time
+ * constant: a direct call per row, not one through the ScanKernels table
+ * (GCC 12 at -O3 does not inline it; forcing it with always_inline
+ * measured no gain). The same instructions per row, so the same
+ * distances as row by row. What the loop adds is a software prefetch of
+ * the row about kScanPrefetchBytes on, so that one thread keeps enough
+ * loads in flight to approach the memory bandwidth. Measured on a
+ * one-thread scan of every list (bench_scan, AMD EPYC with AVX-512): 4
+ * rows ahead (1.6 KB of GloVe's 400-byte rows) and no prefetch for
+ * Fashion-MNIST's 3,136-byte rows gave 52-70% of the STREAM triad; about
+ * 6 KB ahead for both gave 84-97%. Lists are scanned one after the other,
+ * so the hardware prefetcher starts over at each list and needs the lead.
+ * The loops themselves need no wide instructions, so one template serves
+ * every level. */
 template <float (*One)(const float*, const float*, size_t)>
-void rows_generic(const float* q, const float* x, size_t n, size_t d,
-                  float* out) {
-    for (size_t j = 0; j < n; j++) {
-        out[j] = One(q, x + j * d, d);
-    }
-}
-
-// rows_avx2 and rows_avx512 repeat one loop on purpose: One is inlined
-// only into a function compiled for its level (a shared always_inline
-// helper without the attribute left it a call, and lost the gain).
-template <float (*One)(const float*, const float*, size_t)>
-EHI_AVX2 void rows_avx2(const float* q, const float* x, size_t n, size_t d,
-                        float* out) {
+void rows(const float* q, const float* x, size_t n, size_t d, float* out) {
     const size_t row = d * sizeof(float);
     const size_t ahead = scan_prefetch_rows(row);
     for (size_t j = 0; j < n; j++) {
@@ -523,41 +514,13 @@ EHI_AVX2 void rows_avx2(const float* q, const float* x, size_t n, size_t d,
     }
 }
 
-template <float (*One)(const float*, const float*, size_t)>
-EHI_AVX512 void rows_avx512(const float* q, const float* x, size_t n,
-                            size_t d, float* out) {
-    const size_t row = d * sizeof(float);
-    const size_t ahead = scan_prefetch_rows(row);
-    for (size_t j = 0; j < n; j++) {
-        scan_prefetch_row(x, j + ahead, row);
-        out[j] = One(q, x + j * d, d);
-    }
-}
-
-/* Compressed codes in rows, as the float rows above: the one-code kernel
- * inlined (same distances as code by code), no indirect call per code,
- * and the prefetch. Code by code through a function pointer, a 100-d
- * GloVe code paid a call and its return for 7 vector steps. SQ8's L2
- * kernel takes the scale as well, hence its own loop. The AVX2 and
- * AVX-512 loops repeat each other for the reason given at rows_avx2. */
+/* Compressed codes in rows, the same loop (SQ8: d bytes, fp16: d halves
+ * per code). Code by code through the table's pointer, a 100-d GloVe code
+ * paid an indirect call for 7 vector steps. SQ8's L2 kernel takes the
+ * scale as well, hence its own loop. */
 template <class T, float (*One)(const float*, const T*, size_t)>
-void code_rows_generic(const float* q, const uint8_t* codes, const float*,
-                       size_t n, size_t d, float* out) {
-    for (size_t j = 0; j < n; j++) {
-        out[j] = One(q, reinterpret_cast<const T*>(codes) + j * d, d);
-    }
-}
-
-void l2_sq8_rows_generic(const float* qo, const uint8_t* codes,
-                         const float* scale, size_t n, size_t d, float* out) {
-    for (size_t j = 0; j < n; j++) {
-        out[j] = l2_sq8_generic(qo, codes + j * d, scale, d);
-    }
-}
-
-template <class T, float (*One)(const float*, const T*, size_t)>
-EHI_AVX2 void code_rows_avx2(const float* q, const uint8_t* codes,
-                             const float*, size_t n, size_t d, float* out) {
+void code_rows(const float* q, const uint8_t* codes, const float*, size_t n,
+               size_t d, float* out) {
     const size_t row = d * sizeof(T);
     const size_t ahead = scan_prefetch_rows(row);
     for (size_t j = 0; j < n; j++) {
@@ -566,35 +529,13 @@ EHI_AVX2 void code_rows_avx2(const float* q, const uint8_t* codes,
     }
 }
 
-EHI_AVX2 void l2_sq8_rows_avx2(const float* qo, const uint8_t* codes,
-                               const float* scale, size_t n, size_t d,
-                               float* out) {
+template <float (*One)(const float*, const uint8_t*, const float*, size_t)>
+void l2_sq8_rows(const float* qo, const uint8_t* codes, const float* scale,
+                 size_t n, size_t d, float* out) {
     const size_t ahead = scan_prefetch_rows(d);
     for (size_t j = 0; j < n; j++) {
         scan_prefetch_row(codes, j + ahead, d);
-        out[j] = l2_sq8_avx2(qo, codes + j * d, scale, d);
-    }
-}
-
-template <class T, float (*One)(const float*, const T*, size_t)>
-EHI_AVX512 void code_rows_avx512(const float* q, const uint8_t* codes,
-                                 const float*, size_t n, size_t d,
-                                 float* out) {
-    const size_t row = d * sizeof(T);
-    const size_t ahead = scan_prefetch_rows(row);
-    for (size_t j = 0; j < n; j++) {
-        scan_prefetch_row(codes, j + ahead, row);
-        out[j] = One(q, reinterpret_cast<const T*>(codes) + j * d, d);
-    }
-}
-
-EHI_AVX512 void l2_sq8_rows_avx512(const float* qo, const uint8_t* codes,
-                                   const float* scale, size_t n, size_t d,
-                                   float* out) {
-    const size_t ahead = scan_prefetch_rows(d);
-    for (size_t j = 0; j < n; j++) {
-        scan_prefetch_row(codes, j + ahead, d);
-        out[j] = l2_sq8_avx512(qo, codes + j * d, scale, d);
+        out[j] = One(qo, codes + j * d, scale, d);
     }
 }
 
@@ -606,12 +547,12 @@ const ScanKernels kGeneric = {
         ip_sq8_generic,
         l2_fp16_generic,
         ip_fp16_generic,
-        rows_generic<l2_f32_generic>,
-        rows_generic<ip_f32_generic>,
-        l2_sq8_rows_generic,
-        code_rows_generic<uint8_t, ip_sq8_generic>,
-        code_rows_generic<uint16_t, l2_fp16_generic>,
-        code_rows_generic<uint16_t, ip_fp16_generic>};
+        rows<l2_f32_generic>,
+        rows<ip_f32_generic>,
+        l2_sq8_rows<l2_sq8_generic>,
+        code_rows<uint8_t, ip_sq8_generic>,
+        code_rows<uint16_t, l2_fp16_generic>,
+        code_rows<uint16_t, ip_fp16_generic>};
 const ScanKernels kAvx2 = {ScanLevel::AVX2,
                            l2_f32_avx2,
                            ip_f32_avx2,
@@ -619,12 +560,12 @@ const ScanKernels kAvx2 = {ScanLevel::AVX2,
                            ip_sq8_avx2,
                            l2_fp16_avx2,
                            ip_fp16_avx2,
-                           rows_avx2<l2_f32_avx2>,
-                           rows_avx2<ip_f32_avx2>,
-                           l2_sq8_rows_avx2,
-                           code_rows_avx2<uint8_t, ip_sq8_avx2>,
-                           code_rows_avx2<uint16_t, l2_fp16_avx2>,
-                           code_rows_avx2<uint16_t, ip_fp16_avx2>};
+                           rows<l2_f32_avx2>,
+                           rows<ip_f32_avx2>,
+                           l2_sq8_rows<l2_sq8_avx2>,
+                           code_rows<uint8_t, ip_sq8_avx2>,
+                           code_rows<uint16_t, l2_fp16_avx2>,
+                           code_rows<uint16_t, ip_fp16_avx2>};
 const ScanKernels kAvx512 = {ScanLevel::AVX512,
                              l2_f32_avx512,
                              ip_f32_avx512,
@@ -632,12 +573,12 @@ const ScanKernels kAvx512 = {ScanLevel::AVX512,
                              ip_sq8_avx512,
                              l2_fp16_avx512,
                              ip_fp16_avx512,
-                             rows_avx512<l2_f32_avx512>,
-                             rows_avx512<ip_f32_avx512>,
-                             l2_sq8_rows_avx512,
-                             code_rows_avx512<uint8_t, ip_sq8_avx512>,
-                             code_rows_avx512<uint16_t, l2_fp16_avx512>,
-                             code_rows_avx512<uint16_t, ip_fp16_avx512>};
+                             rows<l2_f32_avx512>,
+                             rows<ip_f32_avx512>,
+                             l2_sq8_rows<l2_sq8_avx512>,
+                             code_rows<uint8_t, ip_sq8_avx512>,
+                             code_rows<uint16_t, l2_fp16_avx512>,
+                             code_rows<uint16_t, ip_fp16_avx512>};
 
 ScanLevel detect_level() {
     __builtin_cpu_init();
