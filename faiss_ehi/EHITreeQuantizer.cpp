@@ -98,7 +98,10 @@ void EHITreeQuantizer::search(idx_t n, const float* x, idx_t k,
                            "EHI adaptive beam: mass_threshold must be in "
                            "[0, 1), got %g",
                            threshold);
-    tree.route(n, x, k, labels, distances, strategy);
+    // The routing probabilities are wanted by the adaptive beam only: the
+    // distances returned are those to the leaf representatives (below).
+    tree.route(n, x, k, labels, threshold > 0 ? distances : nullptr,
+               strategy);
     if (threshold > 0) {
         apply_adaptive_beam(n, k, threshold, floor_beam, labels, distances);
     }
