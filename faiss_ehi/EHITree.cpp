@@ -637,18 +637,12 @@ void EHITree::select_grouped(const float* sq, const idx_t* gq, idx_t G,
         idx[i] = uint32_t(i);
     }
     std::make_heap(idx.begin(), idx.end(), better);
-    // The worst kept score in a local: most candidates are below it and
-    // cost one float comparison, without reading the heap (perf of a
-    // 1,024-leaf GloVe search: the loop was 14% of the samples).
-    float worst = keep > 0 ? sq[idx.front()] : 0;
     for (size_t i = keep; i < GB; i++) {
-        if (sq[i] < worst || !better(uint32_t(i), idx.front())) {
-            continue;
+        if (better(uint32_t(i), idx.front())) {
+            std::pop_heap(idx.begin(), idx.end(), better);
+            idx.back() = uint32_t(i);
+            std::push_heap(idx.begin(), idx.end(), better);
         }
-        std::pop_heap(idx.begin(), idx.end(), better);
-        idx.back() = uint32_t(i);
-        std::push_heap(idx.begin(), idx.end(), better);
-        worst = sq[idx.front()];
     }
     std::sort(idx.begin(), idx.end(), better);
     size_t i = 0;
