@@ -254,28 +254,40 @@ struct Point {
     double recall = 0, qps = 0;
 };
 
+/** Searches all test queries in one batch at `nprobe` (the thread count
+ * as set); returns the seconds taken, and the recall@10 in *recall if
+ * given. */
+double search_at_nprobe(faiss::IndexIVF* ivf, const faiss::Index& top,
+                        const fd::RetrievalTask& t, int nprobe,
+                        double* recall = nullptr) {
+    const idx_t k = 10;
+    std::vector<float> D(t.nq_test * k);
+    std::vector<idx_t> I(t.nq_test * k);
+    ivf->nprobe = nprobe;
+    double t0 = now_s();
+    top.search(t.nq_test, t.test_query_vecs.data(), k, D.data(), I.data());
+    double s = now_s() - t0;
+    if (recall) {
+        *recall = fd::knn_recall_at_k(t.nq_test, t.test_gt.data(), t.k_gt,
+                                      I.data(), int(k), 10);
+    }
+    return s;
+}
+
 /// nprobe swept (1 thread) until recall@10 reaches 0.95 (or nlist).
 std::vector<Point> sweep(faiss::IndexIVF* ivf, faiss::Index* top,
                          const fd::RetrievalTask& t, const std::string& name) {
     ehi_cmdline::set_num_threads(1);
     std::vector<Point> pts;
-    const idx_t k = 10;
-    std::vector<float> D(t.nq_test * k);
-    std::vector<idx_t> I(t.nq_test * k);
     for (int np : ehi_cmdline::nprobe_ladder(int(ivf->nlist))) {
-        ivf->nprobe = np;
-        std::vector<double> qps;
-        for (int r = 0; r < FLAGS_runs; r++) {
-            double t0 = now_s();
-            top->search(t.nq_test, t.test_query_vecs.data(), k, D.data(),
-                        I.data());
-            qps.push_back(t.nq_test / (now_s() - t0));
-        }
         Point p;
         p.nprobe = np;
+        std::vector<double> qps;
+        for (int r = 0; r < FLAGS_runs; r++) {
+            qps.push_back(t.nq_test /
+                          search_at_nprobe(ivf, *top, t, np, &p.recall));
+        }
         p.qps = median(qps);
-        p.recall = fd::knn_recall_at_k(t.nq_test, t.test_gt.data(), t.k_gt,
-                                       I.data(), int(k), 10);
         pts.push_back(p);
         printf("  %-30s nprobe %5d recall@10 %.4f QPS(1t) %9.1f\n",
                name.c_str(), np, p.recall, p.qps);
@@ -306,26 +318,6 @@ const Point* at_nprobe(const std::vector<Point>& pts, int nprobe) {
         }
     }
     return nullptr;
-}
-
-/** Searches all test queries in one batch at `nprobe` (the thread count
- * as set); returns the seconds taken, and the recall@10 in *recall if
- * given. */
-double search_at_nprobe(faiss::IndexIVF* ivf, const faiss::Index& top,
-                        const fd::RetrievalTask& t, int nprobe,
-                        double* recall = nullptr) {
-    const idx_t k = 10;
-    std::vector<float> D(t.nq_test * k);
-    std::vector<idx_t> I(t.nq_test * k);
-    ivf->nprobe = nprobe;
-    double t0 = now_s();
-    top.search(t.nq_test, t.test_query_vecs.data(), k, D.data(), I.data());
-    double s = now_s() - t0;
-    if (recall) {
-        *recall = fd::knn_recall_at_k(t.nq_test, t.test_gt.data(), t.k_gt,
-                                      I.data(), int(k), 10);
-    }
-    return s;
 }
 
 /** Where a method crosses a recall target over the integer nprobes: the

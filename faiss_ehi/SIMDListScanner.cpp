@@ -153,51 +153,18 @@ void SIMDListScanner::set_list(idx_t list_no, float coarse_dis) {
     }
 }
 
-/* The codec and metric are chosen once per call: `use` receives a distance
- * function of one code whose kernel pointer and per-codec arguments are
- * loop invariants, rather than a switch per code. */
-template <class Use>
-auto SIMDListScanner::with_distance(Use&& use) const {
-    const ScanKernels& k = kernels_;
-    const float* q = q_;
-    const size_t d = d_;
-    const float bias = bias_;
-    const float* s = scale_.data();
-    const float* qp = sq8_query_.data();
-    const float qoff = sq8_qoff_;
-    switch (codec_) {
-        case Codec::FLAT: {
-            auto f = keep_max ? k.ip_f32 : k.l2_f32;
-            return use([=](const uint8_t* c) {
-                return f(q, reinterpret_cast<const float*>(c), d);
-            });
-        }
-        case Codec::SQ8: {
-            if (keep_max) {
-                auto f = k.ip_sq8;
-                const float b = bias + qoff;
-                return use([=](const uint8_t* c) { return b + f(qp, c, d); });
-            }
-            auto f = k.l2_sq8;
-            return use([=](const uint8_t* c) { return f(qp, c, s, d); });
-        }
-        default: {
-            auto f = keep_max ? k.ip_fp16 : k.l2_fp16;
-            return use([=](const uint8_t* c) {
-                return bias + f(q, reinterpret_cast<const uint16_t*>(c), d);
-            });
-        }
-    }
-}
-
 float SIMDListScanner::distance_to_code(const uint8_t* code) const {
-    return with_distance([code](auto dist) { return dist(code); });
+    float dis;
+    rows_distances(code, 1, &dis);
+    return dis;
 }
 
 void SIMDListScanner::rows_distances(const uint8_t* codes, size_t n,
                                      float* out) const {
     const ScanKernels& k = kernels_;
-    float add = bias_; // the terms with_distance adds, in the same order
+    // added after the kernel: the per-list bias (inner product by
+    // residual: <query, centroid>) and, for SQ8, <query, offset>
+    float add = bias_;
     switch (codec_) {
         case Codec::FLAT:
             (keep_max ? k.ip_f32_rows : k.l2_f32_rows)(
@@ -242,18 +209,15 @@ void SIMDListScanner::for_each_distance(size_t n, const uint8_t* codes,
         }
         return;
     }
-    // With a selector, code by code (most codes may be skipped), prefetched
-    // as the rows kernels prefetch (scan_kernels.h).
-    const size_t ahead = scan_prefetch_rows(code_size);
-    with_distance([&](auto dist) {
-        for (size_t j = 0; j < n; j++) {
-            scan_prefetch_row(codes, j + ahead, code_size);
-            if (sel && !sel->is_member(ids[j])) {
-                continue;
-            }
-            visit(j, dist(codes + j * code_size));
+    // With a selector, code by code: most codes may be skipped. A rows
+    // kernel of one code still prefetches the codes ahead of it.
+    for (size_t j = 0; j < n; j++) {
+        if (sel->is_member(ids[j])) {
+            float dis;
+            rows_distances(codes + j * code_size, 1, &dis);
+            visit(j, dis);
         }
-    });
+    }
 }
 
 SIMDListScanner::idx_t SIMDListScanner::label_of(const idx_t* ids,

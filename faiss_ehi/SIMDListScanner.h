@@ -55,12 +55,9 @@ struct SIMDListScanner : faiss::InvertedListScanner {
                     bool store_pairs, const faiss::IDSelector* sel,
                     const ScanKernels& kernels);
 
-    /// Calls use(dist), dist(code) giving the distance for this codec.
-    template <class Use>
-    auto with_distance(Use&& use) const;
     /** Distances of n consecutive codes into out[0, n): the rows kernel of
-     * the codec, then the per-list bias, the same values as with_distance
-     * code by code. */
+     * the codec and metric, then the per-list bias. One code at a time
+     * (n = 1) gives the same values as a block. */
     void rows_distances(const uint8_t* codes, size_t n, float* out) const;
     template <class Visit>
     void for_each_distance(size_t n, const uint8_t* codes, const idx_t* ids,

@@ -490,6 +490,26 @@ EHI_AVX512 float ip_fp16_avx512(const float* q, const uint16_t* c, size_t d) {
 
 // ------------------------------------------------------ rows of a list
 
+/// How far ahead the rows kernels prefetch, in bytes (see rows() for why).
+constexpr size_t kScanPrefetchBytes = 6144;
+
+/// Rows of `row_bytes` that make up about kScanPrefetchBytes (at least 1).
+inline size_t scan_prefetch_rows(size_t row_bytes) {
+    return row_bytes >= kScanPrefetchBytes ? 1
+                                           : kScanPrefetchBytes /
+                    (row_bytes > 0 ? row_bytes : 1);
+}
+
+/** Prefetches row j of rows of `row_bytes` starting at `base`. The row may
+ * lie past the list's end: a prefetch never faults, and the address is
+ * made as an integer, not a pointer outside its array. */
+inline void scan_prefetch_row(const void* base, size_t j, size_t row_bytes) {
+    const uintptr_t row = reinterpret_cast<uintptr_t>(base) + j * row_bytes;
+    for (size_t b = 0; b < row_bytes; b += 64) {
+        __builtin_prefetch(reinterpret_cast<const void*>(row + b));
+    }
+}
+
 /* n consecutive rows, each with the one-row kernel One, a compile-time
  * constant: a direct call per row, not one through the ScanKernels table
  * (GCC 12 at -O3 does not inline it; forcing it with always_inline

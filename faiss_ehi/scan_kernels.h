@@ -60,27 +60,6 @@ void sq8_prepare_l2(const float* q, const float* offset, size_t d, float* qo);
 float sq8_prepare_ip(const float* q, const float* scale, const float* offset,
                      size_t d, float* qs);
 
-/** How far ahead a list scan prefetches, in bytes: the rows kernels, and
- * SIMDListScanner for the compressed codes (scan_kernels.cpp says why). */
-constexpr size_t kScanPrefetchBytes = 6144;
-
-/// Rows of `row_bytes` that make up about kScanPrefetchBytes (at least 1).
-inline size_t scan_prefetch_rows(size_t row_bytes) {
-    return row_bytes >= kScanPrefetchBytes ? 1
-                                           : kScanPrefetchBytes /
-                    (row_bytes > 0 ? row_bytes : 1);
-}
-
-/** Prefetches row j of rows of `row_bytes` starting at `base`. The row may
- * lie past the list's end: a prefetch never faults, and the address is
- * made as an integer, not a pointer outside its array. */
-inline void scan_prefetch_row(const void* base, size_t j, size_t row_bytes) {
-    const uintptr_t row = reinterpret_cast<uintptr_t>(base) + j * row_bytes;
-    for (size_t b = 0; b < row_bytes; b += 64) {
-        __builtin_prefetch(reinterpret_cast<const void*>(row + b));
-    }
-}
-
 /// The best level this CPU runs (read once, from cpuid).
 ScanLevel best_scan_level();
 
