@@ -12,12 +12,51 @@
 namespace faiss_ehi {
 
 IndexEHITreeSQ::IndexEHITreeSQ(const faiss::IndexIVFScalarQuantizer& ivf)
-        : faiss::IndexIVFScalarQuantizer(ivf) {}
+        : faiss::IndexIVFScalarQuantizer(ivf) {
+    refresh_code_norms();
+}
+
+void IndexEHITreeSQ::refresh_code_norms() {
+    code_norms_.rebuild(*this);
+}
+
+void IndexEHITreeSQ::train(idx_t n, const float* x) {
+    faiss::IndexIVFScalarQuantizer::train(n, x);
+    refresh_code_norms(); // new ranges: any stored codes decode anew
+}
+
+void IndexEHITreeSQ::add_core(idx_t n, const float* x, const idx_t* xids,
+                              const idx_t* precomputed_idx) {
+    faiss::IndexIVFScalarQuantizer::add_core(n, x, xids, precomputed_idx);
+    code_norms_.sync(*this);
+}
+
+size_t IndexEHITreeSQ::remove_ids(const faiss::IDSelector& sel) {
+    size_t r = faiss::IndexIVFScalarQuantizer::remove_ids(sel);
+    code_norms_.sync(*this);
+    return r;
+}
+
+void IndexEHITreeSQ::update_vectors(int nv, const idx_t* idx, const float* v) {
+    faiss::IndexIVFScalarQuantizer::update_vectors(nv, idx, v);
+    refresh_code_norms(); // codes rewritten in place: lengths may not move
+}
+
+void IndexEHITreeSQ::merge_from(faiss::Index& otherIndex, idx_t add_id) {
+    faiss::IndexIVFScalarQuantizer::merge_from(otherIndex, add_id);
+    code_norms_.sync(*this);
+}
+
+void IndexEHITreeSQ::reset() {
+    faiss::IndexIVFScalarQuantizer::reset();
+    code_norms_.sync(*this);
+}
 
 faiss::InvertedListScanner* IndexEHITreeSQ::get_InvertedListScanner(
         bool store_pairs, const faiss::IDSelector* sel) const {
     faiss::InvertedListScanner* s = simd_scan
-            ? SIMDListScanner::create(*this, store_pairs, sel)
+            ? SIMDListScanner::create(*this, store_pairs, sel, nullptr,
+                                      &code_norms_)
             : nullptr;
     return s ? s
              : faiss::IndexIVFScalarQuantizer::get_InvertedListScanner(
@@ -34,7 +73,7 @@ void IndexEHITreeSQ::search_preassigned(
         // As Faiss: assign holds min(nlist, nprobe) lists per query.
         const size_t np = std::min(nlist, params ? params->nprobe : nprobe);
         search_preassigned_blocked(*this, n, x, k, np, assign, centroid_dis,
-                                   distances, labels, stats);
+                                   distances, labels, stats, &code_norms_);
         return;
     }
     faiss::IndexIVFScalarQuantizer::search_preassigned(

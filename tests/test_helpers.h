@@ -134,6 +134,21 @@ inline bool bit_identical(const Result& a, const Result& b) {
             0;
 }
 
+/** The same results to float rounding: distances within 1e-4 relative,
+ * and at most 1% of the labels different (equal distances may come back
+ * in another order). For kernels that compute distances differently. */
+inline void expect_same_results(const Result& a, const Result& b,
+                                const std::string& what) {
+    ASSERT_EQ(a.I.size(), b.I.size());
+    size_t diff = 0;
+    for (size_t i = 0; i < a.I.size(); i++) {
+        EXPECT_NEAR(a.D[i], b.D[i], 1e-4f * std::max(1.0f, std::fabs(b.D[i])))
+                << what << " entry " << i;
+        diff += a.I[i] != b.I[i];
+    }
+    EXPECT_LE(diff, a.I.size() / 100) << what << ": labels differ";
+}
+
 #define EXPECT_BIT_IDENTICAL(a, b)                                             \
     do {                                                                       \
         const auto& ra_ = (a);                                                 \

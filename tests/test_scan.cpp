@@ -266,19 +266,6 @@ void expect_same_distances(const faiss::IndexIVF& index,
     EXPECT_EQ(compared, nq * index.ntotal) << what;
 }
 
-/// Same ids, distances within rounding (ties may swap equal distances).
-void expect_same_results(const Result& a, const Result& b,
-                         const std::string& what) {
-    ASSERT_EQ(a.I.size(), b.I.size());
-    size_t diff = 0;
-    for (size_t i = 0; i < a.I.size(); i++) {
-        EXPECT_NEAR(a.D[i], b.D[i], 1e-4f * std::max(1.0f, std::fabs(b.D[i])))
-                << what << " entry " << i;
-        diff += a.I[i] != b.I[i];
-    }
-    EXPECT_LE(diff, a.I.size() / 100) << what << ": labels differ";
-}
-
 struct SQCase {
     faiss::ScalarQuantizer::QuantizerType qtype;
     bool by_residual;
@@ -576,7 +563,8 @@ TEST(ScanBlocked, CompressedListsEqualQueryMajorBitForBit) {
                                            a.I.data(), false);
                     faiss_ehi::search_preassigned_blocked(
                             *sq, nq, xq.data(), k, nprobe, assign.data(),
-                            cdis.data(), b.D.data(), b.I.data(), nullptr);
+                            cdis.data(), b.D.data(), b.I.data(), nullptr,
+                            &sq->code_norms()); // as the index passes them
                     std::string what = std::string(key) + " d=" +
                             std::to_string(d) +
                             (metric == faiss::METRIC_L2 ? " L2" : " IP") +
