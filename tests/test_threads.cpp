@@ -11,7 +11,10 @@
 #include <thread>
 
 #include <faiss/IndexIVF.h>
+#include <faiss/impl/IDSelector.h>
 
+#include <faiss_ehi/IndexEHITreeSQ.h>
+#include <faiss_ehi/index_factory.h>
 #include <faiss_ehi/thread_scope.h>
 
 using namespace ehi_test;
@@ -179,6 +182,78 @@ TEST(Threads, ConcurrentSearchesAreSafe) {
                             mismatches++;
                         }
                     }
+                }
+            } catch (...) {
+                errors++;
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(mismatches.load(), 0);
+}
+
+// An SQ8 index under L2 scans with its code norms; searches read them,
+// and several searches may run on one index at once: list-major batches,
+// query-by-query ones, selector searches (which gather codes into the
+// scanner's own buffer) and range searches, each equal to its
+// single-threaded result.
+TEST(Threads, ConcurrentSQ8SearchesAreSafe) {
+    KMeansTrainerScope kmeans;
+    const int d = 24;
+    auto xb = clustered_data(4000, d, 40, 6, 1);
+    auto xq = clustered_data(300, d, 40, 6, 2);
+    std::unique_ptr<faiss::Index> idx(
+            faiss_ehi::index_factory(d, "EHI16x1,SQ8", faiss::METRIC_L2));
+    auto* index = dynamic_cast<faiss_ehi::IndexEHITreeSQ*>(idx.get());
+    ASSERT_NE(index, nullptr);
+    index->train(4000, xb.data());
+    index->add(4000, xb.data());
+    index->nprobe = 4;
+    ASSERT_TRUE(index->code_norms().valid_for(*index));
+    faiss::IDSelectorRange sel(0, 2000);
+    faiss::SearchParametersIVF with_sel;
+    with_sel.nprobe = 4;
+    with_sel.sel = &sel;
+    std::vector<float> xq16(xq.begin(), xq.begin() + 16 * d);
+    auto run = [&](int what) {
+        switch (what) {
+            case 0:
+                return search(*index, xq, 10); // list-major (300 >= 256)
+            case 1:
+                return search(*index, xq16, 10); // query by query
+            default:
+                return search(*index, xq, 10, &with_sel);
+        }
+    };
+    std::vector<Result> ref;
+    faiss::RangeSearchResult ref_range(16);
+    {
+        faiss_ehi::OmpThreadScope o(1);
+        for (int w = 0; w < 3; w++) {
+            ref.push_back(run(w));
+        }
+        index->range_search(16, xq16.data(), ref[1].D[5], &ref_range);
+    }
+    const int nthreads = 6, rounds = 4;
+    std::atomic<int> mismatches{0}, errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < nthreads; t++) {
+        threads.emplace_back([&, t] {
+            try {
+                for (int r = 0; r < rounds; r++) {
+                    int w = (t + r) % 4;
+                    if (w < 3) {
+                        mismatches += !bit_identical(run(w), ref[w]);
+                        continue;
+                    }
+                    faiss::RangeSearchResult rr(16);
+                    index->range_search(16, xq16.data(), ref[1].D[5], &rr);
+                    mismatches += rr.lims[16] != ref_range.lims[16] ||
+                            !std::equal(rr.labels, rr.labels + rr.lims[16],
+                                        ref_range.labels);
                 }
             } catch (...) {
                 errors++;
