@@ -211,12 +211,48 @@ EHI_AVX2 inline __m256 decode8_fp16(const uint16_t* c) {
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
 }
 
-EHI_AVX2 inline float decode1_sq8(uint8_t c) {
-    return float(c);
+/* The last r < 8 codes of a row as floats, the other lanes 0, where a
+ * full 8-code load would read past the row (and could cross into an
+ * unmapped page past the end of a list). With `back` (the row has at
+ * least 8 codes) the 8 codes that end the row are loaded into a register
+ * and shifted down, so that no store and reload through memory stalls
+ * (a scalar tail per code, or a copy through a buffer, cost as much as
+ * the rest of a 100-d code); shorter rows are assembled code by code. */
+EHI_AVX2 inline __m256 codes8_sq8_tail(const uint8_t* c, size_t r,
+                                       bool back) {
+    uint64_t v = 0;
+    if (back) {
+        std::memcpy(&v, c + r - 8, 8);
+        v >>= 8 * (8 - r);
+    } else {
+        for (size_t t = 0; t < r; t++) {
+            v |= uint64_t(c[t]) << (8 * t);
+        }
+    }
+    return _mm256_cvtepi32_ps(
+            _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(v))));
 }
 
-EHI_AVX2 inline float decode1_fp16(uint16_t c) {
-    return _cvtsh_ss(c);
+EHI_AVX2 inline __m256 decode8_fp16_tail(const uint16_t* c, size_t r,
+                                         bool back) {
+    __m128i x;
+    if (back) {
+        x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + r - 8));
+        // bytes shifted down by 2 (8 - r); indices past 15 select zero
+        __m128i idx = _mm_add_epi8(
+                _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                              14, 15),
+                _mm_set1_epi8(char(2 * (8 - r))));
+        idx = _mm_or_si128(idx, _mm_cmpgt_epi8(idx, _mm_set1_epi8(15)));
+        x = _mm_shuffle_epi8(x, idx);
+    } else {
+        alignas(16) uint16_t v[8] = {};
+        for (size_t t = 0; t < r; t++) {
+            v[t] = c[t];
+        }
+        x = _mm_load_si128(reinterpret_cast<const __m128i*>(v));
+    }
+    return _mm256_cvtph_ps(x);
 }
 
 /* Inner products of four compressed codes (SQ8 or fp16) with one query,
@@ -227,34 +263,57 @@ EHI_AVX2 inline float decode1_fp16(uint16_t c) {
  * by the same operations in the same order wherever it sits among the
  * four, so a code scored with others, or alone (its pointer passed four
  * times), gets the same value. */
-template <class T, __m256 (*Load8)(const T*), float (*Decode1)(T)>
+template <class T, __m256 (*Load8)(const T*),
+          __m256 (*Load8Tail)(const T*, size_t, bool)>
 EHI_AVX2 void ip_x4_avx2(const float* q, const T* const* c, size_t d,
                          float* out) {
     const T *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+    // two accumulators per code: eight FMA chains in flight
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     size_t i = 0;
-    for (; i + 8 <= d; i += 8) {
+    for (; i + 16 <= d; i += 16) {
+        __m256 w = _mm256_loadu_ps(q + i), v = _mm256_loadu_ps(q + i + 8);
+        a0 = _mm256_fmadd_ps(w, Load8(c0 + i), a0);
+        a1 = _mm256_fmadd_ps(w, Load8(c1 + i), a1);
+        a2 = _mm256_fmadd_ps(w, Load8(c2 + i), a2);
+        a3 = _mm256_fmadd_ps(w, Load8(c3 + i), a3);
+        b0 = _mm256_fmadd_ps(v, Load8(c0 + i + 8), b0);
+        b1 = _mm256_fmadd_ps(v, Load8(c1 + i + 8), b1);
+        b2 = _mm256_fmadd_ps(v, Load8(c2 + i + 8), b2);
+        b3 = _mm256_fmadd_ps(v, Load8(c3 + i + 8), b3);
+    }
+    if (i + 8 <= d) {
         __m256 w = _mm256_loadu_ps(q + i);
         a0 = _mm256_fmadd_ps(w, Load8(c0 + i), a0);
         a1 = _mm256_fmadd_ps(w, Load8(c1 + i), a1);
         a2 = _mm256_fmadd_ps(w, Load8(c2 + i), a2);
         a3 = _mm256_fmadd_ps(w, Load8(c3 + i), a3);
+        i += 8;
     }
+    if (i < d) {
+        const size_t r = d - i;
+        const bool back = d >= 8;
+        __m256 w = _mm256_maskload_ps(q + i, tail_mask(r));
+        b0 = _mm256_fmadd_ps(w, Load8Tail(c0 + i, r, back), b0);
+        b1 = _mm256_fmadd_ps(w, Load8Tail(c1 + i, r, back), b1);
+        b2 = _mm256_fmadd_ps(w, Load8Tail(c2 + i, r, back), b2);
+        b3 = _mm256_fmadd_ps(w, Load8Tail(c3 + i, r, back), b3);
+    }
+    a0 = _mm256_add_ps(a0, b0);
+    a1 = _mm256_add_ps(a1, b1);
+    a2 = _mm256_add_ps(a2, b2);
+    a3 = _mm256_add_ps(a3, b3);
     // lane sums of a0..a3, each from its own register only
     __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(h),
-                          _mm256_extractf128_ps(h, 1));
-    _mm_storeu_ps(out, r);
-    for (int k = 0; k < 4; k++) {
-        for (size_t t = i; t < d; t++) {
-            out[k] += q[t] * Decode1(c[k][t]);
-        }
-    }
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h),
+                                  _mm256_extractf128_ps(h, 1)));
 }
 
-constexpr auto ip_sq8_x4_avx2 = ip_x4_avx2<uint8_t, codes8_sq8, decode1_sq8>;
+constexpr auto ip_sq8_x4_avx2 =
+        ip_x4_avx2<uint8_t, codes8_sq8, codes8_sq8_tail>;
 constexpr auto ip_fp16_x4_avx2 =
-        ip_x4_avx2<uint16_t, decode8_fp16, decode1_fp16>;
+        ip_x4_avx2<uint16_t, decode8_fp16, decode8_fp16_tail>;
 
 /// One code through a four-code kernel (its pointer four times): the
 /// value a rows scan gives that code wherever it sits.
@@ -423,7 +482,7 @@ EHI_AVX512 inline __m512 halves16(__mmask16 m, const uint16_t* c) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c));
 }
 
-/// ip_x4_avx2 in 16 lanes, two accumulators per code.
+/// ip_x4_avx2 in 16 lanes.
 template <class T, __m512 (*Load16)(const T*),
           __m512 (*Load16m)(__mmask16, const T*)>
 EHI_AVX512 void ip_x4_avx512(const float* q, const T* const* c, size_t d,
