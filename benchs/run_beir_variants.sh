@@ -75,6 +75,9 @@ want default && run default
 want default_no_doc_routing && run default_no_doc_routing --doc_routing 0
 want default_doc_routing3 && run default_doc_routing3 --doc_routing 3
 want default_d2l2 && run default_d2l2 --d2l 2
+want default_paper_form && run default_paper_form --form paper
+want default_B80 && run default_B80 --B 80 --beam 8
+want default_B20 && run default_B20 --B 20 --beam 2
 want balanced_targets && run balanced_targets --balanced_targets
 want balanced_targets_tg0.1 && run balanced_targets_tg0.1 --balanced_targets \
   --tree_grad 0.1 --stop_on_collapse=false
