@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
 #include <faiss/invlists/DirectMap.h>
 #include <faiss/invlists/InvertedLists.h>
 
@@ -158,6 +159,33 @@ TEST(SQ8CodeNorms, NormFormEqualsDirectDistances) {
                 EXPECT_EQ(compared, kNq * kNb) << what;
             }
         }
+    }
+}
+
+// Files do not hold the norms: reading (and cloning, a write and a read)
+// recomputes them, and the copy searches bit for bit like the original.
+TEST(SQ8CodeNorms, RecomputedOnReadingAndCloning) {
+    KMeansTrainerScope kmeans;
+    auto xb = clustered_data(kNb, kD, 20, 5, 1);
+    auto xq = clustered_data(300, kD, 20, 5, 2);
+    auto index = make_index("EHI16x1,SQ8", faiss::METRIC_L2, true, xb);
+    ASSERT_TRUE(index);
+    ASSERT_TRUE(norms_in_use(*index));
+    faiss::VectorIOWriter w;
+    faiss_ehi::write_index(index.get(), &w);
+    faiss::VectorIOReader r;
+    r.data = w.data;
+    std::unique_ptr<faiss::Index> read(faiss_ehi::read_index(&r));
+    std::unique_ptr<faiss::Index> cloned(faiss_ehi::clone_index(index.get()));
+    for (faiss::Index* copy : {read.get(), cloned.get()}) {
+        auto* sq = dynamic_cast<IndexEHITreeSQ*>(copy);
+        ASSERT_NE(sq, nullptr);
+        EXPECT_TRUE(norms_in_use(*sq));
+        sq->nprobe = index->nprobe;
+        // 300 queries: the list-major path; 30: query by query
+        EXPECT_BIT_IDENTICAL(search(*sq, xq, 10), search(*index, xq, 10));
+        std::vector<float> few(xq.begin(), xq.begin() + kNq * kD);
+        EXPECT_BIT_IDENTICAL(search(*sq, few, 10), search(*index, few, 10));
     }
 }
 
