@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include <faiss/IndexIVF.h>
@@ -29,6 +30,31 @@ struct ThreadCase {
 };
 
 class Threads : public ::testing::TestWithParam<ThreadCase> {};
+
+/** Calls same(t, r) for rounds r = 0..rounds-1 on each of nthreads
+ * threads at once; expects every call to return true (its result equal to
+ * the single-threaded one) and none to throw. */
+void expect_same_concurrently(int nthreads, int rounds,
+                              const std::function<bool(int, int)>& same) {
+    std::atomic<int> mismatches{0}, errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < nthreads; t++) {
+        threads.emplace_back([&, t] {
+            try {
+                for (int r = 0; r < rounds; r++) {
+                    mismatches += !same(t, r);
+                }
+            } catch (...) {
+                errors++;
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(mismatches.load(), 0);
+}
 
 } // namespace
 
@@ -160,39 +186,16 @@ TEST(Threads, ConcurrentSearchesAreSafe) {
         }
     }
     Result ref_default = ref[3];
-    const int nthreads = 6, rounds = 4;
-    std::atomic<int> mismatches{0}, errors{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < nthreads; t++) {
-        threads.emplace_back([&, t] {
-            try {
-                for (int r = 0; r < rounds; r++) {
-                    // alternate between the index's nprobe and per-call
-                    // parameters
-                    if ((t + r) % 2 == 0) {
-                        if (!bit_identical(search(*index, xq, 10),
-                                           ref_default)) {
-                            mismatches++;
-                        }
-                    } else {
-                        faiss::SearchParametersIVF params;
-                        params.nprobe = 1 + (t + r) % 6;
-                        if (!bit_identical(search(*index, xq, 10, &params),
-                                           ref[params.nprobe - 1])) {
-                            mismatches++;
-                        }
-                    }
-                }
-            } catch (...) {
-                errors++;
-            }
-        });
-    }
-    for (auto& th : threads) {
-        th.join();
-    }
-    EXPECT_EQ(errors.load(), 0);
-    EXPECT_EQ(mismatches.load(), 0);
+    expect_same_concurrently(6, 4, [&](int t, int r) {
+        // alternate between the index's nprobe and per-call parameters
+        if ((t + r) % 2 == 0) {
+            return bit_identical(search(*index, xq, 10), ref_default);
+        }
+        faiss::SearchParametersIVF params;
+        params.nprobe = 1 + (t + r) % 6;
+        return bit_identical(search(*index, xq, 10, &params),
+                             ref[params.nprobe - 1]);
+    });
 }
 
 // An SQ8 index under L2 scans with its code norms; searches read them,
@@ -237,34 +240,17 @@ TEST(Threads, ConcurrentSQ8SearchesAreSafe) {
         }
         index->range_search(16, xq16.data(), ref[1].D[5], &ref_range);
     }
-    const int nthreads = 6, rounds = 4;
-    std::atomic<int> mismatches{0}, errors{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < nthreads; t++) {
-        threads.emplace_back([&, t] {
-            try {
-                for (int r = 0; r < rounds; r++) {
-                    int w = (t + r) % 4;
-                    if (w < 3) {
-                        mismatches += !bit_identical(run(w), ref[w]);
-                        continue;
-                    }
-                    faiss::RangeSearchResult rr(16);
-                    index->range_search(16, xq16.data(), ref[1].D[5], &rr);
-                    mismatches += rr.lims[16] != ref_range.lims[16] ||
-                            !std::equal(rr.labels, rr.labels + rr.lims[16],
-                                        ref_range.labels);
-                }
-            } catch (...) {
-                errors++;
-            }
-        });
-    }
-    for (auto& th : threads) {
-        th.join();
-    }
-    EXPECT_EQ(errors.load(), 0);
-    EXPECT_EQ(mismatches.load(), 0);
+    expect_same_concurrently(6, 4, [&](int t, int r) {
+        int w = (t + r) % 4;
+        if (w < 3) {
+            return bit_identical(run(w), ref[w]);
+        }
+        faiss::RangeSearchResult rr(16);
+        index->range_search(16, xq16.data(), ref[1].D[5], &rr);
+        return rr.lims[16] == ref_range.lims[16] &&
+                std::equal(rr.labels, rr.labels + rr.lims[16],
+                           ref_range.labels);
+    });
 }
 
 TEST(Threads, ConcurrentTreeRouting) {
@@ -274,25 +260,11 @@ TEST(Threads, ConcurrentTreeRouting) {
     std::vector<idx_t> ref(100 * 8);
     std::vector<float> refp(100 * 8);
     tree.route(100, u.data(), 8, ref.data(), refp.data());
-    std::atomic<int> mismatches{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; t++) {
-        threads.emplace_back([&, t] {
-            for (int r = 0; r < 5; r++) {
-                std::vector<idx_t> l(100 * 8);
-                std::vector<float> p(100 * 8);
-                tree.route(100, u.data(), 8, l.data(), p.data(),
-                           (t + r) % 2
-                                   ? -1
-                                   : int(faiss_ehi::BeamStrategy::BEST_FIRST));
-                if (l != ref || p != refp) {
-                    mismatches++;
-                }
-            }
-        });
-    }
-    for (auto& th : threads) {
-        th.join();
-    }
-    EXPECT_EQ(mismatches.load(), 0);
+    expect_same_concurrently(4, 5, [&](int t, int r) {
+        std::vector<idx_t> l(100 * 8);
+        std::vector<float> p(100 * 8);
+        tree.route(100, u.data(), 8, l.data(), p.data(),
+                   (t + r) % 2 ? -1 : int(faiss_ehi::BeamStrategy::BEST_FIRST));
+        return l == ref && p == refp;
+    });
 }
