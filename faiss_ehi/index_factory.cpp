@@ -89,12 +89,47 @@ EHIKey parse_ehi_token(const std::string& tok) {
     return key;
 }
 
+/** Throws on a product quantizer with no sub-quantizer: "PQ0" in any of
+ * its forms (PQ0x8, PQ0np, PQ0x4fs, HNSW32_PQ0, IVF..,PQ0) or a refine
+ * stage of none (IVF..,PQ8+0). Faiss 1.7.3's factory builds them, and the
+ * ProductQuantizer constructor then divides by zero: the process dies of
+ * SIGFPE instead of getting an error. "OPQ0", which Faiss handles, is
+ * left to it. Plain Faiss keys go through this too, as through every
+ * other check of this factory. */
+void check_pq_sizes(const std::vector<std::string>& tokens,
+                    const char* description) {
+    for (const std::string& tok : tokens) {
+        for (size_t at = tok.find("PQ"); at != std::string::npos;
+             at = tok.find("PQ", at + 2)) {
+            bool opq = at > 0 && tok[at - 1] == 'O';
+            size_t pos = at + 2;
+            long long m = -1;
+            FAISS_THROW_IF_NOT_FMT(
+                    opq || !parse_number(tok, pos, m) || m > 0,
+                    "index_factory '%s': a product quantizer needs at least "
+                    "one sub-quantizer (got %s)",
+                    description, tok.c_str());
+        }
+        size_t plus = tok.find('+');
+        if (plus != std::string::npos && tok.find("PQ") != std::string::npos) {
+            size_t pos = plus + 1;
+            long long m = -1;
+            FAISS_THROW_IF_NOT_FMT(
+                    !parse_number(tok, pos, m) || m > 0,
+                    "index_factory '%s': a refining product quantizer needs "
+                    "at least one sub-quantizer (got %s)",
+                    description, tok.c_str());
+        }
+    }
+}
+
 } // namespace
 
 faiss::Index* index_factory(int d, const char* description,
                             faiss::MetricType metric) {
     FAISS_THROW_IF_NOT_MSG(description, "index_factory: null description");
     std::vector<std::string> tokens = split_commas(description);
+    check_pq_sizes(tokens, description);
     int ehi_at = -1;
     for (size_t i = 0; i < tokens.size(); i++) {
         if (tokens[i].compare(0, 3, "EHI") == 0) {

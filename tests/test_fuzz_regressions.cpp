@@ -325,3 +325,24 @@ TEST(FuzzRegression, NegativeDimensionIsRefused) {
     ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
                            "an index header declares dimension -16777208");
 }
+
+// "OPQ4,EHI4x2,PQ0" (fuzz_index_factory): Faiss builds a product quantizer
+// of 0 sub-quantizers and divides by it (SIGFPE). Every form of it must
+// throw, with or without an EHI token; valid PQ keys, and OPQ0, which
+// Faiss handles, still build.
+TEST(FuzzRegression, ProductQuantizerOfNoSubQuantizerIsRefused) {
+    for (const char* key :
+         {"OPQ4,EHI4x2,PQ0", "EHI4x2,PQ0", "IVF16,PQ0", "PQ0", "PQ00x8",
+          "PQ0x4fs", "IVF16,PQ0np", "HNSW8_PQ0", "IMI2x4,PQ0",
+          "IVF16,PQ4+0", "IVF16,PQ0+4", "EHI4x2,PQ4+0"}) {
+        ehi_test::expect_error(
+                [&] { delete faiss_ehi::index_factory(8, key); },
+                "sub-quantizer");
+    }
+    for (const char* key : {"IVF16,PQ4", "EHI4x2,PQ4", "OPQ4,EHI4x2,PQ4",
+                            "PQ4x4fs", "HNSW8_PQ2", "IVF16,PQ4+2",
+                            "OPQ0,IVF16,Flat"}) {
+        std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(8, key));
+        EXPECT_NE(index, nullptr) << key;
+    }
+}
