@@ -9,6 +9,13 @@ EHI and DE+IVF-Flat at 5/10/20% visited, exact search, and nDCG@10 at 100%
 of EHI and the DE; then, for names NAME_sN (seeds), the mean and spread.
 
     python3 benchs/beir_summary.py DIR [DIR ...]
+
+With --pooled DATA SPLIT_DIR [SPLIT_DIR ...] (each SPLIT_DIR holding
+COLLECTION/VARIANT runs of one held-out split, COLLECTION a directory of
+DATA): per variant, the held-out Recall@100 of each collection averaged
+over the splits, and pooled over every held-out query of every split
+(each collection weighted by its held-out queries: 30% of its training
+queries, rounded down), which is what the default recipe is chosen by.
 """
 import glob
 import json
@@ -43,6 +50,7 @@ def row(base):
         d = json.load(f)
     m = d["methods"]
     ehi, de = m.get("EHI"), m.get("DE+IVF-Flat")
+    best = m.get("DE+IVF-Flat best nlist")
     ex = m.get("exact")
     r = {
         "heldout": heldout(base + ".txt"),
@@ -54,13 +62,15 @@ def row(base):
     for v in (0.05, 0.1, 0.2):
         r["ehi%g" % v] = at(ehi, v, "recall@100")
         r["de%g" % v] = at(de, v, "recall@100") if de else None
+        r["debest%g" % v] = at(best, v, "recall@100") if best else None
     r["exact"] = at(ex, 1, "recall@100") if ex else None
     r["ehi_ndcg"] = at(ehi, 1, "ndcg@10")
     r["de_ndcg"] = at(ex, 1, "ndcg@10") if ex else None
     return r
 
 
-COLS = ["heldout", "ehi0.05", "ehi0.1", "de0.1", "ehi0.2", "exact",
+COLS = ["heldout", "ehi0.05", "ehi0.1", "de0.1", "debest0.1", "ehi0.2",
+        "exact",
         "ehi_ndcg", "de_ndcg", "expected", "largest", "empty", "train_s"]
 
 
@@ -91,6 +101,9 @@ def main():
                    if r["ehi0.1"] is not None and r["de0.1"] is not None
                    else None)
             r["gap"] = gap
+            r["gap_best"] = (r["ehi0.1"] - r["debest0.1"]
+                             if r["ehi0.1"] is not None and
+                             r["debest0.1"] is not None else None)
             print("| %s | " % name + " | ".join(fmt(r[c]) for c in COLS) +
                   " | %s |" % (("%+.1f" % (100 * gap)) if gap is not None
                                else "-"))
@@ -98,9 +111,10 @@ def main():
             groups.setdefault(g, []).append(r)
     print()
     print("| recipe (seeds) | EHI R@100 10% | DE+IVF 10% | gap (min) | "
+          "DE+IVF best nlist 10% | gap to it (min) | "
           "EHI 20% | exact | EHI nDCG@10 | DE nDCG@10 | expected load (max) "
           "| empty |")
-    print("|---" * 10 + "|")
+    print("|---" * 12 + "|")
     for g, rs in groups.items():
         if len(rs) < 2:
             continue
@@ -112,15 +126,60 @@ def main():
             sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
             return "%.3f ± %.3f" % (statistics.mean(xs), sd)
         gaps = [100 * r["gap"] for r in rs if r["gap"] is not None]
-        print("| %s (%d) | %s | %s | %+.1f (%+.1f) | %s | %s | %s | %s | "
-              "%.2f (%.2f) | %d |" % (
+        gb = [100 * r["gap_best"] for r in rs if r["gap_best"] is not None]
+        best_gap = ("%+.1f (%+.1f)" % (statistics.mean(gb), min(gb))
+                    if gb else "-")
+        print("| %s (%d) | %s | %s | %+.1f (%+.1f) | %s | %s | %s | %s | %s | "
+              "%s | %.2f (%.2f) | %d |" % (
                   g, len(rs), ms("ehi0.1"), ms("de0.1"),
-                  statistics.mean(gaps), min(gaps), ms("ehi0.2"),
+                  statistics.mean(gaps), min(gaps), ms("debest0.1"),
+                  best_gap, ms("ehi0.2"),
                   ms("exact"), ms("ehi_ndcg"), ms("de_ndcg"),
                   statistics.mean(r["expected"] for r in rs),
                   max(r["expected"] for r in rs),
                   max(r["empty"] for r in rs)))
 
 
+def heldout_queries(collection_dir, fraction=0.3):
+    queries = set()
+    with open(os.path.join(collection_dir, "qrels", "train.tsv")) as f:
+        next(f)  # header
+        for line in f:
+            if line.strip():
+                queries.add(line.split("\t")[0])
+    return int(fraction * len(queries))
+
+
+def pooled(data, split_dirs):
+    collections = sorted({os.path.basename(c) for d in split_dirs
+                          for c in glob.glob(os.path.join(d, "*"))
+                          if os.path.isdir(c)})
+    weight = {c: heldout_queries(os.path.join(data, c)) for c in collections}
+    variants = sorted({os.path.basename(j)[:-5] for d in split_dirs
+                       for j in glob.glob(os.path.join(d, "*", "*.json"))})
+    print("| variant | splits | " +
+          " | ".join("%s held-out (%d queries)" % (c, weight[c])
+                     for c in collections) + " | pooled |")
+    print("|---" * (len(collections) + 3) + "|")
+    for v in variants:
+        per, total, n, splits = [], 0.0, 0, 0
+        for c in collections:
+            hs = []
+            for d in split_dirs:
+                txt = os.path.join(d, c, v + ".txt")
+                h = heldout(txt) if os.path.exists(txt) else None
+                if h is not None and h >= 0:  # -1: no tree epoch logged
+                    hs.append(h)
+            per.append("%.3f" % statistics.mean(hs) if hs else "-")
+            total += weight[c] * sum(hs)
+            n += weight[c] * len(hs)
+            splits = max(splits, len(hs))
+        print("| %s | %d | %s | %s |" % (v, splits, " | ".join(per),
+                                        "%.3f" % (total / n) if n else "-"))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "--pooled":
+        pooled(sys.argv[2], sys.argv[3:])
+    else:
+        main()

@@ -19,7 +19,7 @@ COMMON=(--data "beir:$DATA" --heldout_fraction 0.3 --progress=false
         --plot "" "$@")
 # The recipe before this table (frozen encoder): its flags, spelled out.
 # The variants before the default name each recipe setting, so that the
-# defaults' choice does not leak into them (the default_* and
+# defaults' choice does not leak into them (the step_docs*, default_* and
 # balanced_targets* rows are the defaults plus the flags shown). The end of
 # training re-fit has no switch: rows run before it existed are marked so
 # in RESULTS.md.
@@ -71,16 +71,34 @@ want e2e_w60 && run e2e_w60 "${E2E[@]}" --warmup_epochs 60
 want e2e_w60_r1 && run e2e_w60_r1 "${E2E[@]}" --warmup_epochs 60 --refresh 1
 want e2e_deneg1_w60 && run e2e_deneg1_w60 "${E2E[@]}" --warmup_epochs 60 \
   --de_negatives 1
-want default && run default
+# Rows run before corpus document routing became the default keep their
+# recipe: STEP is that earlier default (the step's own documents routed).
+STEP=(--doc_routing_corpus=false)
+want step_docs && run step_docs "${STEP[@]}"
 want default_no_doc_routing && run default_no_doc_routing --doc_routing 0
-want default_doc_routing3 && run default_doc_routing3 --doc_routing 3
-want default_d2l2 && run default_d2l2 --d2l 2
+want step_docs_routing3 && run step_docs_routing3 "${STEP[@]}" --doc_routing 3
+want step_docs_d2l2 && run step_docs_d2l2 "${STEP[@]}" --d2l 2
+want step_docs_paper_form && run step_docs_paper_form "${STEP[@]}" --form paper
+want step_docs_B80 && run step_docs_B80 "${STEP[@]}" --B 80 --beam 8
+want step_docs_B20 && run step_docs_B20 "${STEP[@]}" --B 20 --beam 2
+want step_docs_window && run step_docs_window "${STEP[@]}" \
+  --doc_routing_window -1
+want balanced_targets && run balanced_targets "${STEP[@]}" --balanced_targets
+want balanced_targets_tg0.1 && run balanced_targets_tg0.1 "${STEP[@]}" \
+  --balanced_targets --tree_grad 0.1 --stop_on_collapse=false
+want balanced_targets_tg1 && run balanced_targets_tg1 "${STEP[@]}" \
+  --balanced_targets --tree_grad 1 --stop_on_collapse=false
+# The default now: documents drawn from the whole corpus are routed.
+want default && run default
+want default_window && run default_window --doc_routing_window -1
+want default_routing0.3 && run default_routing0.3 --doc_routing 0.3
+want default_routing3 && run default_routing3 --doc_routing 3
 want default_paper_form && run default_paper_form --form paper
 want default_B80 && run default_B80 --B 80 --beam 8
-want default_B20 && run default_B20 --B 20 --beam 2
-want balanced_targets && run balanced_targets --balanced_targets
-want balanced_targets_tg0.1 && run balanced_targets_tg0.1 --balanced_targets \
-  --tree_grad 0.1 --stop_on_collapse=false
-want balanced_targets_tg1 && run balanced_targets_tg1 --balanced_targets \
-  --tree_grad 1 --stop_on_collapse=false
+want default_slack1.5 && run default_slack1.5 --leaf_slack 1.5
+want default_slack2 && run default_slack2 --leaf_slack 2
+want default_cl_lr0.008 && run default_cl_lr0.008 --cl_lr 0.008
+want default_cl_lr0.032 && run default_cl_lr0.032 --cl_lr 0.032
+want default_e2e && run default_e2e --balanced_targets --tree_grad 1 \
+  --stop_on_collapse=false
 python3 benchs/beir_summary.py "$OUT"

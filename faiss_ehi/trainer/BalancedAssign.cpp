@@ -91,6 +91,89 @@ std::vector<int64_t> capacity_assign(int64_t n, int64_t L, const float* scores,
     return leaf;
 }
 
+namespace {
+
+/// s (n x L): similarity of each point to each centroid, inner product or
+/// minus squared L2 (without |x|^2, which changes neither the order within
+/// a row nor the regrets).
+void similarities(int64_t n, int d, const float* x, int64_t L,
+                  const float* centroids, faiss::MetricType metric, float* s) {
+    gemm_rowmajor_bt(n, L, d, x, centroids, s);
+    if (metric != faiss::METRIC_INNER_PRODUCT) {
+        // -|x - c|^2 = 2 x.c - |c|^2 - |x|^2
+        for (int64_t j = 0; j < L; j++) {
+            const float* c = centroids + j * d;
+            float cc = 0;
+            for (int k = 0; k < d; k++) {
+                cc += c[k] * c[k];
+            }
+            for (int64_t i = 0; i < n; i++) {
+                s[i * L + j] = 2 * s[i * L + j] - cc;
+            }
+        }
+    }
+}
+
+} // namespace
+
+int64_t cover_every_leaf(int64_t n, int d, const float* x, int64_t L,
+                         float* centroids, faiss::MetricType metric,
+                         bool normalize) {
+    int64_t moved = 0;
+    if (n < L) {
+        return moved;
+    }
+    std::vector<float> s(size_t(n) * L);
+    // the |x|^2 that similarities() leaves out, for "worst-fitting" in L2
+    std::vector<float> xx(n, 0.0f);
+    if (metric != faiss::METRIC_INNER_PRODUCT) {
+        for (int64_t i = 0; i < n; i++) {
+            for (int k = 0; k < d; k++) {
+                xx[i] += x[i * d + k] * x[i * d + k];
+            }
+        }
+    }
+    for (int64_t round = 0; round < L; round++) {
+        similarities(n, d, x, L, centroids, metric, s.data());
+        std::vector<int64_t> nearest(n), count(L, 0);
+        for (int64_t i = 0; i < n; i++) {
+            const float* r = s.data() + i * L;
+            nearest[i] = std::max_element(r, r + L) - r;
+            count[nearest[i]]++;
+        }
+        const int64_t empty =
+                std::find(count.begin(), count.end(), 0) - count.begin();
+        if (empty == L) {
+            return moved;
+        }
+        const int64_t full =
+                std::max_element(count.begin(), count.end()) - count.begin();
+        int64_t worst = -1;
+        float worst_fit = INFINITY;
+        for (int64_t i = 0; i < n; i++) {
+            const float fit = s[i * L + full] - xx[i];
+            if (nearest[i] == full && fit < worst_fit) {
+                worst = i;
+                worst_fit = fit;
+            }
+        }
+        float* c = centroids + empty * d;
+        std::copy(x + worst * d, x + (worst + 1) * d, c);
+        double norm = 0;
+        for (int k = 0; k < d; k++) {
+            norm += double(c[k]) * c[k];
+        }
+        if (normalize && norm > 0) {
+            float inv = float(1.0 / std::sqrt(norm));
+            for (int k = 0; k < d; k++) {
+                c[k] *= inv;
+            }
+        }
+        moved++;
+    }
+    return moved;
+}
+
 std::vector<int64_t> balanced_kmeans(int64_t n, int d, const float* x,
                                      int64_t L, std::vector<float>& centroids,
                                      faiss::MetricType metric, bool normalize,
@@ -104,21 +187,7 @@ std::vector<int64_t> balanced_kmeans(int64_t n, int d, const float* x,
     std::vector<float> s(size_t(n) * L);
     std::vector<int64_t> leaf;
     for (int it = 0; it < iters; it++) {
-        gemm_rowmajor_bt(n, L, d, x, centroids.data(), s.data());
-        if (metric != faiss::METRIC_INNER_PRODUCT) {
-            // -|x - c|^2 = 2 x.c - |c|^2 - |x|^2; |x|^2 does not change
-            // the order within a row, nor the regrets.
-            for (int64_t j = 0; j < L; j++) {
-                const float* c = centroids.data() + j * d;
-                float cc = 0;
-                for (int k = 0; k < d; k++) {
-                    cc += c[k] * c[k];
-                }
-                for (int64_t i = 0; i < n; i++) {
-                    s[i * L + j] = 2 * s[i * L + j] - cc;
-                }
-            }
-        }
+        similarities(n, d, x, L, centroids.data(), metric, s.data());
         leaf = capacity_assign(n, L, s.data(), cap);
         std::vector<double> sum(size_t(L) * d, 0.0);
         std::vector<int64_t> cnt(L, 0);
@@ -148,6 +217,7 @@ std::vector<int64_t> balanced_kmeans(int64_t n, int d, const float* x,
             }
         }
     }
+    cover_every_leaf(n, d, x, L, centroids.data(), metric, normalize);
     return leaf;
 }
 

@@ -34,12 +34,27 @@ std::vector<int64_t> capacity_assign(int64_t n, int64_t L, const float* scores,
 /// ceil(slack * n / L), at least 1: the capacity for a load limit of slack.
 int64_t leaf_capacity(int64_t n, int64_t L, double slack);
 
+/** Documents are stored at their nearest centroid, not at their capacity
+ * assignment, and a centroid can be nobody's nearest (e.g. two balanced
+ * groups of one dense cluster get nearly the same mean). When n >= L,
+ * each such centroid moves onto the worst-fitting point (least similar to
+ * its centroid) of the leaf with the most nearest points, which makes it
+ * that point's nearest, until every leaf is some point's nearest (at most
+ * L rounds; identical points can defeat it). Similarity as in
+ * balanced_kmeans; the moved centroid is re-normalised when `normalize`.
+ * Returns the number of moves. */
+int64_t cover_every_leaf(int64_t n, int d, const float* x, int64_t L,
+                         float* centroids, faiss::MetricType metric,
+                         bool normalize);
+
 /** Balanced k-means: `iters` rounds of capacity_assign (capacity from
  * `slack`) on the similarity of the n x d points to the L x d centroids
  * (inner product for METRIC_INNER_PRODUCT, minus squared L2 otherwise),
  * then each centroid the mean of its points (re-normalised when
- * `normalize`). `centroids` (L x d) is the start and the result; returns
- * the points' leaves of the last assignment. */
+ * `normalize`), then cover_every_leaf, since the index stores documents
+ * at their nearest centroid. `centroids` (L x d) is the start
+ * and the result; returns the points' leaves of the last capacity
+ * assignment. */
 std::vector<int64_t> balanced_kmeans(int64_t n, int d, const float* x,
                                      int64_t L, std::vector<float>& centroids,
                                      faiss::MetricType metric, bool normalize,

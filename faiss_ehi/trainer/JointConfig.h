@@ -167,8 +167,18 @@ namespace trainer {
     X(float, doc_routing, 1.0f, v >= 0, ">= 0",                                \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "with routing: weight (times routing) of the same cross-entropy for "    \
-      "the step's documents toward their own leaves, which keeps the router "  \
-      "near nearest-leaf routing where training queries are few")              \
+      "documents toward their own leaves, which keeps the router near "        \
+      "nearest-leaf routing where training queries are few")                   \
+    X(bool, doc_routing_corpus, true, true, "",                                \
+      MODEL | DESCRIBED | JOINT_ONLY,                                          \
+      "doc_routing: route documents drawn uniformly from the corpus (as many " \
+      "as the step has), so that documents no training pair touches are "     \
+      "routed too; false: the step's own documents")                           \
+    X(int, doc_routing_window, 0, v >= -1, ">= 0 (or -1: auto)",               \
+      MODEL | DESCRIBED | JOINT_ONLY | AUTO,                                   \
+      "doc_routing, text encoder: route a random window of this many tokens "  \
+      "of each document (a query-like excerpt) toward the whole document's "   \
+      "leaf; 0: the whole document; -1: the median training query length")     \
     X(TreeInit, init, TreeInit::KMEANS, true, "",                              \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "tree initialisation: kmeans (k-means on the encoded documents, "        \
@@ -206,6 +216,12 @@ namespace trainer {
     X(float, leaf_slack, 1.1f, v >= 1, ">= 1 (times the ideal load)",          \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "re-clustering: largest leaf at most this many times the ideal N / L")   \
+    X(float, drift_refit, 1.3f, v == 0 || v >= 1, "0 or >= 1",                 \
+      MODEL | DESCRIBED | JOINT_ONLY,                                          \
+      "with recluster: re-fit the leaves at once when, at the end of a tree "  \
+      "epoch, a leaf is empty or the expected load exceeds this many times "   \
+      "the ideal (the encoder moved the documents since the last re-fit); "    \
+      "0: only every refresh epochs")                                          \
     X(bool, balanced_targets, false, true, "",                                 \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "with recluster: route toward the documents' leaves of the last "        \

@@ -148,6 +148,8 @@ class JointRun {
 
     /// Relevance lists, the seeded held-out split, the epoch schedule.
     void split_data();
+    /// Median token count of the training queries (at least 1).
+    int64_t median_query_tokens() const;
     /// Encoder, tree and their optimizers.
     void build_modules();
     /// Fingerprint and checkpoint path; restores the run when resuming.
@@ -183,6 +185,10 @@ class JointRun {
     struct StepLoss {
         torch::Tensor total, siamese, indexing, intra, balance, routing;
     };
+    /// The doc_routing term: documents (or excerpts) to their own leaves.
+    torch::Tensor doc_routing_ce(const std::vector<int64_t>& drows,
+                                 const torch::Tensor& Ed,
+                                 std::mt19937_64& rng);
     StepLoss step_loss(const std::vector<int64_t>& qrows,
                        const std::vector<int64_t>& drows,
                        std::vector<float>& negmask, std::mt19937_64& rng);
@@ -221,6 +227,8 @@ class JointRun {
     EncoderInput qin, din;
     int64_t steps = 0;
     bool tree_loss = false;
+    /// doc_routing_window resolved (tokens; 0: whole documents)
+    int64_t route_window = 0;
 
     // ---- build_modules
     Encoder enc{nullptr};
@@ -239,6 +247,18 @@ class JointRun {
     int first_epoch = 0;
     std::chrono::steady_clock::time_point run_start;
 };
+
+int64_t JointRun::median_query_tokens() const {
+    std::vector<size_t> len;
+    for (int64_t q : train_queries) {
+        len.push_back(data.query_tokens[size_t(q)].size());
+    }
+    if (len.empty()) {
+        return 1;
+    }
+    std::nth_element(len.begin(), len.begin() + len.size() / 2, len.end());
+    return std::max<int64_t>(1, int64_t(len[len.size() / 2]));
+}
 
 void JointRun::split_data() {
     rel.assign(data.nq, {});
@@ -292,6 +312,10 @@ void JointRun::split_data() {
         qin.vecs = data.query_vecs.data();
         din.vecs = data.doc_vecs.data();
         qin.d = din.d = data.d;
+    }
+    route_window = c.doc_routing_window;
+    if (route_window < 0) {
+        route_window = is_text ? median_query_tokens() : 0;
     }
     // the last, partial step only when it has a pair and a negative
     steps = int64_t(train_pairs.size()) / c.batch +
@@ -598,15 +622,53 @@ JointRun::StepLoss JointRun::step_loss(const std::vector<int64_t>& qrows,
         out.routing = route_ce(leaves_of(Edp, drows, n), tEq);
         out.total = out.total + c.routing * out.routing;
         if (c.doc_routing > 0) {
-            // The step's documents toward their own leaves: a prior that
-            // keeps the router near nearest-leaf routing where training
-            // queries are few.
-            torch::Tensor dr =
-                    route_ce(leaves_of(Ed, drows, 2 * n), to_tree(Ed));
-            out.total = out.total + c.routing * c.doc_routing * dr;
+            // Documents toward their own leaves: a prior that keeps the
+            // router near nearest-leaf routing where training queries are
+            // few.
+            out.total = out.total +
+                    c.routing * c.doc_routing * doc_routing_ce(drows, Ed, rng);
         }
     }
     return out;
+}
+
+torch::Tensor JointRun::doc_routing_ce(const std::vector<int64_t>& drows,
+                                       const torch::Tensor& Ed,
+                                       std::mt19937_64& rng) {
+    const int64_t count = int64_t(drows.size());
+    std::vector<int64_t> rows = drows;
+    torch::Tensor E = Ed;
+    if (c.doc_routing_corpus) {
+        for (auto& r : rows) {
+            r = int64_t(rng() % uint64_t(data.nd));
+        }
+        // with the gradient stopped at the tree, no graph to keep
+        torch::AutoGradMode grad(c.tree_grad > 0);
+        E = enc->forward(din, rows);
+    }
+    const std::vector<int64_t> target = leaves_of(E, rows, count);
+    if (!is_text || route_window <= 0) {
+        return route_ce(target, to_tree(E));
+    }
+    // A random excerpt of each document: routed like a query would be.
+    std::vector<std::vector<int64_t>> excerpt(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; i++) {
+        const auto& t = data.doc_tokens[size_t(rows[i])];
+        const size_t w = std::min(t.size(), size_t(route_window));
+        const size_t at = t.size() > w ? size_t(rng() % (t.size() - w + 1)) : 0;
+        excerpt[size_t(i)].assign(t.begin() + at, t.begin() + at + w);
+    }
+    EncoderInput xin;
+    xin.tokens = &excerpt;
+    xin.n = count;
+    std::vector<int64_t> all(static_cast<size_t>(count));
+    std::iota(all.begin(), all.end(), int64_t(0));
+    torch::Tensor X;
+    {
+        torch::AutoGradMode grad(c.tree_grad > 0);
+        X = enc->forward(xin, all);
+    }
+    return route_ce(target, to_tree(X));
 }
 
 std::string JointRun::last_good_checkpoint() const {
@@ -720,8 +782,22 @@ void JointRun::measure(EpochStats& es) {
         return;
     }
     TreeSnapshot snap;
-    snapshot(snap, enc->encode_all(din));
+    const std::vector<float> docs = enc->encode_all(din);
+    snapshot(snap, docs);
     LoadStats ls = snap.loads();
+    if (c.recluster && c.drift_refit > 0 &&
+        (ls.empty_leaves > 0 || ls.expected_load > c.drift_refit)) {
+        // The moving encoder carried documents away from their leaves
+        // faster than the scheduled re-fits follow (small collections
+        // with many leaves): re-fit now rather than train on, and build
+        // from, drifted leaves.
+        LOG(INFO) << "JointTrainer: epoch " << es.epoch << ": leaves drifted ("
+                  << ls.empty_leaves << " empty, expected load "
+                  << ls.expected_load << "x ideal); re-fitted";
+        refit_leaves(docs);
+        snapshot(snap, docs);
+        ls = snap.loads();
+    }
     es.max_load = ls.max_load;
     es.expected_load = ls.expected_load;
     es.empty_leaves = ls.empty_leaves;

@@ -85,7 +85,8 @@ def test_train_pairs_relevance_recipe_settings():
     index, history = faiss_ehi.train_pairs(
         queries, docs, pairs, B=8, H=1, epochs=4, warmup_epochs=2,
         encoder="head", recluster=True, leaf_slack=1.2, tree_grad=0.5,
-        balanced_targets=True, doc_routing=0.5, de_negatives=2, refresh=1,
+        balanced_targets=True, doc_routing=0.5, doc_routing_corpus=False,
+        de_negatives=2, refresh=1,
         threads=1, progress=False,
         return_history=True)
     assert len(history) == 4

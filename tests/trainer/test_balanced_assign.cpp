@@ -143,3 +143,59 @@ TEST(TrainerBalancedAssign, KMeansRecoversFromCollapsedStart) {
         }
     }
 }
+
+// Centroids that are nobody's nearest (here two of three lie beyond the
+// points) get a point each; the one that was already some point's
+// nearest stays where it was.
+TEST(TrainerBalancedAssign, EveryLeafBecomesSomePointsNearest) {
+    const int d = 2;
+    const int64_t n = 10, L = 3;
+    std::vector<float> x(n * d);
+    for (int64_t i = 0; i < n; i++) {
+        x[i * d] = 0.02f * float(i); // on [0, 0.18]
+        x[i * d + 1] = 0.0f;
+    }
+    auto nearest_counts = [&](const std::vector<float>& c) {
+        std::vector<int64_t> cnt(L, 0);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t best = 0;
+            float bd = INFINITY;
+            for (int64_t j = 0; j < L; j++) {
+                float dx = x[i * d] - c[j * d], dy = x[i * d + 1] - c[j * d + 1];
+                if (dx * dx + dy * dy < bd) {
+                    bd = dx * dx + dy * dy;
+                    best = j;
+                }
+            }
+            cnt[best]++;
+        }
+        return cnt;
+    };
+    std::vector<float> cent = {0.0f, 0.0f, 0.5f, 0.0f, -0.5f, 0.0f};
+    EXPECT_EQ(nearest_counts(cent), (std::vector<int64_t>{10, 0, 0}));
+    EXPECT_EQ(tr::cover_every_leaf(n, d, x.data(), L, cent.data(),
+                                   faiss::METRIC_L2, false),
+              2);
+    for (int64_t c : nearest_counts(cent)) {
+        EXPECT_GE(c, 1);
+    }
+    EXPECT_EQ(cent[0], 0.0f);
+    EXPECT_EQ(cent[1], 0.0f);
+    // already covered: nothing moves
+    std::vector<float> before = cent;
+    EXPECT_EQ(tr::cover_every_leaf(n, d, x.data(), L, cent.data(),
+                                   faiss::METRIC_L2, false),
+              0);
+    EXPECT_EQ(cent, before);
+
+    // inner product on unit vectors: a centroid pointing away from every
+    // point is moved onto one, normalised
+    std::vector<float> u = {1, 0, 0.8f, 0.6f, 0.6f, 0.8f, 0, 1};
+    std::vector<float> cu = {0.9701425f, 0.2425356f, -1, 0};
+    EXPECT_EQ(tr::cover_every_leaf(4, d, u.data(), 2, cu.data(),
+                                   faiss::METRIC_INNER_PRODUCT, true),
+              1);
+    EXPECT_NEAR(cu[2] * cu[2] + cu[3] * cu[3], 1.0f, 1e-6f);
+    EXPECT_EQ(cu[2], 0.0f); // the point least like centroid 0: (0, 1)
+    EXPECT_EQ(cu[3], 1.0f);
+}
