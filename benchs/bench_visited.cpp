@@ -15,6 +15,8 @@
  *   favours Faiss (its strongest setting for each budget, which a user
  *   could not pick in advance);
  * - exact (relevance data): that siamese-only encoder over all documents.
+ * With --count_routing the routing's scores (centroids, tree nodes) count
+ * as documents visited, so that list counts compare at equal work.
  * Curves are read at 1, 2, 5, 10, 20, 50 and 100% visited (interpolated in
  * log visited between measured settings). Table on stdout, --json, --csv
  * and a PNG (--plot) with one panel per metric.
@@ -77,6 +79,11 @@ DEFINE_int64(max_test_queries, 0,
              "use at most this many test queries (0: "
              "all)");
 DEFINE_string(label, "EHI", "name of the EHI curve");
+DEFINE_bool(count_routing, false,
+            "count the routing's scores as documents visited: the lists' "
+            "centroids for Faiss IVF (nlist per query), every node's "
+            "children for EHI (B + B^2 + ... + B^H, an upper bound for "
+            "H > 1), so that list counts compare at equal work");
 DEFINE_bool(adaptive, true,
             "also measure EHI's adaptive beam (mass "
             "threshold swept, nprobe capped at nlist/8) as its own curve");
@@ -147,18 +154,47 @@ IvfBaseline make_ivf(int d, size_t nlist, faiss::MetricType metric, idx_t nd,
     return b;
 }
 
+/// With --count_routing: the routing's scores per query, as a fraction of
+/// the documents (0 otherwise).
+double routing_share(const faiss::IndexIVF& ivf, idx_t nd) {
+    if (!FLAGS_count_routing) {
+        return 0.0;
+    }
+    double scores = double(ivf.nlist);
+    if (auto* q = dynamic_cast<const faiss_ehi::EHITreeQuantizer*>(
+                ivf.quantizer)) {
+        scores = 0;
+        double level = 1;
+        for (int h = 0; h < q->tree.H; h++) {
+            level *= q->tree.B;
+            scores += level;
+        }
+    }
+    return scores / double(nd);
+}
+
+/// Adds the routing's share to every point of a sweep.
+void add_routing(std::vector<VisitedPoint>& sweep, double share) {
+    for (VisitedPoint& p : sweep) {
+        p.visited += share;
+    }
+}
+
 VisitedCurve curve_of(const std::string& name, faiss::Index& index,
                       const std::vector<float>& xq, const fd::RetrievalTask& t,
                       const std::vector<double>& targets) {
     VisitedCurve c;
     c.method = name;
-    size_t nlist = faiss::ivflib::extract_index_ivf(&index)->nlist;
+    const faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(&index);
+    const double share = routing_share(*ivf, t.nd);
     // the sweep ends once the largest target is covered
     double top = targets.empty()
             ? 1.0
             : *std::max_element(targets.begin(), targets.end());
     c.sweep = ehi_cmdline::sweep_nprobe(
-            index, xq.data(), t, ehi_cmdline::nprobe_ladder(int(nlist)), top);
+            index, xq.data(), t, ehi_cmdline::nprobe_ladder(int(ivf->nlist)),
+            std::max(top - share, 0.0));
+    add_routing(c.sweep, share);
     c.targets = ehi_cmdline::at_visited(c.sweep, targets);
     return c;
 }
@@ -447,6 +483,7 @@ int run() {
                                                0.1, 0.07, 0.05, 0.03, 0.02,
                                                0.01, 0.005, 0.002, 0.001},
                                               top);
+            add_routing(c.sweep, routing_share(*e, task.nd));
             c.targets = ehi_cmdline::at_visited(c.sweep, targets);
             curves.push_back(std::move(c));
         }
