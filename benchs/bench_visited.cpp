@@ -199,46 +199,6 @@ VisitedCurve curve_of(const std::string& name, faiss::Index& index,
     return c;
 }
 
-/** The upper envelope of several curves in `metric`: every measured point
- * that beats all points of fewer (or as many) documents visited, in
- * increasing visited order; then read at `targets` like any curve. */
-VisitedCurve envelope_of(const std::string& name,
-                         const std::vector<const VisitedCurve*>& from,
-                         const std::string& metric,
-                         const std::vector<double>& targets) {
-    std::vector<VisitedPoint> all;
-    for (const VisitedCurve* c : from) {
-        all.insert(all.end(), c->sweep.begin(), c->sweep.end());
-    }
-    std::stable_sort(all.begin(), all.end(),
-                     [](const VisitedPoint& a, const VisitedPoint& b) {
-                         return a.visited < b.visited;
-                     });
-    VisitedCurve env;
-    env.method = name;
-    double best = -INFINITY;
-    for (const VisitedPoint& p : all) {
-        double v = p.metrics.at(metric);
-        if (v > best) {
-            if (!env.sweep.empty() && env.sweep.back().visited == p.visited) {
-                env.sweep.back() = p; // same budget, better point
-            } else {
-                env.sweep.push_back(p);
-            }
-            best = v;
-        }
-    }
-    // A larger budget can still use the best setting found: the envelope
-    // stays flat up to the largest fraction any curve measured.
-    if (!env.sweep.empty() && all.back().visited > env.sweep.back().visited) {
-        VisitedPoint last = env.sweep.back();
-        last.visited = all.back().visited;
-        env.sweep.push_back(last);
-    }
-    env.targets = ehi_cmdline::at_visited(env.sweep, targets);
-    return env;
-}
-
 void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts) {
     o << "[";
     for (size_t i = 0; i < pts.size(); i++) {
@@ -534,12 +494,16 @@ int run() {
                 others.push_back(curve_of("DE+IVF-Flat " + std::to_string(nl),
                                           *b.index, deq, task, targets));
             }
-            std::vector<const VisitedCurve*> from = {&curves.back()};
+            std::vector<const std::vector<VisitedPoint>*> from = {
+                    &curves.back().sweep};
             for (const VisitedCurve& c : others) {
-                from.push_back(&c);
+                from.push_back(&c.sweep);
             }
-            curves.push_back(envelope_of("DE+IVF-Flat best nlist", from,
-                                         "recall@100", targets));
+            VisitedCurve best;
+            best.method = "DE+IVF-Flat best nlist";
+            best.sweep = ehi_cmdline::upper_envelope(from, "recall@100");
+            best.targets = ehi_cmdline::at_visited(best.sweep, targets);
+            curves.push_back(std::move(best));
             faiss::IndexFlat flat(de_ivf->d, de_ivf->metric_type);
             flat.add(task.nd, ded.data());
             VisitedCurve ex;

@@ -227,4 +227,36 @@ std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
     return out;
 }
 
+std::vector<VisitedPoint> upper_envelope(
+        const std::vector<const std::vector<VisitedPoint>*>& sweeps,
+        const std::string& metric) {
+    std::vector<VisitedPoint> all;
+    for (const auto* sweep : sweeps) {
+        all.insert(all.end(), sweep->begin(), sweep->end());
+    }
+    std::stable_sort(all.begin(), all.end(),
+                     [](const VisitedPoint& a, const VisitedPoint& b) {
+                         return a.visited < b.visited;
+                     });
+    std::vector<VisitedPoint> env;
+    double best = -INFINITY;
+    for (const VisitedPoint& p : all) {
+        double v = p.metrics.at(metric);
+        if (v > best) {
+            if (!env.empty() && env.back().visited == p.visited) {
+                env.back() = p; // same budget, better point
+            } else {
+                env.push_back(p);
+            }
+            best = v;
+        }
+    }
+    if (!env.empty() && all.back().visited > env.back().visited) {
+        VisitedPoint last = env.back();
+        last.visited = all.back().visited;
+        env.push_back(last);
+    }
+    return env;
+}
+
 } // namespace ehi_cmdline

@@ -79,4 +79,13 @@ VisitedPoint exact_point(faiss::Index& index, const float* xq,
 std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
                                      const std::vector<double>& targets);
 
+/** The upper envelope of several sweeps in `metric`: every measured point
+ * that beats all points of fewer (or as many) documents visited, in
+ * increasing visited order, then a copy of the last one at the largest
+ * fraction any sweep measured (a larger budget can still use the best
+ * setting found). Read it at targets with at_visited like any sweep. */
+std::vector<VisitedPoint> upper_envelope(
+        const std::vector<const std::vector<VisitedPoint>*>& sweeps,
+        const std::string& metric);
+
 } // namespace ehi_cmdline
