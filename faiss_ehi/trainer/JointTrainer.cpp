@@ -169,7 +169,9 @@ class JointRun {
     void start_epoch(int epoch);
     /// The steps of one epoch; the mean loss terms go into `es`.
     void train_steps(int epoch, EpochStats& es);
-    /// Loads of the documents' leaves and the held-out recall.
+    /// Loads of the documents' leaves and the held-out recall; leaves
+    /// that drifted past drift_refit are re-fitted first (the loads are
+    /// at hand here, so the check costs no second snapshot).
     void measure(EpochStats& es);
     void report(const EpochStats& es, double steps_seconds);
     /// Throws (stop_on_collapse) or warns on a collapse.
@@ -636,15 +638,20 @@ torch::Tensor JointRun::doc_routing_ce(const std::vector<int64_t>& drows,
                                        const torch::Tensor& Ed,
                                        std::mt19937_64& rng) {
     const int64_t count = int64_t(drows.size());
+    // Inputs that only the tree terms see: with the gradient stopped at
+    // the tree (tree_grad 0), no graph to keep.
+    auto encode_for_tree = [&](const EncoderInput& in,
+                               const std::vector<int64_t>& r) {
+        torch::AutoGradMode grad(c.tree_grad > 0);
+        return enc->forward(in, r);
+    };
     std::vector<int64_t> rows = drows;
     torch::Tensor E = Ed;
     if (c.doc_routing_corpus) {
         for (auto& r : rows) {
             r = int64_t(rng() % uint64_t(data.nd));
         }
-        // with the gradient stopped at the tree, no graph to keep
-        torch::AutoGradMode grad(c.tree_grad > 0);
-        E = enc->forward(din, rows);
+        E = encode_for_tree(din, rows);
     }
     const std::vector<int64_t> target = leaves_of(E, rows, count);
     if (!is_text || route_window <= 0) {
@@ -663,12 +670,7 @@ torch::Tensor JointRun::doc_routing_ce(const std::vector<int64_t>& drows,
     xin.n = count;
     std::vector<int64_t> all(static_cast<size_t>(count));
     std::iota(all.begin(), all.end(), int64_t(0));
-    torch::Tensor X;
-    {
-        torch::AutoGradMode grad(c.tree_grad > 0);
-        X = enc->forward(xin, all);
-    }
-    return route_ce(target, to_tree(X));
+    return route_ce(target, to_tree(encode_for_tree(xin, all)));
 }
 
 std::string JointRun::last_good_checkpoint() const {
