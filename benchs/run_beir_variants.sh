@@ -25,7 +25,7 @@ COMMON=(--data "beir:$DATA" --heldout_fraction 0.3 --progress=false
 # in RESULTS.md.
 BASE=(--epochs 120 --batch 64 --lambda1 1 --lambda2 0.8 --lambda3 0.2
       --balance 0 --routing 1 --doc_routing 0 --fixed_leaves --refresh 5
-      --de_negatives 0 --hard_negatives 1)
+      --de_negatives 0 --hard_negatives 1 --balanced_targets=false)
 FROZEN=("${BASE[@]}" --warmup_epochs 100 --joint_enc_lr 0 --recluster=false
         --tree_grad 1)
 E2E=("${BASE[@]}" --warmup_epochs 100 --joint_enc_lr -1 --recluster
@@ -72,10 +72,13 @@ want e2e_w60_r1 && run e2e_w60_r1 "${E2E[@]}" --warmup_epochs 60 --refresh 1
 want e2e_deneg1_w60 && run e2e_deneg1_w60 "${E2E[@]}" --warmup_epochs 60 \
   --de_negatives 1
 # Rows run before corpus document routing became the default keep their
-# recipe: STEP is that earlier default (the step's own documents routed).
-STEP=(--doc_routing_corpus=false)
+# recipe: STEP is that earlier default (the step's own documents routed,
+# the gradient stopped at the tree, nearest-leaf targets).
+STOPGRAD=(--balanced_targets=false --tree_grad 0)
+STEP=(--doc_routing_corpus=false "${STOPGRAD[@]}")
 want step_docs && run step_docs "${STEP[@]}"
-want default_no_doc_routing && run default_no_doc_routing --doc_routing 0
+want default_no_doc_routing && run default_no_doc_routing "${STOPGRAD[@]}" \
+  --doc_routing 0
 want step_docs_routing3 && run step_docs_routing3 "${STEP[@]}" --doc_routing 3
 want step_docs_d2l2 && run step_docs_d2l2 "${STEP[@]}" --d2l 2
 want step_docs_paper_form && run step_docs_paper_form "${STEP[@]}" --form paper
@@ -88,17 +91,25 @@ want balanced_targets_tg0.1 && run balanced_targets_tg0.1 "${STEP[@]}" \
   --balanced_targets --tree_grad 0.1 --stop_on_collapse=false
 want balanced_targets_tg1 && run balanced_targets_tg1 "${STEP[@]}" \
   --balanced_targets --tree_grad 1 --stop_on_collapse=false
-# The default now: documents drawn from the whole corpus are routed.
-want default && run default
-want default_window && run default_window --doc_routing_window -1
-want default_routing0.3 && run default_routing0.3 --doc_routing 0.3
-want default_routing3 && run default_routing3 --doc_routing 3
-want default_paper_form && run default_paper_form --form paper
-want default_B80 && run default_B80 --B 80 --beam 8
-want default_slack1.5 && run default_slack1.5 --leaf_slack 1.5
-want default_slack2 && run default_slack2 --leaf_slack 2
-want default_cl_lr0.008 && run default_cl_lr0.008 --cl_lr 0.008
-want default_cl_lr0.032 && run default_cl_lr0.032 --cl_lr 0.032
-want default_e2e && run default_e2e --balanced_targets --tree_grad 1 \
+# The default of 4 Dec (morning): documents drawn from the whole corpus
+# are routed, the gradient stopped at the tree (STOPGRAD).
+want stopgrad && run stopgrad "${STOPGRAD[@]}"
+want stopgrad_window && run stopgrad_window "${STOPGRAD[@]}" --doc_routing_window -1
+want stopgrad_routing0.3 && run stopgrad_routing0.3 "${STOPGRAD[@]}" --doc_routing 0.3
+want stopgrad_routing3 && run stopgrad_routing3 "${STOPGRAD[@]}" --doc_routing 3
+want stopgrad_paper_form && run stopgrad_paper_form "${STOPGRAD[@]}" --form paper
+want stopgrad_B80 && run stopgrad_B80 "${STOPGRAD[@]}" --B 80 --beam 8
+want stopgrad_slack1.5 && run stopgrad_slack1.5 "${STOPGRAD[@]}" --leaf_slack 1.5
+want stopgrad_slack2 && run stopgrad_slack2 "${STOPGRAD[@]}" --leaf_slack 2
+want stopgrad_cl_lr0.008 && run stopgrad_cl_lr0.008 "${STOPGRAD[@]}" --cl_lr 0.008
+want stopgrad_cl_lr0.032 && run stopgrad_cl_lr0.032 "${STOPGRAD[@]}" --cl_lr 0.032
+want stopgrad_e2e && run stopgrad_e2e --balanced_targets --tree_grad 1 \
   --stop_on_collapse=false
+# The default now (4 Dec, evening): the same with the routing targets fixed
+# by the balanced re-fits and 0.5% of the tree terms' gradient in the
+# encoder; its neighbours in tree_grad.
+want default && run default
+want default_tree_grad0.001 && run default_tree_grad0.001 --tree_grad 0.001
+want default_tree_grad0.02 && run default_tree_grad0.02 --tree_grad 0.02
+want default_tree_grad0.1 && run default_tree_grad0.1 --tree_grad 0.1
 python3 benchs/beir_summary.py "$OUT"

@@ -263,9 +263,6 @@ void JointTrainerConfig::check() const {
                            "JointTrainerConfig: recluster needs fixed_leaves "
                            "(it re-fits the leaves the documents are kept "
                            "at)");
-    FAISS_THROW_IF_NOT_MSG(!balanced_targets || recluster || paper_recipe,
-                           "JointTrainerConfig: balanced_targets needs "
-                           "recluster (the targets are its assignment)");
     FAISS_THROW_IF_NOT_MSG(!resume || !checkpoint_dir.empty(),
                            "JointTrainerConfig: resume needs checkpoint_dir");
     FAISS_THROW_IF_NOT_MSG(recipe != TrainRecipe::PROBE ||

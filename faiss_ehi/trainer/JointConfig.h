@@ -207,12 +207,14 @@ namespace trainer {
       "the leaves to the moving encoder's documents by balanced k-means "      \
       "started from the current leaves (no leaf above leaf_slack N / L), so "  \
       "that the encoder keeps learning without the leaves collapsing")         \
-    X(float, tree_grad, 0.0f, v >= 0 && v <= 1, "in [0, 1]",                   \
+    X(float, tree_grad, 0.005f, v >= 0 && v <= 1, "in [0, 1]",                 \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "share of the tree terms' gradient that reaches the encoder (the tree "  \
       "gets all of it); 1: the paper, fully end-to-end; 0: stop-gradient. "    \
-      "With routing and a moving encoder a full gradient lets the encoder "    \
-      "gather the documents in one leaf")                                      \
+      "The default small share trains the token rows that only the tree "      \
+      "terms touch (AdamW scales each row's step) and leaves the ranking to "  \
+      "the siamese loss. Without balanced_targets the encoder can gather the " \
+      "documents in one leaf")                                                 \
     X(float, leaf_slack, 1.1f, v >= 1, ">= 1 (times the ideal load)",          \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "re-clustering: largest leaf at most this many times the ideal N / L")   \
@@ -222,12 +224,13 @@ namespace trainer {
       "epoch, a leaf is empty or the expected load exceeds this many times "   \
       "the ideal (the encoder moved the documents since the last re-fit); "    \
       "0: only every refresh epochs")                                          \
-    X(bool, balanced_targets, false, true, "",                                 \
+    X(bool, balanced_targets, true, true, "",                                  \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "with recluster: route toward the documents' leaves of the last "        \
       "balanced re-fit rather than their nearest leaf now, so that an "        \
       "encoder given the tree's gradient cannot make routing easy by moving "  \
-      "the documents")                                                         \
+      "the documents; without recluster (no balanced assignment) the "         \
+      "targets are the nearest leaves")                                        \
     X(int, refresh, 5, v >= 1, ">= 1",                                         \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "hard negatives re-mined (and leaves re-fitted) every r epochs")         \

@@ -31,9 +31,9 @@ $out"
 config=$(grep -o "config: .*" <<<"$out")
 echo "$config"
 for want in "B=40 " "H=1 " "encoder=text" "lambda1=1 " "routing=1 " \
-            "balance=0 " "fixed_leaves=1" "recluster=1" "tree_grad=0 " \
+            "balance=0 " "fixed_leaves=1" "recluster=1" "tree_grad=0.005 " \
             "de_negatives=1" "doc_routing=1 " "doc_routing_corpus=1" \
-            "doc_routing_window=0" "balanced_targets=0" \
+            "doc_routing_window=0" "balanced_targets=1" \
             "epochs=auto" "warmup_epochs=auto"; do
   grep -qF -- "$want" <<<"$config" || fail "default recipe: no '$want' in: $config"
 done
