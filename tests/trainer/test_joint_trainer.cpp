@@ -852,6 +852,11 @@ TEST(TrainerJoint, DefaultsAreTheRelevanceRecipe) {
     // a small share of the tree's gradient, toward fixed balanced targets
     EXPECT_EQ(c.tree_grad, 0.005f);
     EXPECT_TRUE(c.balanced_targets);
+    // without re-fits there is no balanced assignment: the targets are the
+    // nearest leaves, and turning re-fits off alone stays valid
+    JointTrainerConfig no_refit = c;
+    no_refit.recluster = false;
+    EXPECT_NO_THROW(no_refit.check());
     EXPECT_EQ(c.doc_routing, 1.0f);
     EXPECT_TRUE(c.doc_routing_corpus);
     EXPECT_EQ(c.doc_routing_window, 0);
