@@ -1012,10 +1012,6 @@ JointTrainerConfig text_recipe(int B, int epochs) {
     return c;
 }
 
-} // namespace
-
-namespace {
-
 /// The topic text with the training pairs of topics 4 to 7 removed: their
 /// documents are touched by no training pair.
 TopicText half_topics_untouched() {
