@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # Copyright (c) 2026 faiss-ehi authors. MIT licence (see LICENSE).
-"""A larger BEIR-format collection for timing the trainer: the same corpus
-and test queries, each training query repeated COPIES times under new ids
-(its relevance judgements with it), so that a collection of a few
-thousand documents gets about a hundred thousand training pairs.
+"""A larger BEIR-format collection for timing the trainer: the same corpus,
+queries and test judgements, each training query's judgements repeated
+COPIES times under new query ids (copies of the query), so that a
+collection of a few thousand documents gets about a hundred thousand
+training pairs.
 
     python3 benchs/repeat_beir_pairs.py SRC_DIR OUT_DIR [COPIES]
 
@@ -48,8 +49,10 @@ def main():
                 queries[q["_id"]] = q
     with open(os.path.join(out, "queries.jsonl"), "w") as f:
         for qid, q in queries.items():
+            # every query once under its own id (the test qrels name
+            # them), training queries also as copies
+            f.write(json.dumps(q) + "\n")
             if qid not in train_ids:
-                f.write(json.dumps(q) + "\n")  # test queries, once
                 continue
             for k in range(copies):
                 f.write(json.dumps(dict(q, _id="%s#%d" % (qid, k))) + "\n")

@@ -1030,7 +1030,7 @@ TopicText half_topics_untouched() {
 /// the untouched topics' documents that the router sends to the leaf that
 /// stores them.
 double untouched_self_routed(const TopicText& tt, bool corpus,
-                             float tree_grad) {
+                             float tree_grad = JointTrainerConfig().tree_grad) {
     JointTrainerConfig c = text_recipe(8, 12);
     c.doc_routing_corpus = corpus;
     c.tree_grad = tree_grad;
@@ -1082,9 +1082,8 @@ double untouched_self_routed(const TopicText& tt, bool corpus,
 // from the step's pairs, the router learns them from nothing.
 TEST(TrainerJoint, CorpusDocRoutingRoutesUntouchedDocuments) {
     const TopicText tt = half_topics_untouched();
-    const float tree_grad = JointTrainerConfig().tree_grad;
-    const double corpus = untouched_self_routed(tt, true, tree_grad);
-    const double step_only = untouched_self_routed(tt, false, tree_grad);
+    const double corpus = untouched_self_routed(tt, true);
+    const double step_only = untouched_self_routed(tt, false);
     std::printf("untouched documents routed to their own leaf: corpus %.3f, "
                 "step's documents %.3f\n",
                 corpus, step_only);
