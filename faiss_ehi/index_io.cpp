@@ -465,6 +465,51 @@ void check_metric_bytes(const faiss::MetricType& field) {
     check_metric_value(v);
 }
 
+/** A scalar quantizer as Faiss read it: its enums hold known values, it
+ * describes the index's own vectors and codes, and, when the index says it
+ * is trained, holds the ranges its type needs. Faiss decodes with these
+ * unchecked, so a file whose quantizer lacks its ranges would be read past
+ * the end of `trained` by every search. */
+void check_scalar_quantizer(const faiss::ScalarQuantizer& sq, int d,
+                            size_t code_size, bool index_trained) {
+    using SQ = faiss::ScalarQuantizer;
+    static_assert(sizeof(SQ::QuantizerType) == sizeof(int32_t) &&
+                          sizeof(SQ::RangeStat) == sizeof(int32_t),
+                  "Faiss stores the scalar quantizer's enums as 4 bytes");
+    int32_t qtype, rangestat;
+    std::memcpy(&qtype, &sq.qtype, sizeof(qtype));
+    std::memcpy(&rangestat, &sq.rangestat, sizeof(rangestat));
+    FAISS_THROW_IF_NOT_FMT(qtype >= SQ::QT_8bit && qtype <= SQ::QT_6bit,
+                           "corrupt EHI index: scalar quantizer type %d",
+                           int(qtype));
+    FAISS_THROW_IF_NOT_FMT(
+            rangestat >= SQ::RS_minmax && rangestat <= SQ::RS_optim,
+            "corrupt EHI index: scalar quantizer range statistic %d",
+            int(rangestat));
+    FAISS_THROW_IF_NOT_FMT(sq.d == size_t(d),
+                           "corrupt EHI index: scalar quantizer of dimension "
+                           "%zd in an index of dimension %d",
+                           sq.d, d);
+    FAISS_THROW_IF_NOT_FMT(sq.code_size == code_size,
+                           "corrupt EHI index: scalar quantizer codes of %zd "
+                           "bytes in an index whose codes have %zd",
+                           sq.code_size, code_size);
+    if (!index_trained) {
+        return;
+    }
+    size_t ranges = 0; // QT_fp16 and QT_8bit_direct need none
+    if (sq.qtype == SQ::QT_8bit_uniform || sq.qtype == SQ::QT_4bit_uniform) {
+        ranges = 2;
+    } else if (sq.qtype == SQ::QT_8bit || sq.qtype == SQ::QT_4bit ||
+               sq.qtype == SQ::QT_6bit) {
+        ranges = 2 * sq.d;
+    }
+    FAISS_THROW_IF_NOT_FMT(sq.trained.size() == ranges,
+                           "corrupt EHI index: a trained scalar quantizer "
+                           "holds %zd range values where its type needs %zd",
+                           sq.trained.size(), ranges);
+}
+
 /// The checks above on every field that Faiss's reader filled, recursively.
 void check_raw_fields(faiss::Index* index) {
     if (!index) {
@@ -478,6 +523,10 @@ void check_raw_fields(faiss::Index* index) {
     if (auto* sq = dynamic_cast<faiss::IndexIVFScalarQuantizer*>(index)) {
         check_bool_byte(sq->by_residual,
                         "IndexIVFScalarQuantizer's by_residual flag");
+        check_scalar_quantizer(sq->sq, sq->d, sq->code_size, sq->is_trained);
+    }
+    if (auto* sq = dynamic_cast<faiss::IndexScalarQuantizer*>(index)) {
+        check_scalar_quantizer(sq->sq, sq->d, sq->code_size, sq->is_trained);
     }
     if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) {
         check_raw_fields(ivf->quantizer);

@@ -17,6 +17,7 @@
 
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexScalarQuantizer.h>
 
 #include <faiss_ehi/io_primitives.h>
 
@@ -344,5 +345,95 @@ TEST(FuzzRegression, ProductQuantizerOfNoSubQuantizerIsRefused) {
                             "OPQ0,IVF16,Flat"}) {
         std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(8, key));
         EXPECT_NE(index, nullptr) << key;
+    }
+}
+
+// An SQ8 EHI index whose file says it is trained but whose scalar quantizer
+// holds no ranges (fuzz_read_index): the read succeeded and the first
+// search threw inside Faiss's parallel scan, which ended the process. The
+// quantizer's ranges, dimension and code size must match the index's.
+TEST(FuzzRegression, ScalarQuantizerInconsistentWithItsIndexIsRefused) {
+    ehi_test::KMeansTrainerScope kmeans;
+    const int d = 8;
+    std::vector<float> x = ehi_test::gaussian_data(200, d, 11);
+    auto file_after = [&](auto&& edit) {
+        std::unique_ptr<faiss::Index> index(
+                faiss_ehi::index_factory(d, "EHI4x2,SQ8"));
+        index->train(200, x.data());
+        index->add(200, x.data());
+        edit(dynamic_cast<faiss::IndexIVFScalarQuantizer&>(*index));
+        faiss::VectorIOWriter w;
+        faiss_ehi::write_index(index.get(), &w);
+        return w.data;
+    };
+    struct Case {
+        void (*edit)(faiss::IndexIVFScalarQuantizer&);
+        const char* message;
+    };
+    const Case cases[] = {
+            {[](faiss::IndexIVFScalarQuantizer& i) { i.sq.trained.clear(); },
+             "a trained scalar quantizer holds 0 range values where its type "
+             "needs 16"},
+            {[](faiss::IndexIVFScalarQuantizer& i) {
+                 i.sq.trained.resize(3);
+             },
+             "holds 3 range values where its type needs 16"},
+            {[](faiss::IndexIVFScalarQuantizer& i) { i.sq.d = 4; },
+             "scalar quantizer of dimension 4 in an index of dimension 8"},
+            {[](faiss::IndexIVFScalarQuantizer& i) {
+                 i.code_size = 4;
+                 i.invlists->code_size = 4;
+             },
+             "scalar quantizer codes of 8 bytes in an index whose codes "
+             "have 4"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.message);
+        faiss::VectorIOReader r;
+        r.data = file_after(c.edit);
+        ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                               c.message);
+    }
+    // The unedited file reads and searches.
+    faiss::VectorIOReader r;
+    r.data = file_after([](faiss::IndexIVFScalarQuantizer&) {});
+    std::unique_ptr<faiss::Index> back(faiss_ehi::read_index(&r));
+    idx_t label = -1;
+    float dist = 0;
+    back->search(1, x.data(), 1, &dist, &label);
+    EXPECT_EQ(label, 0);
+}
+
+// The check above against every scalar quantizer type Faiss 1.7.3 has:
+// each one, trained, written and read back, reads and searches alike.
+TEST(FuzzRegression, ScalarQuantizerOfEveryTypeReadsBack) {
+    using SQ = faiss::ScalarQuantizer;
+    ehi_test::KMeansTrainerScope kmeans;
+    const int d = 8;
+    std::vector<float> x = ehi_test::gaussian_data(200, d, 12);
+    for (SQ::QuantizerType qtype :
+         {SQ::QT_8bit, SQ::QT_4bit, SQ::QT_8bit_uniform, SQ::QT_4bit_uniform,
+          SQ::QT_fp16, SQ::QT_8bit_direct, SQ::QT_6bit}) {
+        SCOPED_TRACE(int(qtype));
+        std::unique_ptr<faiss::Index> index(
+                faiss_ehi::index_factory(d, "EHI4x2,SQ8"));
+        auto& ivf = dynamic_cast<faiss::IndexIVFScalarQuantizer&>(*index);
+        ivf.sq.qtype = qtype;
+        ivf.sq.set_derived_sizes();
+        ivf.code_size = ivf.sq.code_size;
+        ivf.invlists->code_size = ivf.code_size;
+        index->train(200, x.data());
+        index->add(200, x.data());
+        std::vector<float> dist(5 * 3), dist2(5 * 3);
+        std::vector<idx_t> lab(5 * 3), lab2(5 * 3);
+        index->search(5, x.data(), 3, dist.data(), lab.data());
+        faiss::VectorIOWriter w;
+        faiss_ehi::write_index(index.get(), &w);
+        faiss::VectorIOReader r;
+        r.data = w.data;
+        std::unique_ptr<faiss::Index> back(faiss_ehi::read_index(&r));
+        back->search(5, x.data(), 3, dist2.data(), lab2.data());
+        EXPECT_EQ(lab, lab2);
+        EXPECT_EQ(dist, dist2);
     }
 }
