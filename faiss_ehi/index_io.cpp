@@ -239,6 +239,63 @@ bool skip_index_header(SoftReader& r, int32_t* d) {
     return metric <= 1 || r.get(&metric_arg);
 }
 
+/** Faiss builds an IndexIDMap2's reverse map while it reads the file,
+ * from as many ids as the header's ntotal says, before anything can
+ * compare that count with the ids stored: a file with fewer ids made it
+ * read past the table (a segfault). So the IndexIDMap2 wrappers at the
+ * top of the Faiss part are read as plain IndexIDMap ("IxM2" rewritten to
+ * "IxMp" in `bytes`), checked like every IDMap, then turned back by
+ * restore_idmap2s. Returns their depths (0: the root). */
+std::vector<int> read_idmap2s_as_idmaps(std::vector<uint8_t>& bytes) {
+    std::vector<int> depths;
+    SoftReader r{bytes.data(), bytes.size()};
+    uint32_t h;
+    int32_t d;
+    for (int depth = 0;; depth++) {
+        const size_t at = r.pos;
+        if (!r.get(&h) || (h != fourcc("IxMp") && h != fourcc("IxM2"))) {
+            break;
+        }
+        if (h == fourcc("IxM2")) {
+            std::memcpy(bytes.data() + at, "IxMp", 4);
+            depths.push_back(depth);
+        }
+        if (!skip_index_header(r, &d)) {
+            break;
+        }
+    }
+    return depths;
+}
+
+/// Turns the IDMaps at `depths` (read_idmap2s_as_idmaps) back into the
+/// IndexIDMap2 they were written as; their ids were checked.
+void restore_idmap2s(faiss::Index** root, const std::vector<int>& depths) {
+    faiss::Index** slot = root;
+    int depth = 0;
+    for (int want : depths) {
+        for (; depth < want; depth++) {
+            slot = &dynamic_cast<faiss::IndexIDMap&>(**slot).index;
+        }
+        auto* m = dynamic_cast<faiss::IndexIDMap*>(*slot);
+        FAISS_THROW_IF_NOT_MSG(m, "corrupt EHI index: IndexIDMap2 expected");
+        // (the constructor from an index wants it empty: fields by hand)
+        auto* m2 = new faiss::IndexIDMap2();
+        m2->index = m->index;
+        m2->own_fields = m->own_fields;
+        m2->d = m->d;
+        m2->id_map = std::move(m->id_map);
+        m2->ntotal = m->ntotal;
+        m2->is_trained = m->is_trained;
+        m2->metric_type = m->metric_type;
+        m2->metric_arg = m->metric_arg;
+        m2->verbose = m->verbose;
+        m2->construct_rev_map();
+        m->own_fields = false;
+        delete m;
+        *slot = m2;
+    }
+}
+
 /** `tree_leaves`: the leaves of the tree recorded for this IVF, 0 when
  * there is none (a plain Faiss IVF in an EHI file). The number of lists
  * decides what Faiss allocates before it reads any list (two vectors of
@@ -573,6 +630,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
     check_faiss_counts(p + r.pos, size - r.pos, tree_leaves);
     faiss::VectorIOReader fr;
     fr.data.assign(p + r.pos, p + size);
+    const std::vector<int> idmap2s = read_idmap2s_as_idmaps(fr.data);
     std::unique_ptr<faiss::Index> root(faiss::read_index(&fr));
     FAISS_THROW_IF_NOT_MSG(fr.rp == fr.data.size(),
                            "corrupt EHI index: trailing bytes");
@@ -580,6 +638,7 @@ faiss::Index* parse_payload(const uint8_t* p, size_t size, uint32_t version) {
     try {
         check_raw_fields(rootp);
         check_id_maps(rootp);
+        restore_idmap2s(&rootp, idmap2s);
         std::vector<faiss::Index**> slots;
         collect_ivf_slots(&rootp, slots);
         FAISS_THROW_IF_NOT_MSG(slots.size() == nivf,

@@ -437,3 +437,45 @@ TEST(FuzzRegression, ScalarQuantizerOfEveryTypeReadsBack) {
         EXPECT_EQ(dist, dist2);
     }
 }
+
+// The same for an IndexIDMap2 (fuzz_read_index): Faiss builds its reverse
+// map while reading, from the header's count, and read past the short id
+// table (a segfault) before any check could run. The file must be refused,
+// and a sound IDMap2 file must still read back as an IDMap2 whose reverse
+// map holds every id.
+TEST(FuzzRegression, IDMap2WithFewerIdsThanVectorsIsRefused) {
+    const int d = 8;
+    std::vector<float> x = ehi_test::gaussian_data(5, d, 3);
+    std::vector<idx_t> ids = {10, 11, 12, 13, 14};
+    auto file = [&](bool drop_one, const char* key) {
+        std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, key));
+        index->train(5, x.data());
+        index->add_with_ids(5, x.data(), ids.data());
+        if (drop_one) {
+            dynamic_cast<faiss::IndexIDMap&>(*index).id_map.pop_back();
+        }
+        faiss::VectorIOWriter w;
+        faiss_ehi::write_index(index.get(), &w);
+        return w.data;
+    };
+    faiss::VectorIOReader r;
+    r.data = file(true, "IDMap2,Flat");
+    ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r); },
+                           "IDMap holds 4 ids for 5 vectors");
+    for (const char* key : {"IDMap2,Flat", "IDMap2,EHI2x1,Flat"}) {
+        SCOPED_TRACE(key);
+        ehi_test::KMeansTrainerScope kmeans;
+        faiss::VectorIOReader ok;
+        ok.data = file(false, key);
+        std::unique_ptr<faiss::Index> back(faiss_ehi::read_index(&ok));
+        auto* m2 = dynamic_cast<faiss::IndexIDMap2*>(back.get());
+        ASSERT_NE(m2, nullptr);
+        EXPECT_EQ(m2->ntotal, 5);
+        EXPECT_EQ(m2->rev_map.size(), 5u);
+        EXPECT_EQ(m2->rev_map.at(13), 3);
+        idx_t label = -1;
+        float dist = 0;
+        m2->search(1, x.data() + 3 * d, 1, &dist, &label);
+        EXPECT_EQ(label, 13);
+    }
+}
