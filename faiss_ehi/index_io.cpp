@@ -567,6 +567,85 @@ void check_scalar_quantizer(const faiss::ScalarQuantizer& sq, int d,
                            sq.trained.size(), ranges);
 }
 
+/// A linear map as Faiss read it: a trained one holds d_out x d_in
+/// weights and, with a bias, d_out biases (Faiss applies them unchecked).
+void check_linear_transform(const faiss::LinearTransform& lt,
+                            const char* what) {
+    check_bool_byte(lt.have_bias, "a transform's have_bias flag");
+    check_bool_byte(lt.is_orthonormal, "a transform's is_orthonormal flag");
+    if (!lt.is_trained) {
+        return;
+    }
+    FAISS_THROW_IF_NOT_FMT(
+            lt.A.size() == size_t(lt.d_in) * size_t(lt.d_out),
+            "corrupt EHI index: %s of %d -> %d dimensions holds %zd weights",
+            what, lt.d_in, lt.d_out, lt.A.size());
+    FAISS_THROW_IF_NOT_FMT(!lt.have_bias || lt.b.size() == size_t(lt.d_out),
+                           "corrupt EHI index: %s of %d outputs holds %zd "
+                           "biases",
+                           what, lt.d_out, lt.b.size());
+}
+
+/** A transform chain as Faiss read it: each transform's input is the
+ * previous one's output (the first takes the index's vectors, the last
+ * feeds the index under it), and each transform holds the arrays its
+ * sizes need. Faiss applies them unchecked: a file whose PCA matrix was
+ * shorter than its sizes made a search read past it. */
+void check_transform_chain(const faiss::IndexPreTransform& pt) {
+    int d = pt.d;
+    for (size_t i = 0; i < pt.chain.size(); i++) {
+        const faiss::VectorTransform* vt = pt.chain[i];
+        FAISS_THROW_IF_NOT_MSG(vt, "corrupt EHI index: empty transform");
+        check_bool_byte(vt->is_trained, "a transform's is_trained flag");
+        FAISS_THROW_IF_NOT_FMT(vt->d_in == d && vt->d_out >= 1,
+                               "corrupt EHI index: transform %zd maps %d -> "
+                               "%d dimensions, its input has %d",
+                               i, vt->d_in, vt->d_out, d);
+        if (auto* lt = dynamic_cast<const faiss::LinearTransform*>(vt)) {
+            check_linear_transform(*lt, "a linear transform");
+            if (auto* pca = dynamic_cast<const faiss::PCAMatrix*>(vt)) {
+                check_bool_byte(pca->random_rotation,
+                                "PCAMatrix's random_rotation flag");
+            }
+        } else if (auto* rm = dynamic_cast<
+                           const faiss::RemapDimensionsTransform*>(vt)) {
+            bool ok = rm->map.size() == size_t(rm->d_out);
+            for (int j : rm->map) {
+                ok = ok && j >= -1 && j < rm->d_in;
+            }
+            FAISS_THROW_IF_NOT_FMT(ok,
+                                   "corrupt EHI index: a dimension map of %d "
+                                   "-> %d dimensions holds %zd entries or one "
+                                   "out of range",
+                                   rm->d_in, rm->d_out, rm->map.size());
+        } else if (auto* ct =
+                           dynamic_cast<const faiss::CenteringTransform*>(vt)) {
+            FAISS_THROW_IF_NOT_FMT(!ct->is_trained ||
+                                           ct->mean.size() == size_t(ct->d_in),
+                                   "corrupt EHI index: a centring transform "
+                                   "of %d dimensions holds %zd means",
+                                   ct->d_in, ct->mean.size());
+        } else if (auto* itq = dynamic_cast<const faiss::ITQTransform*>(vt)) {
+            check_bool_byte(itq->do_pca, "ITQTransform's do_pca flag");
+            check_linear_transform(itq->itq, "an ITQ rotation");
+            check_linear_transform(itq->pca_then_itq, "an ITQ projection");
+            FAISS_THROW_IF_NOT_FMT(
+                    !itq->is_trained ||
+                            (itq->mean.size() == size_t(itq->d_in) &&
+                             itq->pca_then_itq.d_in == itq->d_in &&
+                             itq->pca_then_itq.d_out == itq->d_out),
+                    "corrupt EHI index: an ITQ transform of %d -> %d "
+                    "dimensions does not match its parts",
+                    itq->d_in, itq->d_out);
+        }
+        d = vt->d_out;
+    }
+    FAISS_THROW_IF_NOT_FMT(pt.index && pt.index->d == d,
+                           "corrupt EHI index: a transform chain ends in %d "
+                           "dimensions, its index has %d",
+                           d, pt.index ? pt.index->d : -1);
+}
+
 /// The checks above on every field that Faiss's reader filled, recursively.
 void check_raw_fields(faiss::Index* index) {
     if (!index) {
@@ -589,18 +668,7 @@ void check_raw_fields(faiss::Index* index) {
         check_raw_fields(ivf->quantizer);
     }
     if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(index)) {
-        for (faiss::VectorTransform* vt : pt->chain) {
-            check_bool_byte(vt->is_trained, "a transform's is_trained flag");
-            if (auto* lt = dynamic_cast<faiss::LinearTransform*>(vt)) {
-                check_bool_byte(lt->have_bias, "a transform's have_bias flag");
-                check_bool_byte(lt->is_orthonormal,
-                                "a transform's is_orthonormal flag");
-            }
-            if (auto* pca = dynamic_cast<faiss::PCAMatrix*>(vt)) {
-                check_bool_byte(pca->random_rotation,
-                                "PCAMatrix's random_rotation flag");
-            }
-        }
+        check_transform_chain(*pt);
     }
     for (faiss::Index** child : wrapper_children(index)) {
         check_raw_fields(*child);

@@ -17,7 +17,9 @@
 
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/IndexScalarQuantizer.h>
+#include <faiss/VectorTransform.h>
 
 #include <faiss_ehi/io_primitives.h>
 
@@ -477,5 +479,64 @@ TEST(FuzzRegression, IDMap2WithFewerIdsThanVectorsIsRefused) {
         float dist = 0;
         m2->search(1, x.data() + 3 * d, 1, &dist, &label);
         EXPECT_EQ(label, 13);
+    }
+}
+
+// A PCA index whose matrix is shorter than its sizes say
+// (fuzz_read_index): the read succeeded and the first search multiplied
+// past the end of the matrix (a segfault in BLAS). A transform chain must
+// hold the arrays its sizes need and fit together.
+TEST(FuzzRegression, TransformChainInconsistentWithItsSizesIsRefused) {
+    ehi_test::KMeansTrainerScope kmeans;
+    const int d = 8;
+    std::vector<float> x = ehi_test::gaussian_data(200, d, 13);
+    auto read_after = [&](const char* key, auto&& edit) {
+        std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, key));
+        index->train(200, x.data());
+        index->add(200, x.data());
+        edit(dynamic_cast<faiss::IndexPreTransform&>(*index));
+        faiss::VectorIOWriter w;
+        faiss_ehi::write_index(index.get(), &w);
+        faiss::VectorIOReader r;
+        r.data = w.data;
+        return std::unique_ptr<faiss::Index>(faiss_ehi::read_index(&r));
+    };
+    ehi_test::expect_error(
+            [&] {
+                read_after("PCA4,EHI4x2,Flat", [](faiss::IndexPreTransform& pt) {
+                    dynamic_cast<faiss::LinearTransform&>(*pt.chain[0])
+                            .A.pop_back();
+                });
+            },
+            "a linear transform of 8 -> 4 dimensions holds 31 weights");
+    ehi_test::expect_error(
+            [&] {
+                read_after("PCA4,EHI4x2,Flat", [](faiss::IndexPreTransform& pt) {
+                    dynamic_cast<faiss::LinearTransform&>(*pt.chain[0])
+                            .b.resize(2);
+                });
+            },
+            "a linear transform of 4 outputs holds 2 biases");
+    ehi_test::expect_error(
+            [&] {
+                read_after("PCA4,EHI4x2,Flat", [](faiss::IndexPreTransform& pt) {
+                    pt.d = 9;
+                });
+            },
+            "transform 0 maps 8 -> 4 dimensions, its input has 9");
+    // Sound chains read back and search alike.
+    for (const char* key :
+         {"PCA4,EHI4x2,Flat", "L2norm,EHI4x2,Flat", "PCAR4,EHI4x2,Flat"}) {
+        SCOPED_TRACE(key);
+        std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, key));
+        index->train(200, x.data());
+        index->add(200, x.data());
+        std::unique_ptr<faiss::Index> back =
+                read_after(key, [](faiss::IndexPreTransform&) {});
+        std::vector<float> d1(3), d2(3);
+        std::vector<idx_t> l1(3), l2(3);
+        index->search(1, x.data(), 3, d1.data(), l1.data());
+        back->search(1, x.data(), 3, d2.data(), l2.data());
+        EXPECT_EQ(l1, l2);
     }
 }
