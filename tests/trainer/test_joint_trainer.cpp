@@ -1092,8 +1092,8 @@ TEST(TrainerJoint, CorpusDocRoutingRoutesUntouchedDocuments) {
     EXPECT_GT(corpus, step_only + 0.2);
 }
 
-// The default small share of the tree's gradient in the encoder trains the
-// token rows that only the tree terms reach (here the untouched topics'
+// The default small share of the tree's gradient in the encoder pulls the
+// corpus documents toward their leaves (here the untouched topics'
 // documents, through the corpus document routing): they become easier to
 // route than with the gradient stopped.
 TEST(TrainerJoint, TreeGradientShareRoutesUntouchedDocuments) {
