@@ -296,6 +296,34 @@ void restore_idmap2s(faiss::Index** root, const std::vector<int>& depths) {
     }
 }
 
+/** Faiss derives a product quantizer's sizes while it reads its header,
+ * before anything can check them: d / M with M = 0 divided by zero
+ * (SIGFPE), and the centroid table of d * 2^nbits floats is allocated
+ * before it is read. So the header (d, M, nbits, then the table) is
+ * checked first. */
+void check_pq_header(SoftReader& r) {
+    uint64_t d, M, nbits, ncentroids;
+    if (!r.get(&d) || !r.get(&M) || !r.get(&nbits)) {
+        return;
+    }
+    FAISS_THROW_IF_NOT_FMT(d >= 1 && M >= 1 && d % M == 0 && nbits <= 24,
+                           "corrupt EHI index: a product quantizer of %" PRIu64
+                           " dimensions in %" PRIu64
+                           " sub-quantizers of %" PRIu64 " bits",
+                           d, M, nbits);
+    FAISS_THROW_IF_NOT_FMT(
+            d <= (r.left() / sizeof(float)) >> nbits,
+            "corrupt EHI index: a product quantizer's %" PRIu64 " x 2^%" PRIu64
+            " centroids do not fit in the file",
+            d, nbits);
+    if (r.get(&ncentroids)) {
+        FAISS_THROW_IF_NOT_FMT(ncentroids == d << nbits,
+                               "corrupt EHI index: a product quantizer holds "
+                               "%" PRIu64 " centroid values, not %" PRIu64,
+                               ncentroids, d << nbits);
+    }
+}
+
 /** `tree_leaves`: the leaves of the tree recorded for this IVF, 0 when
  * there is none (a plain Faiss IVF in an EHI file). The number of lists
  * decides what Faiss allocates before it reads any list (two vectors of
@@ -313,7 +341,16 @@ void check_faiss_counts(const uint8_t* p, size_t size, uint64_t tree_leaves) {
             return;
         }
     }
-    if (h != fourcc("IwFl") || !skip_index_header(r, &d)) {
+    // IndexPQ (its old fourccs too): the header, then the quantizer.
+    if (h == fourcc("IxPq") || h == fourcc("IxPQ") || h == fourcc("IxPo")) {
+        if (skip_index_header(r, &d)) {
+            check_pq_header(r);
+        }
+        return;
+    }
+    const bool legacy = h == fourcc("IvPQ") || h == fourcc("IvQR");
+    const bool ivfpq = legacy || h == fourcc("IwPQ") || h == fourcc("IwQR");
+    if ((h != fourcc("IwFl") && !ivfpq) || !skip_index_header(r, &d)) {
         return;
     }
     uint64_t nlist, nprobe;
@@ -349,6 +386,16 @@ void check_faiss_counts(const uint8_t* p, size_t size, uint64_t tree_leaves) {
         return;
     }
     check_fits(nfloats, sizeof(float), "the IVF's placeholder quantizer");
+    if (legacy) {
+        // the old IVFPQ formats: each list's ids here, before the direct map
+        for (uint64_t l = 0; l < nlist; l++) {
+            uint64_t n;
+            if (!r.get(&n)) {
+                return;
+            }
+            check_fits(n, sizeof(idx_t), "a list of the IVF's ids");
+        }
+    }
     // direct map: type, array, and a hash table's pairs
     uint8_t dm_type;
     uint64_t n_dm;
@@ -361,6 +408,15 @@ void check_faiss_counts(const uint8_t* p, size_t size, uint64_t tree_leaves) {
             return;
         }
         check_fits(n_dm, 16, "the IVF's direct-map hash table");
+    }
+    if (ivfpq) {
+        // IVFPQ: by_residual, code_size, then the product quantizer
+        uint8_t by_residual;
+        uint64_t pq_code_size;
+        if (r.get(&by_residual) && r.get(&pq_code_size)) {
+            check_pq_header(r);
+        }
+        return;
     }
     uint32_t hl;
     uint64_t il_nlist, code_size;

@@ -17,6 +17,8 @@
 
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/VectorTransform.h>
@@ -538,5 +540,52 @@ TEST(FuzzRegression, TransformChainInconsistentWithItsSizesIsRefused) {
         index->search(1, x.data(), 3, d1.data(), l1.data());
         back->search(1, x.data(), 3, d2.data(), l2.data());
         EXPECT_EQ(l1, l2);
+    }
+}
+
+// A product quantizer header of 0 sub-quantizers (fuzz_read_index, an
+// IndexPQ): Faiss divided by it while reading (SIGFPE), before any check
+// could run. The header must be refused first, in an IndexPQ and in an
+// IVF-PQ; sound files still read and search alike.
+TEST(FuzzRegression, ProductQuantizerHeaderIsCheckedBeforeFaissReadsIt) {
+    ehi_test::KMeansTrainerScope kmeans;
+    const int d = 8;
+    std::vector<float> x = ehi_test::gaussian_data(300, d, 14);
+    for (const char* key : {"PQ4x4", "EHI4x2,PQ4x4"}) {
+        SCOPED_TRACE(key);
+        std::unique_ptr<faiss::Index> index(faiss_ehi::index_factory(d, key));
+        index->train(300, x.data());
+        index->add(300, x.data());
+        faiss::ProductQuantizer& pq =
+                dynamic_cast<faiss::IndexPQ*>(index.get())
+                ? dynamic_cast<faiss::IndexPQ&>(*index).pq
+                : dynamic_cast<faiss::IndexIVFPQ&>(*index).pq;
+        auto written = [&] {
+            faiss::VectorIOWriter w;
+            faiss_ehi::write_index(index.get(), &w);
+            return w.data;
+        };
+        faiss::VectorIOReader ok;
+        ok.data = written();
+        std::unique_ptr<faiss::Index> back(faiss_ehi::read_index(&ok));
+        std::vector<float> d1(3), d2(3);
+        std::vector<idx_t> l1(3), l2(3);
+        index->search(1, x.data(), 3, d1.data(), l1.data());
+        back->search(1, x.data(), 3, d2.data(), l2.data());
+        EXPECT_EQ(l1, l2);
+
+        pq.M = 0;
+        faiss::VectorIOReader r0;
+        r0.data = written();
+        ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r0); },
+                               "a product quantizer of 8 dimensions in 0 "
+                               "sub-quantizers of 4 bits");
+        pq.M = 4;
+        pq.nbits = 20; // 8 x 2^20 centroids in a file of a few kilobytes
+        faiss::VectorIOReader r1;
+        r1.data = written();
+        ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r1); },
+                               "8 x 2^20 centroids do not fit in the file");
+        pq.nbits = 4;
     }
 }
