@@ -211,10 +211,10 @@ namespace trainer {
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "share of the tree terms' gradient that reaches the encoder (the tree "  \
       "gets all of it); 1: the paper, fully end-to-end; 0: stop-gradient. "    \
-      "The default small share trains the token rows that only the tree "      \
-      "terms touch (AdamW scales each row's step) and leaves the ranking to "  \
-      "the siamese loss. Without balanced_targets the encoder can gather the " \
-      "documents in one leaf")                                                 \
+      "The default small share pulls the corpus documents toward their "       \
+      "leaves, which makes the encoder easier to partition, and leaves the "   \
+      "ranking to the siamese loss. Without balanced_targets the encoder can " \
+      "gather the documents in one leaf")                                      \
     X(float, leaf_slack, 1.1f, v >= 1, ">= 1 (times the ideal load)",          \
       MODEL | DESCRIBED | JOINT_ONLY,                                          \
       "re-clustering: largest leaf at most this many times the ideal N / L")   \
