@@ -26,6 +26,7 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -623,6 +624,17 @@ void check_scalar_quantizer(const faiss::ScalarQuantizer& sq, int d,
                            sq.trained.size(), ranges);
 }
 
+/// A product quantizer as Faiss read it describes the index's own vectors
+/// and codes (Faiss encodes and scans with its sizes unchecked).
+void check_product_quantizer(const faiss::ProductQuantizer& pq, int d,
+                             size_t code_size) {
+    FAISS_THROW_IF_NOT_FMT(pq.d == size_t(d) && pq.code_size == code_size,
+                           "corrupt EHI index: a product quantizer of "
+                           "dimension %zd and %zd-byte codes in an index of "
+                           "dimension %d and %zd-byte codes",
+                           pq.d, pq.code_size, d, code_size);
+}
+
 /// A linear map as Faiss read it: a trained one holds d_out x d_in
 /// weights and, with a bias, d_out biases (Faiss applies them unchecked).
 void check_linear_transform(const faiss::LinearTransform& lt,
@@ -719,6 +731,12 @@ void check_raw_fields(faiss::Index* index) {
     }
     if (auto* sq = dynamic_cast<faiss::IndexScalarQuantizer*>(index)) {
         check_scalar_quantizer(sq->sq, sq->d, sq->code_size, sq->is_trained);
+    }
+    if (auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(index)) {
+        check_product_quantizer(pq->pq, pq->d, pq->code_size);
+    }
+    if (auto* pq = dynamic_cast<faiss::IndexPQ*>(index)) {
+        check_product_quantizer(pq->pq, pq->d, pq->code_size);
     }
     if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) {
         check_raw_fields(ivf->quantizer);

@@ -587,5 +587,16 @@ TEST(FuzzRegression, ProductQuantizerHeaderIsCheckedBeforeFaissReadsIt) {
         ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r1); },
                                "8 x 2^20 centroids do not fit in the file");
         pq.nbits = 4;
+        if (!dynamic_cast<faiss::IndexPQ*>(index.get())) {
+            continue; // an IVF-PQ's precomputed table already checks it
+        }
+        // a sound quantizer of another dimension than its index's
+        pq.d = 4;
+        pq.set_derived_values();
+        faiss::VectorIOReader r2;
+        r2.data = written();
+        ehi_test::expect_error([&] { delete faiss_ehi::read_index(&r2); },
+                               "a product quantizer of dimension 4 and "
+                               "2-byte codes in an index of dimension 8");
     }
 }
