@@ -64,8 +64,9 @@ run env LSAN_OPTIONS="suppressions=$ROOT/tests/sanitizers/lsan.supp:print_suppre
 log "ASan+UBSan build and tests: $((SECONDS - asan_start))s"
 fuzz_start=$SECONDS
 log "fuzz smoke: $FUZZ_RUNS executions per target (at most ${FUZZ_SECONDS}s each)"
-# From the seeds alone, as on a fresh clone, so that every run of the smoke
-# tries the same inputs.
+# From the seeds alone, as on a fresh clone, so that runs on one kind of
+# machine try the same inputs (coverage, and so the mutations kept, follow
+# the code paths the CPU takes: another CPU may try others).
 rm -rf build-san/fuzz-corpus
 run env BUILD_DIR=build-san NO_BUILD=1 SEED=1 CHUNK=1000 \
   TARGET_SECONDS="$FUZZ_SECONDS" PROCESS_SECONDS=$((FUZZ_SECONDS * 4)) \
