@@ -240,6 +240,30 @@ bool skip_index_header(SoftReader& r, int32_t* d) {
     return metric <= 1 || r.get(&metric_arg);
 }
 
+/** Reads the fourccs and headers of the IndexIDMap / IndexIDMap2 wrappers
+ * at the top of a Faiss part, leaving `h` at the fourcc of the index they
+ * wrap; the offset of each wrapper's fourcc goes to `wrapper_at` if given.
+ * False when the bytes end first. */
+bool skip_id_map_wrappers(SoftReader& r, uint32_t* h,
+                          std::vector<size_t>* wrapper_at = nullptr) {
+    int32_t d;
+    for (;;) {
+        const size_t at = r.pos;
+        if (!r.get(h)) {
+            return false;
+        }
+        if (*h != fourcc("IxMp") && *h != fourcc("IxM2")) {
+            return true;
+        }
+        if (wrapper_at) {
+            wrapper_at->push_back(at);
+        }
+        if (!skip_index_header(r, &d)) {
+            return false;
+        }
+    }
+}
+
 /** Faiss builds an IndexIDMap2's reverse map while it reads the file,
  * from as many ids as the header's ntotal says, before anything can
  * compare that count with the ids stored: a file with fewer ids made it
@@ -248,21 +272,16 @@ bool skip_index_header(SoftReader& r, int32_t* d) {
  * "IxMp" in `bytes`), checked like every IDMap, then turned back by
  * restore_idmap2s. Returns their depths (0: the root). */
 std::vector<int> read_idmap2s_as_idmaps(std::vector<uint8_t>& bytes) {
-    std::vector<int> depths;
     SoftReader r{bytes.data(), bytes.size()};
     uint32_t h;
-    int32_t d;
-    for (int depth = 0;; depth++) {
-        const size_t at = r.pos;
-        if (!r.get(&h) || (h != fourcc("IxMp") && h != fourcc("IxM2"))) {
-            break;
-        }
-        if (h == fourcc("IxM2")) {
-            std::memcpy(bytes.data() + at, "IxMp", 4);
-            depths.push_back(depth);
-        }
-        if (!skip_index_header(r, &d)) {
-            break;
+    std::vector<size_t> wrapper_at;
+    skip_id_map_wrappers(r, &h, &wrapper_at);
+    std::vector<int> depths;
+    for (size_t depth = 0; depth < wrapper_at.size(); depth++) {
+        uint8_t* fcc = bytes.data() + wrapper_at[depth];
+        if (std::memcmp(fcc, "IxM2", 4) == 0) {
+            std::memcpy(fcc, "IxMp", 4);
+            depths.push_back(int(depth));
         }
     }
     return depths;
@@ -333,14 +352,8 @@ void check_faiss_counts(const uint8_t* p, size_t size, uint64_t tree_leaves) {
     SoftReader r{p, size};
     uint32_t h;
     int32_t d;
-    if (!r.get(&h)) {
+    if (!skip_id_map_wrappers(r, &h)) {
         return;
-    }
-    // IndexIDMap / IndexIDMap2 around the IVF: a header, then the IVF.
-    while (h == fourcc("IxMp") || h == fourcc("IxM2")) {
-        if (!skip_index_header(r, &d) || !r.get(&h)) {
-            return;
-        }
     }
     // IndexPQ (its old fourccs too): the header, then the quantizer.
     if (h == fourcc("IxPq") || h == fourcc("IxPQ") || h == fourcc("IxPo")) {
