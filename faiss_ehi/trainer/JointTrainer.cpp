@@ -8,6 +8,7 @@
 #include <faiss_ehi/trainer/JointTrainer.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -271,30 +272,21 @@ void JointRun::split_data() {
         std::sort(r.begin(), r.end());
         r.erase(std::unique(r.begin(), r.end()), r.end());
     }
-    std::vector<int64_t> queries;
-    for (int64_t q = 0; q < data.nq; q++) {
-        if (!rel[q].empty()) {
-            queries.push_back(q);
-        }
-    }
-    // held-out queries: a seeded shuffle of the queries
+    heldout_queries = trainer::heldout_queries(data.nq, data.pairs, c.seed,
+                                               c.heldout_fraction);
     std::vector<char> held(data.nq, 0);
-    {
-        std::vector<int64_t> order = queries;
-        std::mt19937_64 rng(c.seed ^ 0x5eedf00dULL);
-        std::shuffle(order.begin(), order.end(), rng);
-        size_t nh = size_t(std::floor(c.heldout_fraction * order.size()));
-        for (size_t i = 0; i < nh; i++) {
-            held[order[i]] = 1;
-        }
+    for (int64_t q : heldout_queries) {
+        held[q] = 1;
     }
     for (const auto& p : data.pairs) {
         if (!held[p.first]) {
             train_pairs.push_back(p);
         }
     }
-    for (int64_t q : queries) {
-        (held[q] ? heldout_queries : train_queries).push_back(q);
+    for (int64_t q = 0; q < data.nq; q++) {
+        if (!rel[q].empty() && !held[q]) {
+            train_queries.push_back(q);
+        }
     }
     FAISS_THROW_IF_NOT_FMT(train_pairs.size() >= 2,
                            "JointTrainer: %zd training pairs after the "
@@ -930,6 +922,30 @@ JointModel JointRun::build_index() {
 }
 
 } // namespace
+
+std::vector<int64_t> heldout_queries(
+        int64_t nq, const std::vector<std::pair<int64_t, int64_t>>& pairs,
+        uint64_t seed, double fraction) {
+    std::vector<char> has_pair(size_t(std::max<int64_t>(nq, 0)), 0);
+    for (const auto& p : pairs) {
+        FAISS_THROW_IF_NOT_FMT(p.first >= 0 && p.first < nq,
+                               "heldout_queries: pair query %" PRId64
+                               " outside [0, %" PRId64 ")",
+                               p.first, nq);
+        has_pair[size_t(p.first)] = 1;
+    }
+    std::vector<int64_t> order;
+    for (int64_t q = 0; q < nq; q++) {
+        if (has_pair[size_t(q)]) {
+            order.push_back(q);
+        }
+    }
+    std::mt19937_64 rng(seed ^ 0x5eedf00dULL);
+    std::shuffle(order.begin(), order.end(), rng);
+    order.resize(size_t(std::floor(fraction * double(order.size()))));
+    std::sort(order.begin(), order.end());
+    return order;
+}
 
 JointTrainer::JointTrainer(JointTrainerConfig cfg) : cfg_(std::move(cfg)) {
     cfg_.check();

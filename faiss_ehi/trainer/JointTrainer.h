@@ -56,6 +56,15 @@ struct EpochStats {
     double seconds = 0; ///< wall time of the epoch
 };
 
+/** The training queries JointTrainer holds out for its per-epoch recall
+ * (JointTrainerConfig::heldout_fraction): of the queries 0..nq-1 that have
+ * a pair, the first floor(fraction x their count) of a shuffle seeded by
+ * `seed`, in increasing order. Benchmarks call it to evaluate a trained
+ * index on the very queries its training did not see. */
+std::vector<int64_t> heldout_queries(
+        int64_t nq, const std::vector<std::pair<int64_t, int64_t>>& pairs,
+        uint64_t seed, double fraction);
+
 /// The result of JointTrainer::train.
 struct JointModel {
     /** Trained and EMPTY: IndexPreTransform(EncoderHead) -> IndexEHITree

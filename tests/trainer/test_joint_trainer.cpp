@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -402,6 +403,50 @@ TEST(TrainerJoint, DeterministicForSeedAndThreads) {
     c.seed = 99;
     JointModel other = JointTrainer(c).train(s.data);
     EXPECT_NE(model_params(a), model_params(other));
+}
+
+TEST(TrainerJoint, HeldOutQueriesAreSeededSortedAndWithPairs) {
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    for (int64_t q = 0; q < 100; q += 2) { // odd queries have no pair
+        pairs.emplace_back(q, q % 7);
+        pairs.emplace_back(q, q % 5);
+    }
+    std::vector<int64_t> h = heldout_queries(100, pairs, 3, 0.3);
+    ASSERT_EQ(h.size(), 15u); // floor(0.3 x 50 queries with pairs)
+    EXPECT_TRUE(std::is_sorted(h.begin(), h.end()));
+    EXPECT_EQ(std::adjacent_find(h.begin(), h.end()), h.end());
+    for (int64_t q : h) {
+        EXPECT_EQ(q % 2, 0) << q << " has no pair";
+    }
+    EXPECT_EQ(heldout_queries(100, pairs, 3, 0.3), h);
+    EXPECT_NE(heldout_queries(100, pairs, 4, 0.3), h);
+    EXPECT_TRUE(heldout_queries(100, pairs, 3, 0.0).empty());
+    pairs.emplace_back(100, 0);
+    EXPECT_THROW(heldout_queries(100, pairs, 3, 0.3), faiss::FaissException);
+}
+
+// Benchmarks evaluate a trained index on heldout_queries(); training must
+// not have seen them: the same run on the data without their pairs, and
+// nothing held out, learns exactly the same model.
+TEST(TrainerJoint, HeldOutQueriesNeverTrain) {
+    SkewedPairs s = small_data();
+    JointTrainerConfig c = small_config();
+    c.heldout_fraction = 0.3;
+    JointModel with_split = JointTrainer(c).train(s.data);
+    std::vector<int64_t> held =
+            heldout_queries(s.data.nq, s.data.pairs, c.seed, 0.3);
+    ASSERT_FALSE(held.empty());
+    PairData rest = s.data;
+    rest.pairs.clear();
+    for (const auto& p : s.data.pairs) {
+        if (!std::binary_search(held.begin(), held.end(), p.first)) {
+            rest.pairs.push_back(p);
+        }
+    }
+    ASSERT_LT(rest.pairs.size(), s.data.pairs.size());
+    c.heldout_fraction = 0;
+    JointModel without = JointTrainer(c).train(rest);
+    EXPECT_EQ(model_params(with_split), model_params(without));
 }
 
 TEST(TrainerJoint, SiameseOnlyLeavesTreeUntouched) {
