@@ -926,7 +926,12 @@ JointModel JointRun::build_index() {
 std::vector<int64_t> heldout_queries(
         int64_t nq, const std::vector<std::pair<int64_t, int64_t>>& pairs,
         uint64_t seed, double fraction) {
-    std::vector<char> has_pair(size_t(std::max<int64_t>(nq, 0)), 0);
+    FAISS_THROW_IF_NOT_FMT(fraction >= 0 && fraction < 1,
+                           "heldout_queries: fraction %g not in [0, 1)",
+                           fraction);
+    FAISS_THROW_IF_NOT_FMT(nq >= 0, "heldout_queries: nq %" PRId64 " < 0",
+                           nq);
+    std::vector<char> has_pair(size_t(nq), 0);
     for (const auto& p : pairs) {
         FAISS_THROW_IF_NOT_FMT(p.first >= 0 && p.first < nq,
                                "heldout_queries: pair query %" PRId64

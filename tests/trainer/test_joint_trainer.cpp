@@ -421,6 +421,8 @@ TEST(TrainerJoint, HeldOutQueriesAreSeededSortedAndWithPairs) {
     EXPECT_EQ(heldout_queries(100, pairs, 3, 0.3), h);
     EXPECT_NE(heldout_queries(100, pairs, 4, 0.3), h);
     EXPECT_TRUE(heldout_queries(100, pairs, 3, 0.0).empty());
+    EXPECT_THROW(heldout_queries(100, pairs, 3, 1.0), faiss::FaissException);
+    EXPECT_THROW(heldout_queries(100, pairs, 3, NAN), faiss::FaissException);
     pairs.emplace_back(100, 0);
     EXPECT_THROW(heldout_queries(100, pairs, 3, 0.3), faiss::FaissException);
 }
