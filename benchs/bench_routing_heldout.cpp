@@ -145,6 +145,9 @@ Corpus corpus_of(const faiss::IndexIVF& ivf) {
                       c.x.begin() + size_t(id) * c.d);
         }
     }
+    if (std::find(c.leaf.begin(), c.leaf.end(), idx_t(-1)) != c.leaf.end()) {
+        throw std::runtime_error("--index: some ids are in no list");
+    }
     return c;
 }
 
@@ -435,7 +438,7 @@ int run() {
                   curve(c, task, q, {&lists, &router, &logp, float(a)},
                         targets));
     }
-    if (!spills.empty()) {
+    if (!spills.empty() && c.nlist > 1) {
         // each document's fit to its own leaf, and the router's next leaf
         std::vector<float> fit(size_t(c.n));
         std::vector<idx_t> doc_order = leaf_order(c, c.n, c.x.data(), true,
@@ -455,7 +458,7 @@ int run() {
                                         : -INFINITY;
             std::vector<std::vector<idx_t>> spilled = lists;
             for (idx_t id = 0; id < c.n; id++) {
-                if (fit[id] < below && c.nlist > 1) {
+                if (fit[id] < below) {
                     spilled[next[id]].push_back(id);
                 }
             }
