@@ -40,13 +40,13 @@
 
 #include <faiss/IVFlib.h>
 #include <faiss/IndexIVFFlat.h>
-#include <faiss/IndexPreTransform.h>
 #include <faiss/utils/distances.h>
 
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/TextEncoder.h>
 #include <faiss_ehi/index_io.h>
 #include <faiss_ehi/trainer/JointTrainer.h>
+#include "cmdline/flag_lists.h"
 #include "cmdline/program_main.h"
 #include "cmdline/task_inputs.h"
 #include "cmdline/visited_sweep.h"
@@ -61,8 +61,10 @@ DEFINE_uint64(seed, 1, "the --seed the index was trained with");
 DEFINE_double(heldout_fraction, 0.1,
               "the --heldout_fraction the index was trained with");
 DEFINE_string(visited, "0.05,0.1,0.2", "fractions of documents visited");
-DEFINE_string(prior, "0.005,0.01,0.02,0.05", "leaf-prior weights alpha");
-DEFINE_string(spill, "0.05,0.1,0.2,0.3", "shares of the corpus spilled");
+DEFINE_string(prior, "0.005,0.01,0.02,0.05",
+              "leaf-prior weights alpha (empty: none)");
+DEFINE_string(spill, "0.05,0.1,0.2,0.3",
+              "shares of the corpus spilled, below 1 (empty: none)");
 DEFINE_int32(lost_beam, 8, "beam of the lost-documents analysis (0: none)");
 
 namespace {
@@ -71,29 +73,6 @@ namespace fd = faiss_ehi::data;
 using idx_t = faiss::Index::idx_t;
 using ehi_cmdline::VisitedPoint;
 
-std::vector<double> parse_list(const std::string& s, const char* flag) {
-    std::vector<double> out;
-    size_t at = 0;
-    while (at < s.size()) {
-        size_t end = s.find(',', at);
-        std::string item = s.substr(at, end == std::string::npos ? end : end - at);
-        size_t used = 0;
-        double v = -1;
-        try {
-            v = std::stod(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used == 0 || used != item.size() || !(v >= 0)) {
-            throw std::invalid_argument(std::string("--") + flag + ": '" +
-                                        item + "' is not a number >= 0");
-        }
-        out.push_back(v);
-        at = end == std::string::npos ? s.size() : end + 1;
-    }
-    return out;
-}
-
 /// The trained index's documents as flat rows by id, and their leaves.
 struct Corpus {
     int d = 0;
@@ -101,7 +80,6 @@ struct Corpus {
     bool ip = true;             ///< inner product (else L2: score = -dist)
     std::vector<float> x;       ///< n x d, row = document id
     std::vector<idx_t> leaf;    ///< the list each document is stored in
-    std::vector<float> reps;    ///< nlist x d leaf representatives
     const faiss_ehi::EHITreeQuantizer* tree = nullptr;
 
     float score(const float* q, const float* v) const {
@@ -125,7 +103,6 @@ Corpus corpus_of(const faiss::IndexIVF& ivf) {
     c.n = ivf.ntotal;
     c.nlist = idx_t(ivf.nlist);
     c.ip = ivf.metric_type == faiss::METRIC_INNER_PRODUCT;
-    c.reps = c.tree->leaf_representatives;
     c.x.assign(size_t(c.n) * c.d, 0.0f);
     c.leaf.assign(size_t(c.n), -1);
     for (idx_t l = 0; l < c.nlist; l++) {
@@ -172,7 +149,7 @@ std::vector<idx_t> leaf_order(const Corpus& c, idx_t n, const float* q,
     std::vector<std::pair<float, idx_t>> s(static_cast<size_t>(L));
     for (idx_t i = 0; i < n; i++) {
         for (idx_t l = 0; l < L; l++) {
-            s[l] = {c.score(q + i * c.d, c.reps.data() + l * c.d), l};
+            s[l] = {c.score(q + i * c.d, c.tree->leaf_representatives.data() + l * c.d), l};
         }
         std::sort(s.begin(), s.end(), [](const auto& a, const auto& b) {
             return a.first > b.first;
@@ -354,18 +331,17 @@ int run() {
     if (FLAGS_data.empty() || FLAGS_index.empty()) {
         throw std::invalid_argument("--data and --index are required");
     }
-    const std::vector<double> targets = parse_list(FLAGS_visited, "visited");
-    const std::vector<double> priors = parse_list(FLAGS_prior, "prior");
-    const std::vector<double> spills = parse_list(FLAGS_spill, "spill");
-    for (double v : targets) {
-        if (!(v > 0 && v <= 1)) {
-            throw std::invalid_argument("--visited: fractions must be in "
-                                        "(0, 1]");
-        }
-    }
-    if (targets.empty()) {
-        throw std::invalid_argument("--visited: no fraction given");
-    }
+    const std::vector<double> targets = ehi_cmdline::parse_double_list(
+            FLAGS_visited, "visited", 0, 1, true);
+    // --prior and --spill may be empty: that analysis is left out
+    const std::vector<double> priors =
+            FLAGS_prior.empty() ? std::vector<double>()
+                                : ehi_cmdline::parse_double_list(
+                                          FLAGS_prior, "prior", 0, INFINITY);
+    const std::vector<double> spills =
+            FLAGS_spill.empty() ? std::vector<double>()
+                                : ehi_cmdline::parse_double_list(
+                                          FLAGS_spill, "spill", 0, 0.99);
     if (!(FLAGS_heldout_fraction > 0 && FLAGS_heldout_fraction < 1)) {
         throw std::invalid_argument("--heldout_fraction must be in (0, 1)");
     }
@@ -392,15 +368,9 @@ int run() {
                                  " vectors, --data " + std::to_string(task.nd) +
                                  " documents");
     }
-    std::vector<float> xq = ehi_tools::test_query_inputs(task, text.get());
-    if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(index.get())) {
-        const float* y = pt->apply_chain(task.nq_test, xq.data());
-        std::vector<float> out(y, y + size_t(task.nq_test) * pt->index->d);
-        if (y != xq.data()) {
-            delete[] y;
-        }
-        xq.swap(out);
-    }
+    const std::vector<float> xq = ehi_tools::stored_vectors(
+            *index, task.nq_test,
+            ehi_tools::test_query_inputs(task, text.get()));
     const faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(index.get());
     const Corpus c = corpus_of(*ivf);
     const float* q = xq.data();
@@ -446,7 +416,7 @@ int run() {
         std::vector<idx_t> next(size_t(c.n));
         for (idx_t id = 0; id < c.n; id++) {
             fit[id] = c.score(c.x.data() + id * c.d,
-                              c.reps.data() + c.leaf[id] * c.d);
+                              c.tree->leaf_representatives.data() + c.leaf[id] * c.d);
             const idx_t* o = doc_order.data() + id * c.nlist;
             next[id] = o[0] != c.leaf[id] ? o[0] : o[1];
         }

@@ -32,7 +32,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,12 +44,12 @@
 #include <faiss/IVFlib.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
-#include <faiss/IndexPreTransform.h>
 
 #include <faiss_ehi/EHITreeQuantizer.h>
 #include <faiss_ehi/TextEncoder.h>
 #include <faiss_ehi/index_io.h>
 
+#include "cmdline/flag_lists.h"
 #include "cmdline/index_stats.h"
 #include "cmdline/json.h"
 #include "cmdline/plot_curves.h"
@@ -97,41 +96,6 @@ using idx_t = faiss::Index::idx_t;
 using ehi_cmdline::json_number;
 
 namespace {
-
-std::vector<double> parse_fractions(const std::string& s) {
-    std::vector<double> out;
-    std::stringstream in(s);
-    std::string tok;
-    while (std::getline(in, tok, ',')) {
-        char* end = nullptr;
-        double v = std::strtod(tok.c_str(), &end);
-        if (end == tok.c_str() || *end != '\0' || !(v > 0) || v > 1) {
-            throw std::invalid_argument("--visited: \"" + tok +
-                                        "\" is not a fraction in (0, 1]");
-        }
-        out.push_back(v);
-    }
-    if (out.empty()) {
-        throw std::invalid_argument("--visited is empty");
-    }
-    return out;
-}
-
-/// Vectors as the IVF part of `index` stores them: the input through the
-/// index's pre-transforms (EHI's encoder head), or the input itself.
-std::vector<float> encoded(const faiss::Index& index, idx_t n,
-                           const std::vector<float>& x) {
-    auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(&index);
-    if (!pt) {
-        return x;
-    }
-    const float* y = pt->apply_chain(n, x.data());
-    std::vector<float> out(y, y + size_t(n) * pt->index->d);
-    if (y != x.data()) {
-        delete[] y;
-    }
-    return out;
-}
 
 /// Faiss k-means IVF-Flat with `nlist` lists over (nd x d) documents.
 struct IvfBaseline {
@@ -372,7 +336,8 @@ int run() {
     if (FLAGS_data.empty()) {
         throw std::invalid_argument("--data is required (see --help)");
     }
-    std::vector<double> targets = parse_fractions(FLAGS_visited);
+    std::vector<double> targets =
+            ehi_cmdline::parse_double_list(FLAGS_visited, "visited", 0, 1, true);
     fd::RetrievalTaskOptions opt;
     opt.max_test_queries = FLAGS_max_test_queries;
     fd::RetrievalTask task = fd::load_retrieval_task(FLAGS_data, opt);
@@ -452,8 +417,8 @@ int run() {
     if (FLAGS_baselines) {
         // ---- IVF-Flat over the very vectors EHI stores
         faiss::IndexIVF* ehi_ivf = faiss::ivflib::extract_index_ivf(ehi.get());
-        std::vector<float> ed = encoded(*ehi, task.nd, xd);
-        std::vector<float> eq = encoded(*ehi, task.nq_test, xq);
+        std::vector<float> ed = ehi_tools::stored_vectors(*ehi, task.nd, xd);
+        std::vector<float> eq = ehi_tools::stored_vectors(*ehi, task.nq_test, xq);
         IvfBaseline ivf = make_ivf(ehi_ivf->d, ehi_ivf->nlist,
                                    ehi_ivf->metric_type, task.nd, ed.data());
         info.kmeans_train_s = ivf.train_s;
@@ -473,8 +438,8 @@ int run() {
                     ehi_tools::document_inputs(task, m.text_encoder.get());
             std::vector<float> dxq =
                     ehi_tools::test_query_inputs(task, m.text_encoder.get());
-            std::vector<float> ded = encoded(*m.index, task.nd, dxd);
-            std::vector<float> deq = encoded(*m.index, task.nq_test, dxq);
+            std::vector<float> ded = ehi_tools::stored_vectors(*m.index, task.nd, dxd);
+            std::vector<float> deq = ehi_tools::stored_vectors(*m.index, task.nq_test, dxq);
             faiss::IndexIVF* de_ivf =
                     faiss::ivflib::extract_index_ivf(m.index.get());
             IvfBaseline div =

@@ -34,4 +34,36 @@ std::vector<int> parse_int_list(const std::string& s, const char* flag,
     return out;
 }
 
+std::vector<double> parse_double_list(const std::string& s, const char* flag,
+                                      double lo, double hi, bool lo_open) {
+    std::vector<double> out;
+    std::stringstream in(s);
+    std::string tok;
+    while (std::getline(in, tok, ',')) {
+        if (tok.empty()) {
+            continue;
+        }
+        size_t used = 0;
+        double v = 0;
+        try {
+            v = std::stod(tok, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        const bool in_range = (lo_open ? v > lo : v >= lo) && v <= hi;
+        if (used != tok.size() || !in_range) {
+            std::ostringstream range;
+            range << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
+            throw std::invalid_argument(std::string("--") + flag + ": \"" +
+                                        tok + "\" is not a number in " +
+                                        range.str());
+        }
+        out.push_back(v);
+    }
+    if (out.empty()) {
+        throw std::invalid_argument(std::string("--") + flag + " is empty");
+    }
+    return out;
+}
+
 } // namespace ehi_cmdline

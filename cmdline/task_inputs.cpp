@@ -8,6 +8,8 @@
 
 #include <glog/logging.h>
 
+#include <faiss/IndexPreTransform.h>
+
 #include "contrib/data/glove.h"
 #include "contrib/data/text.h"
 
@@ -92,6 +94,21 @@ std::vector<float> document_inputs(const fd::RetrievalTask& task,
 std::vector<float> test_query_inputs(const fd::RetrievalTask& task,
                                      const faiss_ehi::TextEncoder* text) {
     return inputs_of(task, task.test_query_vecs, task.test_query_texts, text);
+}
+
+std::vector<float> stored_vectors(const faiss::Index& index,
+                                  faiss::Index::idx_t n,
+                                  const std::vector<float>& x) {
+    auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(&index);
+    if (!pt) {
+        return x;
+    }
+    const float* y = pt->apply_chain(n, x.data());
+    std::vector<float> out(y, y + size_t(n) * pt->index->d);
+    if (y != x.data()) {
+        delete[] y;
+    }
+    return out;
 }
 
 } // namespace ehi_tools

@@ -10,6 +10,8 @@
 
 #include <vector>
 
+#include <faiss/Index.h>
+
 #include <faiss_ehi/TextEncoder.h>
 #include <faiss_ehi/trainer/JointTrainer.h>
 
@@ -41,5 +43,11 @@ std::vector<float> document_inputs(const faiss_ehi::data::RetrievalTask& task,
 /// The same for the test queries.
 std::vector<float> test_query_inputs(const faiss_ehi::data::RetrievalTask& task,
                                      const faiss_ehi::TextEncoder* text);
+
+/// n index inputs `x` as the IVF part of `index` stores them: through the
+/// index's pre-transforms (EHI's encoder head), or `x` itself.
+std::vector<float> stored_vectors(const faiss::Index& index,
+                                  faiss::Index::idx_t n,
+                                  const std::vector<float>& x);
 
 } // namespace ehi_tools
