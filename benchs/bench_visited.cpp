@@ -30,8 +30,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,6 +58,7 @@
 #include "cmdline/timing.h"
 #include "cmdline/train_flags.h"
 #include "cmdline/visited_sweep.h"
+#include "contrib/data/file_util.h"
 
 DEFINE_string(data, "",
               "data set: beir:DIR, fmnist[:DIR], glove100[:DIR], "
@@ -85,7 +86,10 @@ DEFINE_bool(count_routing, false,
             "H > 1), so that list counts compare at equal work");
 DEFINE_bool(adaptive, true,
             "also measure EHI's adaptive beam (mass "
-            "threshold swept, nprobe capped at nlist/8) as its own curve");
+            "threshold swept, nprobe capped by --adaptive_cap) as its own "
+            "curve");
+DEFINE_int32(adaptive_cap, 0,
+             "adaptive beam: the most leaves a query may visit (0: nlist/8)");
 
 namespace ft = faiss_ehi::trainer;
 namespace fd = faiss_ehi::data;
@@ -163,7 +167,10 @@ VisitedCurve curve_of(const std::string& name, faiss::Index& index,
     return c;
 }
 
-void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts) {
+// with_per_query: each point's per-query values too (the fixed fractions;
+// the raw sweep would make the file many times larger)
+void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts,
+                  bool with_per_query) {
     o << "[";
     for (size_t i = 0; i < pts.size(); i++) {
         const VisitedPoint& p = pts[i];
@@ -174,6 +181,19 @@ void write_points(std::ostream& o, const std::vector<VisitedPoint>& pts) {
         }
         for (const auto& kv : p.metrics) {
             o << ", \"" << kv.first << "\": " << json_number(kv.second);
+        }
+        if (with_per_query && !p.per_query.empty()) {
+            o << ", \"per_query\": {";
+            const char* sep = "";
+            for (const auto& kv : p.per_query) {
+                o << sep << "\"" << kv.first << "\": [";
+                for (size_t q = 0; q < kv.second.size(); q++) {
+                    o << (q ? "," : "") << json_number(kv.second[q]);
+                }
+                o << "]";
+                sep = ", ";
+            }
+            o << "}";
         }
         o << "}";
     }
@@ -190,10 +210,9 @@ struct RunInfo {
 
 void write_json(const std::string& file, const fd::RetrievalTask& t,
                 const RunInfo& info, const std::vector<VisitedCurve>& curves) {
-    std::ofstream o(file);
-    if (!o) {
-        throw std::runtime_error("cannot write " + file);
-    }
+    // built in memory and renamed into place: a failed write leaves an
+    // earlier file intact
+    std::ostringstream o;
     o << "{\n  \"data\": \"" << ehi_cmdline::json_escape(t.name) << "\",\n"
       << "  \"spec\": \"" << ehi_cmdline::json_escape(FLAGS_data) << "\",\n"
       << "  \"documents\": " << t.nd << ",\n  \"test_queries\": " << t.nq_test
@@ -212,23 +231,18 @@ void write_json(const std::string& file, const fd::RetrievalTask& t,
         o << (i ? ",\n    " : "\n    ") << "\""
           << ehi_cmdline::json_escape(curves[i].method)
           << "\": {\n      \"points\": ";
-        write_points(o, curves[i].targets);
+        write_points(o, curves[i].targets, true);
         o << ",\n      \"sweep\": ";
-        write_points(o, curves[i].sweep);
+        write_points(o, curves[i].sweep, false);
         o << "}";
     }
     o << "\n  }\n}\n";
-    if (!o) {
-        throw std::runtime_error("write error on " + file);
-    }
+    fd::write_file_atomic(file, o.str());
 }
 
 void write_csv(const std::string& file, const std::vector<std::string>& names,
                const std::vector<VisitedCurve>& curves) {
-    std::ofstream o(file);
-    if (!o) {
-        throw std::runtime_error("cannot write " + file);
-    }
+    std::ostringstream o; // renamed into place, as the JSON
     o << "method,kind,nprobe,visited";
     for (const std::string& n : names) {
         o << "," << n;
@@ -251,6 +265,7 @@ void write_csv(const std::string& file, const std::vector<std::string>& names,
             }
         }
     }
+    fd::write_file_atomic(file, o.str());
 }
 
 void print_tables(const std::vector<std::string>& names,
@@ -401,7 +416,9 @@ int run() {
         if (dynamic_cast<faiss_ehi::EHITreeQuantizer*>(e->quantizer)) {
             VisitedCurve c;
             c.method = FLAGS_label + " adaptive";
-            int cap = std::max<int>(1, int(e->nlist / 8));
+            int cap = FLAGS_adaptive_cap > 0
+                              ? std::min<int>(FLAGS_adaptive_cap, e->nlist)
+                              : std::max<int>(1, int(e->nlist / 8));
             double top = *std::max_element(targets.begin(), targets.end());
             c.sweep = ehi_cmdline::sweep_mass(*ehi, xq.data(), task, cap,
                                               {0.6, 0.5, 0.4, 0.3, 0.2, 0.15,

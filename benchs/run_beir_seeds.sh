@@ -3,7 +3,9 @@
 #
 # The relevance-data table of benchs/RESULTS.md: bench_visited with the
 # default recipe (no training flag) on each development collection and
-# seed, then the summary with means and spreads (benchs/beir_summary.py).
+# seed, then the summary with means and spreads (benchs/beir_summary.py)
+# and the paired, query-by-query gaps with their bootstrap intervals
+# (benchs/beir_paired.py).
 #   bash benchs/run_beir_seeds.sh [OUT_DIR] [SEEDS] [COLLECTIONS] [LABEL
 #        TRAINING_FLAGS...]
 # defaults: build/beir_seeds, "1 2 3", "scifact cisi med" (from
@@ -30,3 +32,5 @@ for c in $COLLECTIONS; do
   done
 done
 python3 benchs/beir_summary.py "$OUT"/*
+echo
+python3 benchs/beir_paired.py "$OUT"

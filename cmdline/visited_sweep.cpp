@@ -62,34 +62,49 @@ std::vector<int> nprobe_ladder(int nlist, bool fine) {
     return out;
 }
 
-double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
-                         double target) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
+LogXBracket bracket_log_x(const std::vector<double>& xs,
+                          const std::vector<double>& ys, double target) {
+    LogXBracket b;
     if (xs.size() != ys.size() || xs.empty() || !(target > 0)) {
-        return nan;
+        return b;
     }
     std::vector<size_t> order(xs.size());
     for (size_t i = 0; i < order.size(); i++) {
         order[i] = i;
     }
     std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return xs[a] < xs[b]; });
+              [&](size_t a, size_t c) { return xs[a] < xs[c]; });
     if (target < xs[order.front()] || target > xs[order.back()]) {
-        return nan;
+        return b;
     }
+    b.found = true;
     for (size_t t = 0; t + 1 < order.size(); t++) {
-        double x0 = xs[order[t]], x1 = xs[order[t + 1]];
-        double y0 = ys[order[t]], y1 = ys[order[t + 1]];
+        const size_t i0 = order[t], i1 = order[t + 1];
+        const double x0 = xs[i0], x1 = xs[i1];
         if (target >= x0 && target <= x1) {
             if (x1 <= x0 || x0 <= 0) {
-                return std::max(y0, y1);
+                // no log-x slope: the better of the two points
+                b.lo = b.hi = ys[i1] > ys[i0] ? i1 : i0;
+                return b;
             }
-            double a = (std::log(target) - std::log(x0)) /
+            b.lo = i0;
+            b.hi = i1;
+            b.weight = (std::log(target) - std::log(x0)) /
                     (std::log(x1) - std::log(x0));
-            return y0 + a * (y1 - y0);
+            return b;
         }
     }
-    return ys[order.back()]; // target == max x
+    b.lo = b.hi = order.back(); // target == max x
+    return b;
+}
+
+double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
+                         double target) {
+    const LogXBracket b = bracket_log_x(xs, ys, target);
+    if (!b.found) {
+        return std::numeric_limits<double>::quiet_NaN();
+    }
+    return ys[b.lo] + b.weight * (ys[b.hi] - ys[b.lo]);
 }
 
 namespace {
@@ -112,6 +127,25 @@ std::map<std::string, double> score(const fd::RetrievalTask& t,
     m["recall@100"] = fd::qrels_recall_at_k(t.test_relevant, I.data(), k, 100);
     m["ndcg@10"] = fd::ndcg_at_k(t.test_relevant, I.data(), k, 10);
     m["mrr@10"] = fd::mrr_at_k(t.test_relevant, I.data(), k, 10);
+    return m;
+}
+
+// Relevance data: each test query's Recall@100 and nDCG@10, for paired
+// comparisons between methods (k-NN data: none).
+std::map<std::string, std::vector<double>> score_per_query(
+        const fd::RetrievalTask& t, const std::vector<idx_t>& I, int k) {
+    std::map<std::string, std::vector<double>> m;
+    if (t.is_knn) {
+        return m;
+    }
+    std::vector<double>& recall = m["recall@100"];
+    std::vector<double>& ndcg = m["ndcg@10"];
+    for (idx_t q = 0; q < t.nq_test; q++) {
+        const auto& rel = t.test_relevant[size_t(q)];
+        const idx_t* row = I.data() + size_t(q) * size_t(k);
+        recall.push_back(fd::query_recall_at_k(rel, row, 100));
+        ndcg.push_back(fd::query_ndcg_at_k(rel, row, 10));
+    }
     return m;
 }
 
@@ -139,6 +173,7 @@ std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
         p.visited = fd::fraction_visited(faiss::indexIVF_stats.ndis, t.nq_test,
                                          ivf->ntotal);
         p.metrics = score(t, I, k);
+        p.per_query = score_per_query(t, I, k);
         out.push_back(std::move(p));
         if (out.back().visited >= stop_at) {
             break; // the targets are covered; larger beams cost the most
@@ -191,35 +226,60 @@ VisitedPoint exact_point(faiss::Index& index, const float* xq,
     VisitedPoint p;
     p.visited = 1.0;
     p.metrics = score(t, I, k);
+    p.per_query = score_per_query(t, I, k);
     return p;
 }
 
 std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
                                      const std::vector<double>& targets) {
     std::vector<VisitedPoint> out;
+    std::vector<double> xs;
+    for (const VisitedPoint& s : sweep) {
+        xs.push_back(s.visited);
+    }
     for (double target : targets) {
         VisitedPoint p;
         p.visited = target;
         if (!sweep.empty()) {
             for (const auto& kv : sweep[0].metrics) {
-                std::vector<double> xs, ys;
+                std::vector<double> ys;
                 for (const VisitedPoint& s : sweep) {
-                    xs.push_back(s.visited);
                     ys.push_back(s.metrics.at(kv.first));
                 }
-                double v = interpolate_log_x(xs, ys, target);
+                LogXBracket b = bracket_log_x(xs, ys, target);
                 // A curve that ends within 0.5% of 100% counts as reaching
                 // it (d2l = 1 at full beam scans exactly everything).
-                if (std::isnan(v) && target == 1.0) {
+                if (!b.found && target == 1.0) {
                     double best_x = 0;
                     for (size_t i = 0; i < xs.size(); i++) {
                         if (xs[i] >= best_x && xs[i] >= 0.995) {
                             best_x = xs[i];
-                            v = ys[i];
+                            b.found = true;
+                            b.lo = b.hi = i;
                         }
                     }
                 }
-                p.metrics[kv.first] = v;
+                if (!b.found) {
+                    p.metrics[kv.first] =
+                            std::numeric_limits<double>::quiet_NaN();
+                    continue;
+                }
+                p.metrics[kv.first] =
+                        ys[b.lo] + b.weight * (ys[b.hi] - ys[b.lo]);
+                // each query read between the same two settings, so that
+                // the per-query values average to the curve's value
+                auto lo = sweep[b.lo].per_query.find(kv.first);
+                auto hi = sweep[b.hi].per_query.find(kv.first);
+                if (lo == sweep[b.lo].per_query.end() ||
+                    hi == sweep[b.hi].per_query.end() ||
+                    lo->second.size() != hi->second.size()) {
+                    continue;
+                }
+                std::vector<double>& v = p.per_query[kv.first];
+                for (size_t q = 0; q < lo->second.size(); q++) {
+                    v.push_back(lo->second[q] +
+                                b.weight * (hi->second[q] - lo->second[q]));
+                }
             }
         }
         out.push_back(std::move(p));

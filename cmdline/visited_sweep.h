@@ -24,6 +24,10 @@ struct VisitedPoint {
     int nprobe = 0;     ///< 0 for exact search
     double visited = 0; ///< fraction of documents scanned per query
     std::map<std::string, double> metrics; ///< "recall@10", "ndcg@10", ...
+    /** Relevance data: "recall@100" and "ndcg@10" of each test query, in
+     * the task's order (their means are the metrics), so that two methods
+     * can be compared query by query; empty for k-NN data. */
+    std::map<std::string, std::vector<double>> per_query;
 };
 
 /// A method's curve.
@@ -44,9 +48,21 @@ std::vector<std::string> task_metrics(const faiss_ehi::data::RetrievalTask& t);
  * about 1.25 while they stay <= nlist (nlist itself not added). */
 std::vector<int> nprobe_ladder(int nlist, bool fine = false);
 
+/** Where x = target falls on the curve (xs, ys): the indices of the two
+ * points around it and the weight of the upper one, linear in log(x).
+ * Two points at the same x: the better one alone. `found` is false when
+ * target lies outside [min x, max x]. */
+struct LogXBracket {
+    bool found = false;
+    size_t lo = 0, hi = 0;
+    double weight = 0; ///< y = ys[lo] + weight * (ys[hi] - ys[lo])
+};
+LogXBracket bracket_log_x(const std::vector<double>& xs,
+                          const std::vector<double>& ys, double target);
+
 /** Linear interpolation of y at x = target on the curve (xs, ys), done in
- * log(x). The points are sorted by x first. Returns NaN when target lies
- * outside [min x, max x]. */
+ * log(x) (bracket_log_x). Returns NaN when target lies outside
+ * [min x, max x]. */
 double interpolate_log_x(std::vector<double> xs, std::vector<double> ys,
                          double target);
 
@@ -75,7 +91,9 @@ VisitedPoint exact_point(faiss::Index& index, const float* xq,
                          const faiss_ehi::data::RetrievalTask& t);
 
 /** Each metric interpolated (in log visited) at each target fraction;
- * NaN where the sweep does not reach the target. */
+ * NaN where the sweep does not reach the target. The per-query values are
+ * read between the same two settings as their metric, with the same
+ * weight, so that they average to it. */
 std::vector<VisitedPoint> at_visited(const std::vector<VisitedPoint>& sweep,
                                      const std::vector<double>& targets);
 
