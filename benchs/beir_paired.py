@@ -38,6 +38,11 @@ COMPARISONS = [
     ("EHI 10% - IVF-Flat over EHI's encoder 10%", "EHI", 0.1, "IVF-Flat",
      0.1, "recall@100"),
     ("EHI 20% - exact (DE)", "EHI", 0.2, "exact", 1.0, "recall@100"),
+    # what no routing over EHI's encoder can exceed: its own exhaustive
+    # search, against the two baselines above
+    ("EHI 100% - DE+IVF-Flat 10%", "EHI", 1.0, "DE+IVF-Flat", 0.1,
+     "recall@100"),
+    ("EHI 100% - exact (DE)", "EHI", 1.0, "exact", 1.0, "recall@100"),
     ("EHI 100% - exact (DE), nDCG@10", "EHI", 1.0, "exact", 1.0,
      "ndcg@10"),
 ]
