@@ -351,6 +351,11 @@ int run() {
     if (FLAGS_data.empty()) {
         throw std::invalid_argument("--data is required (see --help)");
     }
+    if (FLAGS_adaptive_cap < 0) {
+        throw std::invalid_argument("--adaptive_cap " +
+                                    std::to_string(FLAGS_adaptive_cap) +
+                                    ": a number of leaves, >= 0");
+    }
     std::vector<double> targets =
             ehi_cmdline::parse_double_list(FLAGS_visited, "visited", 0, 1, true);
     fd::RetrievalTaskOptions opt;

@@ -115,38 +115,37 @@ int search_k(const fd::RetrievalTask& t) {
     return t.is_knn ? t.k_gt : 100;
 }
 
-std::map<std::string, double> score(const fd::RetrievalTask& t,
-                                    const std::vector<idx_t>& I, int k) {
-    std::map<std::string, double> m;
-    if (t.is_knn) {
-        m["recall@10"] = fd::knn_recall_at_k(t.nq_test, t.test_gt.data(),
-                                             t.k_gt, I.data(), k, 10);
-        return m;
+double mean(const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) {
+        sum += x;
     }
-    m["recall@10"] = fd::qrels_recall_at_k(t.test_relevant, I.data(), k, 10);
-    m["recall@100"] = fd::qrels_recall_at_k(t.test_relevant, I.data(), k, 100);
-    m["ndcg@10"] = fd::ndcg_at_k(t.test_relevant, I.data(), k, 10);
-    m["mrr@10"] = fd::mrr_at_k(t.test_relevant, I.data(), k, 10);
-    return m;
+    return v.empty() ? 0.0 : sum / double(v.size());
 }
 
-// Relevance data: each test query's Recall@100 and nDCG@10, for paired
-// comparisons between methods (k-NN data: none).
-std::map<std::string, std::vector<double>> score_per_query(
-        const fd::RetrievalTask& t, const std::vector<idx_t>& I, int k) {
-    std::map<std::string, std::vector<double>> m;
+// The point's metrics; for relevance data also each query's Recall@100
+// and nDCG@10 (for paired comparisons between methods), whose means are
+// those two metrics (summed in query order, as the metrics library does).
+void score(const fd::RetrievalTask& t, const std::vector<idx_t>& I, int k,
+           VisitedPoint& p) {
     if (t.is_knn) {
-        return m;
+        p.metrics["recall@10"] = fd::knn_recall_at_k(
+                t.nq_test, t.test_gt.data(), t.k_gt, I.data(), k, 10);
+        return;
     }
-    std::vector<double>& recall = m["recall@100"];
-    std::vector<double>& ndcg = m["ndcg@10"];
+    std::vector<double>& recall = p.per_query["recall@100"];
+    std::vector<double>& ndcg = p.per_query["ndcg@10"];
     for (idx_t q = 0; q < t.nq_test; q++) {
         const auto& rel = t.test_relevant[size_t(q)];
         const idx_t* row = I.data() + size_t(q) * size_t(k);
         recall.push_back(fd::query_recall_at_k(rel, row, 100));
         ndcg.push_back(fd::query_ndcg_at_k(rel, row, 10));
     }
-    return m;
+    p.metrics["recall@10"] =
+            fd::qrels_recall_at_k(t.test_relevant, I.data(), k, 10);
+    p.metrics["recall@100"] = mean(recall);
+    p.metrics["ndcg@10"] = mean(ndcg);
+    p.metrics["mrr@10"] = fd::mrr_at_k(t.test_relevant, I.data(), k, 10);
 }
 
 } // namespace
@@ -172,8 +171,7 @@ std::vector<VisitedPoint> sweep_nprobe(faiss::Index& index, const float* xq,
         p.nprobe = np;
         p.visited = fd::fraction_visited(faiss::indexIVF_stats.ndis, t.nq_test,
                                          ivf->ntotal);
-        p.metrics = score(t, I, k);
-        p.per_query = score_per_query(t, I, k);
+        score(t, I, k, p);
         out.push_back(std::move(p));
         if (out.back().visited >= stop_at) {
             break; // the targets are covered; larger beams cost the most
@@ -225,8 +223,7 @@ VisitedPoint exact_point(faiss::Index& index, const float* xq,
     index.search(t.nq_test, xq, k, D.data(), I.data());
     VisitedPoint p;
     p.visited = 1.0;
-    p.metrics = score(t, I, k);
-    p.per_query = score_per_query(t, I, k);
+    score(t, I, k, p);
     return p;
 }
 

@@ -8,8 +8,8 @@
 #include <faiss_ehi/trainer/JointTrainer.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <chrono>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
